@@ -1,0 +1,190 @@
+// Command refundctl is the operator's CLI for the refund engine: publish an inbound
+// event the way upstream systems do, read accounts back from the read API, and watch
+// what the engine publishes.
+//
+//	refundctl publish -type billing.topup.received -account acct-42 -data '{"topup_id":"t1",...}'
+//	refundctl account acct-42
+//	refundctl topups acct-42
+//	refundctl watch
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/producers"
+)
+
+const usage = `usage: refundctl <command> [flags]
+
+commands:
+  publish -type T -account A -data JSON [-id ID] [-time RFC3339] [-source S]
+          validate and publish one CloudEvent on "<type>.<account>"
+  account ID     show GET /v1/accounts/{id}
+  topups ID      show GET /v1/accounts/{id}/topups
+  case ID        show GET /v1/cases/{id}
+  watch          print every event the engine publishes (refunds.>) and dead letters
+
+environment: REFUNDS_NATS_URL (default nats://127.0.0.1:4222),
+             REFUNDS_HTTP_ADDR (default 127.0.0.1:8080)
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "refundctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	natsURL := envOr("REFUNDS_NATS_URL", "nats://127.0.0.1:4222")
+	httpAddr := envOr("REFUNDS_HTTP_ADDR", "127.0.0.1:8080")
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "publish":
+		return publish(natsURL, rest, out)
+	case "account":
+		return get(httpAddr, "/v1/accounts/%s", rest, out)
+	case "topups":
+		return get(httpAddr, "/v1/accounts/%s/topups", rest, out)
+	case "case":
+		return get(httpAddr, "/v1/cases/%s", rest, out)
+	case "watch":
+		return watch(natsURL, out)
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func publish(natsURL string, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	typ := fs.String("type", "", "event type, e.g. billing.topup.received")
+	account := fs.String("account", "", "account id (the CloudEvents subject)")
+	data := fs.String("data", "{}", "the event's data, a JSON object")
+	id := fs.String("id", "", "CloudEvents id (default: a random one)")
+	at := fs.String("time", "", "when it happened, RFC 3339 (default: now)")
+	source := fs.String("source", "/refundctl", "CloudEvents source")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	spec, ok := events.Lookup(events.Type(*typ))
+	if !ok {
+		return fmt.Errorf("unknown event type %q", *typ)
+	}
+	payload := spec.NewPayload()
+	if err := json.Unmarshal([]byte(*data), payload); err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	when := time.Now().UTC()
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			return fmt.Errorf("time: %w", err)
+		}
+		when = t
+	}
+	if *id == "" {
+		*id = "evt-" + randomHex(8)
+	}
+	ev, err := events.New(spec.Type, *account, *source, *id, when, payload)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("refundctl"))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ack, err := producers.NewPublisher(js).Publish(ctx, ev)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "published %s %s to %s (stream %s seq %d, duplicate=%t)\n", ev.Type, ev.ID, ev.NATSSubject(), ack.Stream, ack.Sequence, ack.Duplicate)
+	return nil
+}
+
+func get(httpAddr, pathFormat string, args []string, out io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("give exactly one id")
+	}
+	u := "http://" + httpAddr + fmt.Sprintf(pathFormat, url.PathEscape(args[0]))
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	var pretty any
+	if json.Unmarshal(body, &pretty) == nil {
+		body, _ = json.MarshalIndent(pretty, "", "  ")
+	}
+	fmt.Fprintln(out, string(body))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	return nil
+}
+
+func watch(natsURL string, out io.Writer) error {
+	nc, err := nats.Connect(natsURL, nats.Name("refundctl watch"))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	print := func(m *nats.Msg) {
+		if reason := m.Header.Get("Refunds-Reason"); reason != "" {
+			fmt.Fprintf(out, "%s (refused: %s) %s\n", m.Subject, reason, m.Data)
+			return
+		}
+		fmt.Fprintf(out, "%s %s\n", m.Subject, m.Data)
+	}
+	for _, subject := range []string{"refunds.>", "deadletter.>"} {
+		if _, err := nc.Subscribe(subject, print); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is refundd's settings. Each comes from a flag, else from its environment
+// variable, else from the default in CONTRACT.md.
+type Config struct {
+	NATSURL     string        // REFUNDS_NATS_URL, default nats://127.0.0.1:4222
+	RedisURL    string        // REFUNDS_REDIS_URL, default redis://127.0.0.1:6379/0
+	HTTPAddr    string        // REFUNDS_HTTP_ADDR, default 127.0.0.1:8080
+	ReserveHold time.Duration // REFUNDS_RESERVE_HOLD, default 24h
+	// Dev runs an in-process NATS JetStream server and Redis-compatible server at the
+	// addresses of NATSURL and RedisURL.
+	Dev bool
+	// DevDataDir keeps the dev JetStream store; empty means a temporary directory
+	// removed on exit.
+	DevDataDir string
+	// Instance names this process in logs and in the outbox consumer group.
+	Instance string
+	LogLevel string
+}
+
+// ErrInvalidConfig is wrapped by every configuration error.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+func loadConfig(args []string, getenv func(string) string) (Config, error) {
+	envOr := func(key, fallback string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return fallback
+	}
+	host, _ := os.Hostname()
+	var cfg Config
+	fs := flag.NewFlagSet("refundd", flag.ContinueOnError)
+	fs.StringVar(&cfg.NATSURL, "nats-url", envOr("REFUNDS_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env REFUNDS_NATS_URL)")
+	fs.StringVar(&cfg.RedisURL, "redis-url", envOr("REFUNDS_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REFUNDS_REDIS_URL)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", envOr("REFUNDS_HTTP_ADDR", "127.0.0.1:8080"), "read API and health address (env REFUNDS_HTTP_ADDR)")
+	hold := fs.String("reserve-hold", envOr("REFUNDS_RESERVE_HOLD", "24h"), "how long the reserve stays frozen after the last pay-as-you-go release, a Go duration (env REFUNDS_RESERVE_HOLD)")
+	fs.BoolVar(&cfg.Dev, "dev", false, "run an in-process NATS JetStream server and Redis-compatible server at the configured addresses")
+	fs.StringVar(&cfg.DevDataDir, "dev-data", "", "with --dev: directory for the JetStream store (default: a temporary directory)")
+	fs.StringVar(&cfg.Instance, "instance", envOr("REFUNDS_INSTANCE", fmt.Sprintf("%s-%d", host, os.Getpid())), "this instance's name (env REFUNDS_INSTANCE)")
+	fs.StringVar(&cfg.LogLevel, "log-level", envOr("REFUNDS_LOG_LEVEL", "info"), "debug, info, warn or error (env REFUNDS_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%w: unexpected arguments %q", ErrInvalidConfig, fs.Args())
+	}
+	d, err := time.ParseDuration(*hold)
+	if err != nil || d <= 0 {
+		return Config{}, fmt.Errorf("%w: reserve hold %q must be a positive Go duration such as 24h", ErrInvalidConfig, *hold)
+	}
+	cfg.ReserveHold = d
+	return cfg, cfg.validate()
+}
+
+func (c Config) validate() error {
+	if _, err := hostPort(c.NATSURL, "nats"); err != nil {
+		return err
+	}
+	if _, err := hostPort(c.RedisURL, "redis"); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("%w: http address %q: %w", ErrInvalidConfig, c.HTTPAddr, err)
+	}
+	if strings.TrimSpace(c.Instance) == "" {
+		return fmt.Errorf("%w: instance name is empty", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// hostPort is the host:port of a nats:// or redis:// URL.
+func hostPort(raw, scheme string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s URL %q: %w", ErrInvalidConfig, scheme, raw, err)
+	}
+	if u.Scheme != scheme && !(scheme == "redis" && u.Scheme == "rediss") {
+		return "", fmt.Errorf("%w: %s URL %q must start with %s://", ErrInvalidConfig, scheme, raw, scheme)
+	}
+	if u.Port() == "" || u.Hostname() == "" {
+		return "", fmt.Errorf("%w: %s URL %q needs a host and a port", ErrInvalidConfig, scheme, raw)
+	}
+	return u.Host, nil
+}

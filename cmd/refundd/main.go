@@ -1,0 +1,219 @@
+// Command refundd is the refund engine daemon: it consumes billing, console, review and
+// payout events from NATS JetStream, keeps account state in Redis and publishes its
+// decisions. This file only wires the parts together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/payinfra/refunds/consumers"
+	"github.com/payinfra/refunds/producers"
+	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+func main() {
+	cfg, err := loadConfig(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	log := newLogger(cfg.LogLevel)
+	if err != nil {
+		log.Fatal().Err(err).Msg("configuration")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg, log, nil); err != nil {
+		log.Fatal().Err(err).Msg("refundd stopped")
+	}
+	log.Info().Msg("refundd stopped cleanly")
+}
+
+func newLogger(level string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	return zerolog.New(os.Stdout).Level(lvl).With().Timestamp().Str("service", "refundd").Logger()
+}
+
+// hooks let tests reach into a running daemon; nil in production.
+type hooks struct {
+	// ready is closed once the daemon takes events, with the HTTP address it listens on.
+	ready func(httpAddr string)
+	// intakeConfig adjusts the intake before it starts.
+	intakeConfig func(*consumers.Config)
+	streams      consumers.StreamSettings
+}
+
+// run runs the daemon until ctx is cancelled, then stops cleanly: it stops fetching,
+// saves and acknowledges what it holds, publishes what is in the outbox, and returns.
+func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
+	if h == nil {
+		h = &hooks{}
+	}
+	log = log.With().Str("instance", cfg.Instance).Logger()
+	rules := state.DefaultRules()
+	rules.ReserveHold = cfg.ReserveHold
+	if err := rules.Validate(); err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+
+	if cfg.Dev {
+		dev, err := startDevServers(cfg)
+		if err != nil {
+			return err
+		}
+		defer dev.close()
+		log.Info().Str("nats", cfg.NATSURL).Str("redis", cfg.RedisURL).Msg("dev mode: in-process NATS JetStream and Redis-compatible servers")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var ready atomic.Bool
+
+	nc, err := nats.Connect(cfg.NATSURL,
+		nats.Name("refundd "+cfg.Instance),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(time.Second),
+	)
+	if err != nil {
+		return fmt.Errorf("connect to nats %s: %w", cfg.NATSURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	redisOpts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis url: %w", err)
+	}
+	rdb := redis.NewClient(redisOpts)
+	defer rdb.Close()
+	store, err := redisstore.New(rdb)
+	if err != nil {
+		return err
+	}
+
+	api := &readAPI{accounts: store, rules: rules, ready: &ready, log: log}
+	listener, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	httpServer := &http.Server{Handler: api.routes(reg), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := httpServer.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http server")
+		}
+	}()
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = httpServer.Shutdown(shutdownCtx)
+	}()
+	log.Info().Str("addr", listener.Addr().String()).Msg("read API listening")
+
+	cons, err := provision(ctx, log, js, store, h.streams)
+	if err != nil {
+		return err
+	}
+
+	relay, err := producers.NewRelay(js, store, log.With().Str("part", "relay").Logger(), producers.RelayConfig{
+		Consumer: cfg.Instance, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	intakeCfg := consumers.Config{
+		Rules:       &rules,
+		Metrics:     consumers.NewMetrics(reg),
+		AfterCommit: func(int) { relay.Wake() },
+	}
+	if h.intakeConfig != nil {
+		h.intakeConfig(&intakeCfg)
+	}
+	intake := consumers.NewIntake(js, cons, store, log.With().Str("part", "intake").Logger(), intakeCfg)
+
+	intakeCtx, stopIntake := context.WithCancel(ctx)
+	defer stopIntake()
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	var wg sync.WaitGroup
+	var intakeErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		intakeErr = intake.Run(intakeCtx)
+		stopIntake()
+		// The relay outlives the intake so that what the intake saved last is
+		// published before the process exits.
+		stopRelay()
+	}()
+	go func() {
+		defer wg.Done()
+		_ = relay.Run(relayCtx, 5*time.Second)
+	}()
+	ready.Store(true)
+	log.Info().Msg("refundd ready")
+	if h.ready != nil {
+		h.ready(listener.Addr().String())
+	}
+	<-intakeCtx.Done()
+	ready.Store(false)
+	log.Info().Msg("stopping: no new fetches; finishing held events")
+	wg.Wait()
+	return intakeErr
+}
+
+// provision waits for Redis and JetStream to answer, then creates what the engine needs
+// in both. Until it returns, /readyz answers 503.
+func provision(ctx context.Context, log zerolog.Logger, js jetstream.JetStream, store *redisstore.Store, streams consumers.StreamSettings) (jetstream.Consumer, error) {
+	var cons jetstream.Consumer
+	step := func(ctx context.Context) error {
+		if err := store.Prepare(ctx); err != nil {
+			return err
+		}
+		if err := producers.EnsureOutboundStream(ctx, js, streams.Replicas); err != nil {
+			return err
+		}
+		c, err := consumers.EnsureStreams(ctx, js, streams)
+		cons = c
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		stepCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := step(stepCtx)
+		cancel()
+		if err == nil {
+			return cons, nil
+		}
+		log.Warn().Err(err).Int("attempt", attempt).Msg("provision streams and store; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("provision: %w", ctx.Err())
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+	}
+}

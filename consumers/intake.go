@@ -1,0 +1,315 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+// Store is what the intake needs from persistence: load a batch, save its steps.
+type Store interface {
+	Load(ctx context.Context, accountIDs []string, refs []redisstore.EventRef) (map[string]redisstore.Versioned, map[redisstore.EventRef]bool, error)
+	Commit(ctx context.Context, steps []redisstore.Step) ([]redisstore.Outcome, error)
+}
+
+var _ Store = (*redisstore.Store)(nil)
+
+// DeadLetterPrefix starts the subject a refused event is republished on:
+// "deadletter." + its original subject.
+const DeadLetterPrefix = "deadletter."
+
+// Headers on a dead letter.
+const (
+	HeaderReason          = "Refunds-Reason"
+	HeaderOriginalSubject = "Refunds-Original-Subject"
+)
+
+// Config tunes the intake. Zero values take the defaults stated on each field.
+type Config struct {
+	// BatchSize is the most events decided and saved together. Default 500.
+	BatchSize int
+	// BatchLinger is how long a batch waits for one more event once it has at least
+	// one. Default 2ms: long enough to fill batches under load, short enough that a
+	// lone event is not delayed noticeably.
+	BatchLinger time.Duration
+	// MaxWait is how long an event may wait for something it depends on (its account
+	// being opened, the case it answers) before it is dead-lettered. Default 24 hours.
+	MaxWait time.Duration
+	// Rules are the business rules. Default state.DefaultRules().
+	Rules *state.Rules
+	// Clock is read once per batch for the decisions' "now". Default time.Now.
+	Clock func() time.Time
+	// AfterCommit is called with the number of outbound events saved by a batch, so the
+	// outbox relay can publish them at once instead of at its next poll.
+	AfterCommit func(outbound int)
+	// Metrics receives counts; nil records nothing.
+	Metrics *Metrics
+}
+
+// Intake consumes inbound events from a JetStream pull consumer.
+type Intake struct {
+	js    jetstream.JetStream
+	cons  jetstream.Consumer
+	store Store
+	log   zerolog.Logger
+	cfg   Config
+	rules state.Rules
+
+	// beforeAck, when set, runs after a batch is saved and before it is acknowledged;
+	// an error stops the intake without acknowledging, as a crash at that point would.
+	beforeAck func() error
+}
+
+// NewIntake returns an intake reading from cons and saving to store.
+func NewIntake(js jetstream.JetStream, cons jetstream.Consumer, store Store, log zerolog.Logger, cfg Config) *Intake {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.BatchLinger <= 0 {
+		cfg.BatchLinger = 2 * time.Millisecond
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 24 * time.Hour
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	rules := state.DefaultRules()
+	if cfg.Rules != nil {
+		rules = *cfg.Rules
+	}
+	return &Intake{js: js, cons: cons, store: store, log: log, cfg: cfg, rules: rules}
+}
+
+// Run consumes until ctx is cancelled. Then it stops fetching, decides and saves the
+// events it already holds, acknowledges them, and returns nil.
+func (in *Intake) Run(ctx context.Context) error {
+	it, err := in.cons.Messages(jetstream.PullMaxMessages(2 * in.cfg.BatchSize))
+	if err != nil {
+		return fmt.Errorf("start consuming: %w", err)
+	}
+	stop := context.AfterFunc(ctx, it.Drain)
+	defer stop()
+	defer it.Stop()
+
+	batch := make([]jetstream.Msg, 0, in.cfg.BatchSize)
+	for {
+		first, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil
+		}
+		if err != nil {
+			in.log.Warn().Err(err).Msg("fetch inbound events")
+			continue
+		}
+		batch = append(batch[:0], first)
+		for len(batch) < in.cfg.BatchSize {
+			msg, err := it.Next(jetstream.NextMaxWait(in.cfg.BatchLinger))
+			if err != nil {
+				break
+			}
+			batch = append(batch, msg)
+		}
+		if err := in.processBatch(context.WithoutCancel(ctx), batch); err != nil {
+			return err
+		}
+	}
+}
+
+// pending is one fetched message on its way through a batch.
+type pending struct {
+	msg   jetstream.Msg
+	event events.Event
+	step  int // index into the batch's steps, or -1
+}
+
+// processBatch decides and saves one batch. Each event keeps its own semantics: it is
+// decided on the state left by the batch's earlier events of the same account, and
+// saved as its own atomic step. Only a failure to stop (beforeAck) is returned; every
+// other failure is settled per message (nak, dead letter) so the intake keeps going.
+func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
+	started := time.Now()
+	now := in.cfg.Clock()
+	items := make([]pending, 0, len(msgs))
+	var accountIDs []string
+	var refs []redisstore.EventRef
+	knownAccount := make(map[string]bool)
+	for _, msg := range msgs {
+		ev, err := decodeInbound(msg)
+		if err != nil {
+			in.deadLetter(ctx, msg, err.Error())
+			continue
+		}
+		items = append(items, pending{msg: msg, event: ev, step: -1})
+		if !knownAccount[ev.Subject] {
+			knownAccount[ev.Subject] = true
+			accountIDs = append(accountIDs, ev.Subject)
+		}
+		refs = append(refs, redisstore.EventRef{AccountID: ev.Subject, EventID: ev.ID})
+	}
+	if len(items) == 0 {
+		return nil
+	}
+
+	accounts, seen, err := in.store.Load(ctx, accountIDs, refs)
+	if err != nil {
+		in.log.Error().Err(err).Int("events", len(items)).Msg("load batch; will retry")
+		in.retryAll(items)
+		return nil
+	}
+
+	steps := make([]redisstore.Step, 0, len(items))
+	decidedInBatch := make(map[redisstore.EventRef]bool, len(items))
+	for i := range items {
+		it := &items[i]
+		ref := redisstore.EventRef{AccountID: it.event.Subject, EventID: it.event.ID}
+		if seen[ref] || decidedInBatch[ref] {
+			in.cfg.Metrics.count(it.event.Type, "duplicate")
+			it.msg.Ack()
+			continue
+		}
+		current := accounts[ref.AccountID]
+		decision, err := state.Apply(current.Account, it.event, in.rules, now)
+		if err != nil {
+			in.settleUndecided(ctx, it, err, now)
+			continue
+		}
+		decidedInBatch[ref] = true
+		step := redisstore.Step{Event: ref, ExpectedVersion: current.Version, Outbound: decision.Outbound}
+		if decision.Changed {
+			step.Account = &decision.Account
+			accounts[ref.AccountID] = redisstore.Versioned{Account: decision.Account, Version: step.NextVersion()}
+		}
+		it.step = len(steps)
+		steps = append(steps, step)
+	}
+
+	outcomes, err := in.store.Commit(ctx, steps)
+	if err != nil {
+		in.log.Error().Err(err).Int("steps", len(steps)).Msg("save batch; will retry")
+		in.retryAll(items)
+		return nil
+	}
+	if in.beforeAck != nil {
+		if err := in.beforeAck(); err != nil {
+			return err
+		}
+	}
+	published := 0
+	for _, it := range items {
+		if it.step < 0 {
+			continue
+		}
+		switch outcomes[it.step] {
+		case redisstore.Applied:
+			published += len(steps[it.step].Outbound)
+			in.cfg.Metrics.count(it.event.Type, "applied")
+			it.msg.Ack()
+		case redisstore.Duplicate:
+			in.cfg.Metrics.count(it.event.Type, "duplicate")
+			it.msg.Ack()
+		case redisstore.Conflict:
+			// Another instance changed the account first: decide again on fresh state.
+			in.cfg.Metrics.count(it.event.Type, "conflict")
+			it.msg.Nak()
+		}
+	}
+	in.cfg.Metrics.observeBatch(len(msgs), time.Since(started))
+	if published > 0 && in.cfg.AfterCommit != nil {
+		in.cfg.AfterCommit(published)
+	}
+	return nil
+}
+
+// decodeInbound decodes and validates an event, and refuses one whose NATS subject does
+// not match its envelope: the subject is what publishers are authorised on, so an event
+// claiming another account than its subject names is not to be trusted.
+func decodeInbound(msg jetstream.Msg) (events.Event, error) {
+	ev, err := events.Decode(msg.Data())
+	if err != nil {
+		return events.Event{}, err
+	}
+	spec, _ := events.Lookup(ev.Type)
+	if spec.Direction != events.Inbound {
+		return events.Event{}, fmt.Errorf("%s is an outbound type; the engine does not consume it", ev.Type)
+	}
+	if want := ev.NATSSubject(); msg.Subject() != want {
+		return events.Event{}, fmt.Errorf("published on %s but the event says %s", msg.Subject(), want)
+	}
+	return ev, nil
+}
+
+// settleUndecided handles an event state.Apply did not decide: a refusal is parked as a
+// dead letter, a wait is retried with backoff until MaxWait, anything else is retried.
+func (in *Intake) settleUndecided(ctx context.Context, it *pending, err error, now time.Time) {
+	var refusal *state.Refusal
+	var waiting *state.Waiting
+	switch {
+	case errors.As(err, &refusal):
+		in.cfg.Metrics.count(it.event.Type, "refused")
+		in.deadLetter(ctx, it.msg, refusal.Reason)
+	case errors.As(err, &waiting):
+		meta, metaErr := it.msg.Metadata()
+		if metaErr == nil && now.Sub(meta.Timestamp) > in.cfg.MaxWait {
+			in.cfg.Metrics.count(it.event.Type, "refused")
+			in.deadLetter(ctx, it.msg, fmt.Sprintf("waited longer than %s: %s", in.cfg.MaxWait, waiting.Reason))
+			return
+		}
+		in.cfg.Metrics.count(it.event.Type, "waiting")
+		delivered := uint64(1)
+		if metaErr == nil {
+			delivered = meta.NumDelivered
+		}
+		it.msg.NakWithDelay(waitBackoff(delivered))
+	default:
+		in.log.Error().Err(err).Str("event_id", it.event.ID).Str("type", string(it.event.Type)).Msg("decide event; will retry")
+		it.msg.NakWithDelay(time.Second)
+	}
+}
+
+// waitBackoff doubles from 1 second per delivery up to a minute.
+func waitBackoff(delivered uint64) time.Duration {
+	d := time.Second
+	for i := uint64(1); i < delivered && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
+}
+
+func (in *Intake) retryAll(items []pending) {
+	for _, it := range items {
+		it.msg.NakWithDelay(time.Second)
+	}
+}
+
+// deadLetter republishes a refused event with its reason and terminates it, so it is
+// never redelivered. If the dead letter cannot be published the event is retried later
+// instead: it is never dropped.
+func (in *Intake) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) {
+	out := nats.NewMsg(DeadLetterPrefix + msg.Subject())
+	out.Data = msg.Data()
+	out.Header.Set(HeaderReason, reason)
+	out.Header.Set(HeaderOriginalSubject, msg.Subject())
+	if meta, err := msg.Metadata(); err == nil {
+		// One dead letter per stored event, however often it is redelivered.
+		out.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%d", meta.Stream, meta.Sequence.Stream))
+	}
+	pubCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := in.js.PublishMsg(pubCtx, out); err != nil {
+		in.log.Error().Err(err).Str("subject", msg.Subject()).Msg("publish dead letter; will retry the event")
+		msg.NakWithDelay(time.Second)
+		return
+	}
+	in.log.Warn().Str("subject", msg.Subject()).Str("reason", reason).Msg("event refused and dead-lettered")
+	msg.Term()
+}

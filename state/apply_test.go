@@ -1,0 +1,156 @@
+package state_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/state"
+)
+
+func TestConsumptionDrawsFromTopUpsFirstRechargedFirstConsumed(t *testing.T) {
+	a := applyAll(t, openedAccount(t),
+		event(t, events.TopupReceived, "e-t2", day0.Add(2*time.Hour), topUp("t2", "300.00")),
+		event(t, events.TopupReceived, "e-t1", day0.Add(1*time.Hour), topUp("t1", "100.00")),
+		event(t, events.ConsumptionRecorded, "e-c1", day0.Add(3*time.Hour), consumption("c1", "150.00")),
+	)
+	l := a.Ledger(rules)
+	if len(l.TopUps) != 2 || l.TopUps[0].ID != "t1" || l.TopUps[1].ID != "t2" {
+		t.Fatalf("top-ups not in recharge order: %+v", l.TopUps)
+	}
+	wantDecimal(t, "t1 (first recharged) remaining", l.TopUps[0].Remaining, dec("0"))
+	wantDecimal(t, "t2 remaining", l.TopUps[1].Remaining, dec("250"))
+	wantDecimal(t, "cash", l.Cash, dec("250"))
+	wantDecimal(t, "withdrawable", l.Withdrawable, dec("250"))
+}
+
+func TestConsumptionBeforeItsTopUpIsNotLost(t *testing.T) {
+	a := applyAll(t, openedAccount(t),
+		event(t, events.ConsumptionRecorded, "e-c1", day0.Add(time.Hour), consumption("c1", "40.00")),
+	)
+	l := a.Ledger(rules)
+	wantDecimal(t, "unfunded before the top-up", l.Unfunded, dec("40"))
+	wantDecimal(t, "cash before the top-up", l.Cash, dec("0"))
+	wantDecimal(t, "withdrawable before the top-up", l.Withdrawable, dec("0"))
+
+	a = applyAll(t, a, event(t, events.TopupReceived, "e-t1", day0, topUp("t1", "100.00")))
+	l = a.Ledger(rules)
+	wantDecimal(t, "unfunded after the top-up", l.Unfunded, dec("0"))
+	wantDecimal(t, "t1 remaining", l.TopUps[0].Remaining, dec("60"))
+}
+
+func TestTheSameTopUpUnderTwoEventIDsCountsOnce(t *testing.T) {
+	a := openedAccount(t)
+	first := event(t, events.TopupReceived, "e-1", day0, topUp("t1", "100.00"))
+	again := event(t, events.TopupReceived, "e-2", day0, topUp("t1", "100.00"))
+	a = applyAll(t, a, first)
+	d, err := state.Apply(a, again, rules, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Changed || len(d.Outbound) != 0 {
+		t.Fatalf("repeat of top-up t1 changed the account or published: %+v", d)
+	}
+	wantDecimal(t, "cash", d.Account.Ledger(rules).Cash, dec("100"))
+}
+
+func TestRefusals(t *testing.T) {
+	base := applyAll(t, openedAccount(t), event(t, events.TopupReceived, "e-t1", day0, topUp("t1", "100.00")))
+	usd := topUp("t2", "10.00")
+	usd.Currency = "USD"
+	tests := []struct {
+		name   string
+		event  events.Event
+		reason string
+	}{
+		{"a top-up in another currency than the account's is refused", event(t, events.TopupReceived, "e-usd", day0, usd), "currency USD differs"},
+		{"a top-up id reused with another amount is refused", event(t, events.TopupReceived, "e-t1b", day0, topUp("t1", "999.00")), "already received"},
+		{"a second billing.account.opened is refused", event(t, events.AccountOpened, "e-open2", day0, opened()), "already opened"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := state.Apply(base, tc.event, rules, now)
+			wantRefusal(t, err)
+			if !strings.Contains(err.Error(), tc.reason) {
+				t.Errorf("reason %q does not say %q", err, tc.reason)
+			}
+		})
+	}
+}
+
+func TestMoneyEventsWaitForTheAccountToBeOpened(t *testing.T) {
+	for _, ev := range []events.Event{
+		event(t, events.TopupReceived, "e-t1", day0, topUp("t1", "100.00")),
+		event(t, events.ConsumptionRecorded, "e-c1", day0, consumption("c1", "1.00")),
+	} {
+		t.Run(string(ev.Type), func(t *testing.T) {
+			_, err := state.Apply(state.NewAccount(account), ev, rules, now)
+			var w *state.Waiting
+			if !errors.As(err, &w) {
+				t.Fatalf("error = %v, want waiting", err)
+			}
+		})
+	}
+}
+
+func TestApplyNeverChangesTheAccountItWasGiven(t *testing.T) {
+	a := applyAll(t, openedAccount(t), event(t, events.TopupReceived, "e-t1", day0, topUp("t1", "100.00")))
+	before := a.TopUps[0]
+	if _, err := state.Apply(a, event(t, events.TopupReceived, "e-t0", day0.Add(-time.Hour), topUp("t0", "5.00")), rules, now); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.TopUps) != 1 || a.TopUps[0] != before {
+		t.Fatalf("Apply mutated its input: %+v", a.TopUps)
+	}
+}
+
+func TestBalanceChangesArePublishedWithDeterministicIDs(t *testing.T) {
+	a := openedAccount(t)
+	ev := event(t, events.TopupReceived, "e-t1", day0, topUp("t1", "100.00"))
+	first, err := state.Apply(a, ev, rules, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := state.Apply(a, ev, rules, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Outbound) != 1 {
+		t.Fatalf("outbound = %d events, want 1 balance change", len(first.Outbound))
+	}
+	if first.Outbound[0].ID != second.Outbound[0].ID {
+		t.Errorf("deciding the same event twice gave ids %s and %s", first.Outbound[0].ID, second.Outbound[0].ID)
+	}
+	out, err := events.Decode(first.Outbound[0].Body)
+	if err != nil {
+		t.Fatalf("outbound event does not decode: %v", err)
+	}
+	data := out.Payload.(*events.BalanceChangedData)
+	if out.Type != events.BalanceChanged || out.NATSSubject() != first.Outbound[0].Subject || !data.Cash.Equal(dec("100")) {
+		t.Errorf("outbound = %s on %s cash %s", out.Type, first.Outbound[0].Subject, data.Cash)
+	}
+}
+
+func TestOriginalRouteWindowsFollowTheBankTable(t *testing.T) {
+	tests := []struct {
+		name                   string
+		channel, banking, bank string
+		days                   int
+	}{
+		{"most banks allow 180 days", "online_banking", "personal", "ABC", 180},
+		{"personal online banking at ICBC allows 30 days", "online_banking", "personal", "ICBC", 30},
+		{"corporate online banking at ICBC allows 180 days", "online_banking", "corporate", "ICBC", 180},
+		{"corporate online banking at Bank of Nanjing allows 30 days", "online_banking", "corporate", "NJCB", 30},
+		{"China Merchants Bank allows 90 days", "online_banking", "corporate", "CMB", 90},
+		{"Alipay gets the default window", "alipay", "", "", 180},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rules.RouteWindows.Days(tc.channel, tc.banking, tc.bank); got != tc.days {
+				t.Errorf("Days = %d, want %d", got, tc.days)
+			}
+		})
+	}
+}

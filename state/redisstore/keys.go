@@ -1,0 +1,42 @@
+package redisstore
+
+import (
+	"fmt"
+	"hash/fnv"
+)
+
+// Partitions is the number of hash-tag partitions accounts are spread over. Every key
+// one atomic step touches (the account, the event's idempotency record, the outbox
+// stream) carries the same tag, {pNN}, so each step runs on one Redis Cluster slot.
+// 16 partitions spread the load over up to 16 cluster shards while keeping the outbox
+// relay's poll to 16 streams. Changing it renames every key: it is fixed per deployment.
+const Partitions = 16
+
+// Key layout (NN = Partition(accountID), two digits):
+//
+//	rf:{pNN}:acct:<account id>  hash  v = version (optimistic concurrency), s = account JSON
+//	rf:{pNN}:seen:<event id>    string, expires after the idempotency retention
+//	rf:{pNN}:outbox             stream of events to publish: id, subject, body
+//
+// Note the idempotency record is keyed by the CloudEvents id alone, as the contract says
+// processing is idempotent on id; it lives in the partition of the event's account.
+const keyPrefix = "rf:"
+
+// Partition is the partition an account's keys live in.
+func Partition(accountID string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(accountID))
+	return int(h.Sum32() % Partitions)
+}
+
+func tag(partition int) string { return fmt.Sprintf("%s{p%02d}:", keyPrefix, partition) }
+
+func accountKey(accountID string) string {
+	return tag(Partition(accountID)) + "acct:" + accountID
+}
+
+func seenKey(accountID, eventID string) string {
+	return tag(Partition(accountID)) + "seen:" + eventID
+}
+
+func outboxKey(partition int) string { return tag(partition) + "outbox" }

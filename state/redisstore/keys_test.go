@@ -1,0 +1,33 @@
+package redisstore
+
+import (
+	"regexp"
+	"testing"
+)
+
+var hashTag = regexp.MustCompile(`\{[^}]*\}`)
+
+func TestEveryKeyOfOneStepSharesAHashTag(t *testing.T) {
+	for _, id := range []string{"acct-42", "a", "ACCT_9", "x-very-long-account-id-0123456789012345678901234567890123456789"} {
+		keys := []string{accountKey(id), seenKey(id, "evt-1"), outboxKey(Partition(id))}
+		tag := hashTag.FindString(keys[0])
+		if tag == "" {
+			t.Fatalf("%s has no hash tag", keys[0])
+		}
+		for _, k := range keys[1:] {
+			if got := hashTag.FindString(k); got != tag {
+				t.Errorf("account %s: key %s has tag %q, want %q", id, k, got, tag)
+			}
+		}
+	}
+}
+
+func TestAccountsSpreadOverAllPartitions(t *testing.T) {
+	seen := make(map[int]bool)
+	for i := 0; i < 1000; i++ {
+		seen[Partition("acct-"+string(rune('a'+i%26))+string(rune('0'+i%10))+string(rune('A'+i/26%26)))] = true
+	}
+	if len(seen) != Partitions {
+		t.Errorf("1000 accounts fell in %d of %d partitions", len(seen), Partitions)
+	}
+}

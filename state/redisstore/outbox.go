@@ -1,0 +1,124 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/payinfra/refunds/state"
+)
+
+// relayGroup is the consumer group relays share, so several instances split the outbox
+// and an entry a crashed relay held is claimed by another.
+const relayGroup = "relay"
+
+// OutboxEntry is an outbound event waiting in the outbox.
+type OutboxEntry struct {
+	state.Outbound
+	partition int
+	entryID   string
+}
+
+// ReadOutbox takes up to count new entries per partition for relay consumer, in one
+// pipeline (one command per partition, so it works on Redis Cluster too). It does not
+// block.
+func (s *Store) ReadOutbox(ctx context.Context, consumer string, count int) ([]OutboxEntry, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.XStreamSliceCmd, Partitions)
+	for p := 0; p < Partitions; p++ {
+		cmds[p] = pipe.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group:    relayGroup,
+			Consumer: consumer,
+			Streams:  []string{outboxKey(p), ">"},
+			Count:    int64(count),
+			Block:    -1, // no BLOCK argument: return at once
+		})
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	var entries []OutboxEntry
+	for p, cmd := range cmds {
+		for _, stream := range cmd.Val() {
+			entries = appendEntries(entries, p, stream.Messages)
+		}
+	}
+	return entries, nil
+}
+
+// ClaimStaleOutbox takes over entries another relay (or this one) read but did not
+// acknowledge within minIdle: the relay crashed or its publish failed.
+func (s *Store) ClaimStaleOutbox(ctx context.Context, consumer string, minIdle time.Duration, count int) ([]OutboxEntry, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.XAutoClaimCmd, Partitions)
+	for p := 0; p < Partitions; p++ {
+		cmds[p] = pipe.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: outboxKey(p), Group: relayGroup, Consumer: consumer,
+			MinIdle: minIdle, Start: "0-0", Count: int64(count),
+		})
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("claim stale outbox entries: %w", err)
+	}
+	var entries []OutboxEntry
+	for p, cmd := range cmds {
+		msgs, _ := cmd.Val()
+		entries = appendEntries(entries, p, msgs)
+	}
+	return entries, nil
+}
+
+func appendEntries(entries []OutboxEntry, partition int, msgs []redis.XMessage) []OutboxEntry {
+	for _, m := range msgs {
+		id, _ := m.Values["id"].(string)
+		subject, _ := m.Values["subject"].(string)
+		body, _ := m.Values["body"].(string)
+		entries = append(entries, OutboxEntry{
+			Outbound:  state.Outbound{ID: id, Subject: subject, Body: []byte(body)},
+			partition: partition,
+			entryID:   m.ID,
+		})
+	}
+	return entries
+}
+
+// AckOutbox removes published entries from the outbox.
+func (s *Store) AckOutbox(ctx context.Context, entries []OutboxEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	byPartition := make(map[int][]string)
+	for _, e := range entries {
+		byPartition[e.partition] = append(byPartition[e.partition], e.entryID)
+	}
+	pipe := s.rdb.Pipeline()
+	for p, ids := range byPartition {
+		pipe.XAck(ctx, outboxKey(p), relayGroup, ids...)
+		pipe.XDel(ctx, outboxKey(p), ids...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("ack %d outbox entries: %w", len(entries), err)
+	}
+	return nil
+}
+
+// OutboxLength is how many entries wait in the outbox, published or not yet
+// acknowledged. It is a gauge for operators and a check for tests.
+func (s *Store) OutboxLength(ctx context.Context) (int64, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, Partitions)
+	for p := 0; p < Partitions; p++ {
+		cmds[p] = pipe.XLen(ctx, outboxKey(p))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("outbox length: %w", err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return n, nil
+}

@@ -1,0 +1,276 @@
+// Package redisstore keeps account state in Redis. Each event is saved in one atomic
+// step together with its idempotency record and the events it publishes (the outbox), so
+// a change and its notifications are never separated, and a redelivered event changes
+// nothing. Steps are sent in pipelines, one Lua call per event, so a batch of events
+// costs one round trip to load and one to save.
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/payinfra/refunds/state"
+)
+
+//go:embed apply.lua
+var applyLua string
+
+var applyScript = redis.NewScript(applyLua)
+
+// DefaultIdempotencyRetention is how long an event id is remembered: 35 days. The inbound
+// stream keeps events 7 days and JetStream deduplicates for 2 minutes, so a redelivery
+// or a republished event can only come from an upstream replay; 35 days covers a full
+// billing cycle plus a week of replays. Longer costs memory (≈100 bytes per event).
+const DefaultIdempotencyRetention = 35 * 24 * time.Hour
+
+// Store is account state in Redis, standalone or Cluster.
+type Store struct {
+	rdb       redis.UniversalClient
+	retention time.Duration
+}
+
+// Option configures a Store.
+type Option func(*Store) error
+
+// ErrInvalidOption is returned by an option given a value that is unsafe.
+var ErrInvalidOption = errors.New("invalid store option")
+
+// WithIdempotencyRetention sets how long event ids are remembered. Default 35 days.
+func WithIdempotencyRetention(d time.Duration) Option {
+	return func(s *Store) error {
+		if d < time.Hour {
+			return fmt.Errorf("%w: idempotency retention %s is shorter than an hour", ErrInvalidOption, d)
+		}
+		s.retention = d
+		return nil
+	}
+}
+
+// New returns a store on rdb. It does not take ownership of rdb.
+func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
+	s := &Store{rdb: rdb, retention: DefaultIdempotencyRetention}
+	for _, opt := range opts {
+		if err := opt(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Prepare loads the Lua step and creates the outbox consumer groups. Call it on start;
+// it is safe to call again.
+func (s *Store) Prepare(ctx context.Context) error {
+	if err := applyScript.Load(ctx, s.rdb).Err(); err != nil {
+		return fmt.Errorf("load apply script: %w", err)
+	}
+	for p := 0; p < Partitions; p++ {
+		err := s.rdb.XGroupCreateMkStream(ctx, outboxKey(p), relayGroup, "0").Err()
+		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			return fmt.Errorf("create outbox group %s: %w", outboxKey(p), err)
+		}
+	}
+	return nil
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// Versioned is an account as loaded, with the version its next step must expect.
+type Versioned struct {
+	Account state.Account
+	Version int64
+}
+
+// EventRef names one event of a batch: its account and its CloudEvents id.
+type EventRef struct{ AccountID, EventID string }
+
+// Load reads the batch's accounts and which of its events were already applied, in one
+// pipeline. An account Redis has never seen comes back as state.NewAccount, version 0.
+func (s *Store) Load(ctx context.Context, accountIDs []string, refs []EventRef) (map[string]Versioned, map[EventRef]bool, error) {
+	pipe := s.rdb.Pipeline()
+	accountCmds := make([]*redis.SliceCmd, len(accountIDs))
+	for i, id := range accountIDs {
+		accountCmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s")
+	}
+	seenCmds := make([]*redis.IntCmd, len(refs))
+	for i, ref := range refs {
+		seenCmds[i] = pipe.Exists(ctx, seenKey(ref.AccountID, ref.EventID))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, fmt.Errorf("load batch of %d accounts: %w", len(accountIDs), err)
+	}
+	accounts := make(map[string]Versioned, len(accountIDs))
+	for i, id := range accountIDs {
+		v, err := decodeAccount(id, accountCmds[i].Val())
+		if err != nil {
+			return nil, nil, err
+		}
+		accounts[id] = v
+	}
+	seen := make(map[EventRef]bool, len(refs))
+	for i, ref := range refs {
+		seen[ref] = seenCmds[i].Val() == 1
+	}
+	return accounts, seen, nil
+}
+
+// Account reads one account for the read API. ok is false when it was never seen.
+func (s *Store) Account(ctx context.Context, id string) (acct state.Account, ok bool, err error) {
+	vals, err := s.rdb.HMGet(ctx, accountKey(id), "v", "s").Result()
+	if err != nil {
+		return state.Account{}, false, fmt.Errorf("load account %s: %w", id, err)
+	}
+	v, err := decodeAccount(id, vals)
+	if err != nil {
+		return state.Account{}, false, err
+	}
+	return v.Account, v.Version > 0, nil
+}
+
+func decodeAccount(id string, vals []any) (Versioned, error) {
+	version, _ := vals[0].(string)
+	body, _ := vals[1].(string)
+	if version == "" || body == "" {
+		return Versioned{Account: state.NewAccount(id)}, nil
+	}
+	n, err := strconv.ParseInt(version, 10, 64)
+	if err != nil {
+		return Versioned{}, fmt.Errorf("account %s: version %q: %w", id, version, err)
+	}
+	var acct state.Account
+	if err := json.Unmarshal([]byte(body), &acct); err != nil {
+		return Versioned{}, fmt.Errorf("account %s: decode state: %w", id, err)
+	}
+	return Versioned{Account: acct, Version: n}, nil
+}
+
+// Step is one event's atomic write.
+type Step struct {
+	Event           EventRef
+	ExpectedVersion int64
+	// Account is the state after the event, or nil when the event changed nothing (its
+	// id is still remembered).
+	Account  *state.Account
+	Outbound []state.Outbound
+}
+
+// NextVersion is the version the account has after the step.
+func (st Step) NextVersion() int64 {
+	if st.Account == nil {
+		return st.ExpectedVersion
+	}
+	return st.ExpectedVersion + 1
+}
+
+// Outcome is what Redis did with one step.
+type Outcome int
+
+const (
+	// Applied: the step was saved with its outbound events.
+	Applied Outcome = iota + 1
+	// Duplicate: the event was applied before; nothing changed.
+	Duplicate
+	// Conflict: the account changed since it was loaded (another instance got there
+	// first); nothing changed, and the event must be decided again on fresh state.
+	Conflict
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Applied:
+		return "applied"
+	case Duplicate:
+		return "duplicate"
+	case Conflict:
+		return "conflict"
+	}
+	return "unknown"
+}
+
+// Commit saves the steps in one pipeline, each atomically, in order. An error means the
+// pipeline as a whole failed and no outcome is known; the caller retries the batch,
+// which is safe because every step is idempotent.
+func (s *Store) Commit(ctx context.Context, steps []Step) ([]Outcome, error) {
+	if len(steps) == 0 {
+		return nil, nil
+	}
+	outcomes, err := s.commit(ctx, steps)
+	if err != nil && isNoScript(err) {
+		// Redis restarted or flushed its script cache since Prepare: load it and retry.
+		// Steps that ran before the error are remembered and come back as duplicates.
+		if err := applyScript.Load(ctx, s.rdb).Err(); err != nil {
+			return nil, fmt.Errorf("reload apply script: %w", err)
+		}
+		return s.commit(ctx, steps)
+	}
+	return outcomes, err
+}
+
+func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
+	retention := strconv.FormatInt(int64(s.retention/time.Second), 10)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(steps))
+	for i, st := range steps {
+		args, err := stepArgs(st, retention)
+		if err != nil {
+			return nil, err
+		}
+		keys := []string{
+			accountKey(st.Event.AccountID),
+			seenKey(st.Event.AccountID, st.Event.EventID),
+			outboxKey(Partition(st.Event.AccountID)),
+		}
+		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("commit %d steps: %w", len(steps), err)
+	}
+	outcomes := make([]Outcome, len(steps))
+	for i, cmd := range cmds {
+		switch cmd.Val() {
+		case "APPLIED":
+			outcomes[i] = Applied
+		case "DUPLICATE":
+			outcomes[i] = Duplicate
+		case "CONFLICT":
+			outcomes[i] = Conflict
+		default:
+			return nil, fmt.Errorf("commit event %s: unexpected reply %v", steps[i].Event.EventID, cmd.Val())
+		}
+	}
+	return outcomes, nil
+}
+
+func stepArgs(st Step, retention string) ([]any, error) {
+	body := ""
+	if st.Account != nil {
+		b, err := json.Marshal(st.Account)
+		if err != nil {
+			return nil, fmt.Errorf("encode account %s: %w", st.Event.AccountID, err)
+		}
+		body = string(b)
+	}
+	args := make([]any, 0, 4+3*len(st.Outbound))
+	args = append(args,
+		strconv.FormatInt(st.ExpectedVersion, 10),
+		strconv.FormatInt(st.NextVersion(), 10),
+		body,
+		retention,
+	)
+	for _, out := range st.Outbound {
+		args = append(args, out.ID, out.Subject, out.Body)
+	}
+	return args, nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "NOSCRIPT")
+}

@@ -1,0 +1,165 @@
+package redisstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+
+	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+// forEachRedis runs the suite against miniredis (what --dev uses) and against Debian's
+// redis-server in a container, so both behave the same.
+func forEachRedis(t *testing.T, suite func(t *testing.T, s *redisstore.Store)) {
+	t.Run("miniredis", func(t *testing.T) {
+		mr := miniredis.RunT(t)
+		suite(t, newStore(t, redis.NewClient(&redis.Options{Addr: mr.Addr()})))
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		testenv.Docker(t)
+		opts, err := redis.ParseURL(testenv.StartRedis(t).URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		suite(t, newStore(t, redis.NewClient(opts)))
+	})
+}
+
+func newStore(t *testing.T, rdb *redis.Client) *redisstore.Store {
+	t.Helper()
+	t.Cleanup(func() { _ = rdb.Close() })
+	s, err := redisstore.New(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func accountWithCash(id, consumed string) *state.Account {
+	a := state.NewAccount(id)
+	a.Opened = true
+	a.Currency = "CNY"
+	a.Consumed = decimal.RequireFromString(consumed)
+	return &a
+}
+
+func TestStore(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		ctx := context.Background()
+		ref := redisstore.EventRef{AccountID: "acct-1", EventID: "evt-1"}
+		out := state.Outbound{ID: "rf-1", Subject: "refunds.account.balance_changed.acct-1", Body: []byte(`{"id":"rf-1"}`)}
+
+		t.Run("an account never seen loads as new, version 0", func(t *testing.T) {
+			accts, seen, err := s.Load(ctx, []string{"acct-1"}, []redisstore.EventRef{ref})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if accts["acct-1"].Version != 0 || accts["acct-1"].Account.ID != "acct-1" || seen[ref] {
+				t.Fatalf("got %+v seen=%v", accts["acct-1"], seen[ref])
+			}
+			if _, ok, _ := s.Account(ctx, "acct-1"); ok {
+				t.Fatal("Account reports an unknown account as found")
+			}
+		})
+
+		t.Run("a step saves the account, remembers the event and queues its outbound events", func(t *testing.T) {
+			outcomes, err := s.Commit(ctx, []redisstore.Step{{Event: ref, Account: accountWithCash("acct-1", "5"), Outbound: []state.Outbound{out}}})
+			if err != nil || outcomes[0] != redisstore.Applied {
+				t.Fatalf("outcome %v, err %v", outcomes, err)
+			}
+			accts, seen, err := s.Load(ctx, []string{"acct-1"}, []redisstore.EventRef{ref})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if accts["acct-1"].Version != 1 || !accts["acct-1"].Account.Consumed.Equal(decimal.NewFromInt(5)) || !seen[ref] {
+				t.Fatalf("after commit: %+v seen=%v", accts["acct-1"], seen[ref])
+			}
+			if n, _ := s.OutboxLength(ctx); n != 1 {
+				t.Fatalf("outbox holds %d entries, want 1", n)
+			}
+		})
+
+		t.Run("the same event again is a duplicate and changes nothing", func(t *testing.T) {
+			outcomes, err := s.Commit(ctx, []redisstore.Step{{Event: ref, ExpectedVersion: 1, Account: accountWithCash("acct-1", "99"), Outbound: []state.Outbound{out}}})
+			if err != nil || outcomes[0] != redisstore.Duplicate {
+				t.Fatalf("outcome %v, err %v", outcomes, err)
+			}
+			a, _, _ := s.Account(ctx, "acct-1")
+			if !a.Consumed.Equal(decimal.NewFromInt(5)) {
+				t.Fatalf("duplicate changed consumed to %s", a.Consumed)
+			}
+			if n, _ := s.OutboxLength(ctx); n != 1 {
+				t.Fatalf("duplicate queued an outbound event: outbox holds %d", n)
+			}
+		})
+
+		t.Run("a step decided on a stale version conflicts and changes nothing", func(t *testing.T) {
+			stale := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-1", EventID: "evt-2"}, ExpectedVersion: 0, Account: accountWithCash("acct-1", "77")}
+			outcomes, err := s.Commit(ctx, []redisstore.Step{stale})
+			if err != nil || outcomes[0] != redisstore.Conflict {
+				t.Fatalf("outcome %v, err %v", outcomes, err)
+			}
+			_, seen, _ := s.Load(ctx, nil, []redisstore.EventRef{stale.Event})
+			if seen[stale.Event] {
+				t.Fatal("a conflicting step remembered its event, so its retry would be lost")
+			}
+		})
+
+		t.Run("steps of one account in one pipeline chain their versions", func(t *testing.T) {
+			a := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-a"}, ExpectedVersion: 0, Account: accountWithCash("acct-2", "1")}
+			b := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-b"}, ExpectedVersion: a.NextVersion()}
+			c := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-c"}, ExpectedVersion: b.NextVersion(), Account: accountWithCash("acct-2", "3")}
+			outcomes, err := s.Commit(ctx, []redisstore.Step{a, b, c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, o := range outcomes {
+				if o != redisstore.Applied {
+					t.Fatalf("step %d: %s", i, o)
+				}
+			}
+			got, _, _ := s.Account(ctx, "acct-2")
+			if !got.Consumed.Equal(decimal.NewFromInt(3)) {
+				t.Fatalf("consumed %s, want the last step's 3", got.Consumed)
+			}
+		})
+
+		t.Run("the relay reads, acknowledges and reclaims outbox entries", func(t *testing.T) {
+			entries, err := s.ReadOutbox(ctx, "relay-a", 100)
+			if err != nil || len(entries) != 1 || entries[0].ID != "rf-1" || string(entries[0].Body) != `{"id":"rf-1"}` {
+				t.Fatalf("read %+v, err %v", entries, err)
+			}
+			if again, _ := s.ReadOutbox(ctx, "relay-b", 100); len(again) != 0 {
+				t.Fatalf("a second relay read the same entry: %+v", again)
+			}
+			claimed, err := s.ClaimStaleOutbox(ctx, "relay-b", 0, 100)
+			if err != nil || len(claimed) != 1 {
+				t.Fatalf("claimed %+v, err %v", claimed, err)
+			}
+			if err := s.AckOutbox(ctx, claimed); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := s.OutboxLength(ctx); n != 0 {
+				t.Fatalf("outbox holds %d after ack", n)
+			}
+		})
+
+		t.Run("a flushed script cache is reloaded", func(t *testing.T) {
+			if err := s.FlushScriptsForTest(ctx); err != nil {
+				t.Fatal(err)
+			}
+			outcomes, err := s.Commit(ctx, []redisstore.Step{{Event: redisstore.EventRef{AccountID: "acct-3", EventID: "e-x"}, Account: accountWithCash("acct-3", "1")}})
+			if err != nil || outcomes[0] != redisstore.Applied {
+				t.Fatalf("outcome %v, err %v", outcomes, err)
+			}
+		})
+	})
+}

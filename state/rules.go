@@ -1,0 +1,113 @@
+package state
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Rules are the configurable parts of the business rules. The zero value is not usable;
+// start from DefaultRules.
+type Rules struct {
+	// ReserveAmount is frozen while the account has pay-as-you-go resources. Seed 001: CNY 100.
+	ReserveAmount decimal.Decimal
+	// ReserveHold is how long after the last resource release the reserve stays frozen.
+	// Seed 001: 24 hours. Counted from the release event's time, never from processing time.
+	ReserveHold time.Duration
+	// RouteWindows says how long after a top-up it can still be refunded by its original route.
+	RouteWindows RouteWindows
+	// DefaultCurrency is an account's currency when billing.account.opened does not name one.
+	DefaultCurrency string
+}
+
+// DefaultRules are the rules of the seed documents.
+func DefaultRules() Rules {
+	return Rules{
+		ReserveAmount:   decimal.NewFromInt(100),
+		ReserveHold:     24 * time.Hour,
+		RouteWindows:    DefaultRouteWindows(),
+		DefaultCurrency: "CNY",
+	}
+}
+
+// Validate refuses rules that would make money decisions unsafe.
+func (r Rules) Validate() error {
+	if r.ReserveAmount.IsNegative() {
+		return fmt.Errorf("reserve amount %s: must not be negative", r.ReserveAmount)
+	}
+	if r.ReserveHold <= 0 {
+		return fmt.Errorf("reserve hold %s: must be positive", r.ReserveHold)
+	}
+	if len(r.DefaultCurrency) != 3 {
+		return fmt.Errorf("default currency %q: must be a 3-letter code", r.DefaultCurrency)
+	}
+	return r.RouteWindows.Validate()
+}
+
+// RouteWindow is how long a refund by the original payment route stays possible for one
+// combination of channel, personal/corporate banking and bank.
+type RouteWindow struct {
+	Channel string // e.g. "online_banking"
+	Banking string // "personal", "corporate", or "" for either
+	Bank    string // bank code, e.g. "ICBC"
+	Days    int
+}
+
+// RouteWindows is the window table of DESIGN.md "Withdrawal by top-up order" (seed 001).
+// The most specific matching row wins; a top-up no row matches gets DefaultDays.
+type RouteWindows struct {
+	DefaultDays int
+	Rows        []RouteWindow
+}
+
+// DefaultRouteWindows is seed 001's table: most banks 180 days; 30 days for corporate
+// online banking at Bank of Jiangsu and Bank of Nanjing and for personal online banking
+// at BOC, CIB, ICBC, SPDB, Bank of Nanjing, Bank of Hangzhou, GRCB and Bank of Jiangsu;
+// 90 days at China Merchants Bank.
+func DefaultRouteWindows() RouteWindows {
+	w := RouteWindows{DefaultDays: 180}
+	for _, bank := range []string{"JSBANK", "NJCB"} {
+		w.Rows = append(w.Rows, RouteWindow{Channel: "online_banking", Banking: "corporate", Bank: bank, Days: 30})
+	}
+	for _, bank := range []string{"BOC", "CIB", "ICBC", "SPDB", "NJCB", "HZCB", "GRCB", "JSBANK"} {
+		w.Rows = append(w.Rows, RouteWindow{Channel: "online_banking", Banking: "personal", Bank: bank, Days: 30})
+	}
+	w.Rows = append(w.Rows, RouteWindow{Channel: "online_banking", Bank: "CMB", Days: 90})
+	return w
+}
+
+// Validate refuses a table with a non-positive window.
+func (w RouteWindows) Validate() error {
+	if w.DefaultDays <= 0 {
+		return fmt.Errorf("route windows: default days %d must be positive", w.DefaultDays)
+	}
+	for _, row := range w.Rows {
+		if row.Days <= 0 || row.Channel == "" || row.Bank == "" {
+			return fmt.Errorf("route windows: row %+v needs a channel, a bank and positive days", row)
+		}
+	}
+	return nil
+}
+
+// Days is the original-route window for a top-up made through channel, banking and bank.
+func (w RouteWindows) Days(channel, banking, bank string) int {
+	best, bestScore := w.DefaultDays, -1
+	for _, row := range w.Rows {
+		if row.Channel != channel || row.Bank != bank {
+			continue
+		}
+		score := 0
+		switch row.Banking {
+		case banking:
+			score = 1
+		case "":
+		default:
+			continue
+		}
+		if score > bestScore {
+			best, bestScore = row.Days, score
+		}
+	}
+	return best
+}
