@@ -23,16 +23,6 @@ type Store interface {
 
 var _ Store = (*redisstore.Store)(nil)
 
-// DeadLetterPrefix starts the subject a refused event is republished on:
-// "deadletter." + its original subject.
-const DeadLetterPrefix = "deadletter."
-
-// Headers on a dead letter.
-const (
-	HeaderReason          = "Refunds-Reason"
-	HeaderOriginalSubject = "Refunds-Original-Subject"
-)
-
 // Config tunes the intake. Zero values take the defaults stated on each field.
 type Config struct {
 	// BatchSize is the most events decided and saved together. Default 500.
@@ -295,10 +285,10 @@ func (in *Intake) retryAll(items []pending) {
 // never redelivered. If the dead letter cannot be published the event is retried later
 // instead: it is never dropped.
 func (in *Intake) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) {
-	out := nats.NewMsg(DeadLetterPrefix + msg.Subject())
+	out := nats.NewMsg(events.DeadLetterSubject(msg.Subject()))
 	out.Data = msg.Data()
-	out.Header.Set(HeaderReason, reason)
-	out.Header.Set(HeaderOriginalSubject, msg.Subject())
+	out.Header.Set(events.HeaderReason, reason)
+	out.Header.Set(events.HeaderOriginalSubject, msg.Subject())
 	if meta, err := msg.Metadata(); err == nil {
 		// One dead letter per stored event, however often it is redelivered.
 		out.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%d", meta.Stream, meta.Sequence.Stream))

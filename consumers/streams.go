@@ -79,7 +79,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, settings StreamS
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        DeadLetterStream,
 		Description: "Inbound events the refund engine refused, with the reason in header Refunds-Reason",
-		Subjects:    []string{DeadLetterPrefix + ">"},
+		Subjects:    []string{events.DeadLetterPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    settings.Replicas,
 		Duplicates:  10 * time.Minute,

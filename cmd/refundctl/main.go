@@ -166,13 +166,13 @@ func watch(natsURL string, out io.Writer) error {
 	}
 	defer nc.Close()
 	print := func(m *nats.Msg) {
-		if reason := m.Header.Get("Refunds-Reason"); reason != "" {
+		if reason := m.Header.Get(events.HeaderReason); reason != "" {
 			fmt.Fprintf(out, "%s (refused: %s) %s\n", m.Subject, reason, m.Data)
 			return
 		}
 		fmt.Fprintf(out, "%s %s\n", m.Subject, m.Data)
 	}
-	for _, subject := range []string{"refunds.>", "deadletter.>"} {
+	for _, subject := range []string{"refunds.>", events.DeadLetterPrefix + ">"} {
 		if _, err := nc.Subscribe(subject, print); err != nil {
 			return err
 		}

@@ -1,0 +1,5 @@
+package consumers_test
+
+import "github.com/payinfra/refunds/state"
+
+var defaultRules = state.DefaultRules()
