@@ -1,0 +1,44 @@
+package testenv
+
+import (
+	"context"
+	"testing"
+)
+
+// Redis is a redis-server with append-only persistence (appendonly yes, the
+// default fsync policy of once per second) storing to /data inside its container
+// (the defaults of the refunds-test/redis image).
+type Redis struct {
+	// URL is redis://host:port/0, ready for redis.ParseURL. It stays valid across
+	// Stop, Start and Restart: the host port is pinned, so clients reconnect.
+	URL string
+
+	server *server
+}
+
+// StartRedis starts a Redis server for this test and terminates it when the test
+// ends. It skips the test when Docker is unreachable (fails under CI=true, see
+// Docker) and builds the test images first if they are missing.
+func StartRedis(tb testing.TB) *Redis {
+	tb.Helper()
+	s := startServer(tb, serverSpec{
+		name:     "redis",
+		image:    func(imgs images) string { return imgs.redis },
+		port:     "6379/tcp",
+		scheme:   "redis",
+		urlPath:  "/0",
+		readyLog: "Ready to accept connections",
+	})
+	return &Redis{URL: s.url, server: s}
+}
+
+// Stop shuts the server down cleanly (Redis flushes its AOF on SIGTERM) and keeps
+// its container, so the data survives until Start.
+func (r *Redis) Stop(ctx context.Context) error { return r.server.stop(ctx) }
+
+// Start starts a stopped server again on the same URL and returns once it has
+// reloaded its AOF and accepts clients.
+func (r *Redis) Start(ctx context.Context) error { return r.server.start(ctx) }
+
+// Restart is Stop followed by Start.
+func (r *Redis) Restart(ctx context.Context) error { return r.server.restart(ctx) }
