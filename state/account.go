@@ -14,25 +14,42 @@ const (
 	StatusClosed = "closed"
 )
 
-// Account is everything the engine keeps about one billing account. It is stored as one
-// compact JSON document, so field names on the wire are short; the Go names say what
-// they mean. Quantities that can be derived (cash, withdrawable, each top-up's remainder)
-// are not stored: they are computed by Ledger from the facts below, which is what makes
-// the result independent of the order in which the facts arrived.
+// Account is everything the engine keeps about one billing account: facts, not
+// balances. It is stored as one compact JSON document, so the names on the wire are
+// short; the Go names say what they mean. Balances (cash, withdrawable, each top-up's
+// remainder) are derived by Ledger from these facts, which is what makes them
+// independent of the order the facts arrived in. Collections are maps (JSON sorts
+// their keys) or slices kept sorted, so the same facts also give the same document.
 type Account struct {
 	ID         string `json:"id"`
 	Opened     bool   `json:"op,omitempty"`
 	HolderType string `json:"ht,omitempty"`
 	HolderName string `json:"hn,omitempty"`
 	Verified   bool   `json:"vf,omitempty"`
-	// Currency is fixed by the first event that brings money or by billing.account.opened.
+	// Currency is set by billing.account.opened; money events wait until then.
 	Currency string `json:"cur,omitempty"`
 	Status   string `json:"st,omitempty"`
 
-	// TopUps are the recharges, kept sorted by (ReceivedAt, ID): first recharged, first consumed.
+	// TopUps are the recharges, sorted by (ReceivedAt, ID): first recharged, first
+	// consumed. Fully consumed ones are kept: dropping them would change the
+	// allocation if an older top-up arrived late.
 	TopUps []TopUp `json:"tu,omitempty"`
-	// Consumed is the cash part of all consumption recorded, however it was allocated.
+	// Consumed is all cash consumption: recorded consumption, settled cycles and bills
+	// paid from the balance. Ledger allocates it.
 	Consumed decimal.Decimal `json:"cn"`
+	// VouchersGranted and VouchersUsed are complimentary balance: never cash.
+	VouchersGranted decimal.Decimal `json:"vg"`
+	VouchersUsed    decimal.Decimal `json:"vu"`
+
+	Transfers   map[string]Transfer   `json:"tr,omitempty"`
+	Cycles      map[string]Cycle      `json:"cy,omitempty"`
+	Bills       map[string]Bill       `json:"bl,omitempty"`
+	CreditNotes map[string]CreditNote `json:"crn,omitempty"`
+	Invoices    map[string]Invoice    `json:"iv,omitempty"`
+	Resources   map[string]Resource   `json:"rs,omitempty"`
+	// LastReleaseAt is the latest release time of a pay-as-you-go resource: the reserve
+	// countdown runs from it. A late release with an older time never moves it back.
+	LastReleaseAt *time.Time `json:"lr,omitempty"`
 }
 
 // TopUp is one recharge order. What is left of it is derived by Ledger.
@@ -48,8 +65,52 @@ type TopUp struct {
 	ReceivedAt      time.Time       `json:"at"`
 }
 
-// NewAccount is an account the engine has not heard of yet. Events may arrive before
-// billing.account.opened; they are kept, and the account is completed when it arrives.
+// Transfer is funds received from another account, and how much the sender recalled.
+type Transfer struct {
+	Received decimal.Decimal `json:"r"`
+	Recalled decimal.Decimal `json:"c"`
+}
+
+// Cycle is a billing cycle's usage: unsettled until the cycle settles, then the
+// settled amount is consumption and the cycle holds nothing back. A late accrual to a
+// settled cycle therefore changes nothing, whatever the order.
+type Cycle struct {
+	Accrued decimal.Decimal  `json:"a"`
+	Settled *decimal.Decimal `json:"s,omitempty"`
+}
+
+// Bill is an issued bill; what is unpaid is overdue. Fully paid bills are dropped.
+type Bill struct {
+	Amount decimal.Decimal `json:"a"`
+	Paid   decimal.Decimal `json:"p"`
+}
+
+// CreditNote is invoiced amount above actual consumption; what is unresolved is held
+// back. Fully resolved credit notes are dropped.
+type CreditNote struct {
+	Amount   decimal.Decimal `json:"a"`
+	Resolved decimal.Decimal `json:"r"`
+}
+
+// Invoice is an issued invoice, possibly for a recharge, and whether its red-letter
+// reversal is confirmed (a discontinuation refund waits for it).
+type Invoice struct {
+	TopupID  string `json:"t,omitempty"`
+	Reversed bool   `json:"x,omitempty"`
+}
+
+// Resource is what is known of one resource. A release may arrive before its create;
+// a resource created and released is dropped, since redeliveries of either are
+// recognised by their event ids.
+type Resource struct {
+	PayAsYouGo bool `json:"g,omitempty"`
+	Created    bool `json:"c,omitempty"`
+	// ReleasedAt is set when the release arrived before the create, which says
+	// whether the release counts for the reserve (pay-as-you-go) or not.
+	ReleasedAt *time.Time `json:"r,omitempty"`
+}
+
+// NewAccount is an account the engine has not heard of yet.
 func NewAccount(id string) Account {
 	return Account{ID: id, Status: StatusActive}
 }
@@ -79,9 +140,45 @@ func (a *Account) topUp(id string) (TopUp, bool) {
 	return TopUp{}, false
 }
 
+// activePayAsYouGo counts pay-as-you-go resources created and not released.
+func (a *Account) activePayAsYouGo() int {
+	n := 0
+	for _, r := range a.Resources {
+		if r.PayAsYouGo && r.Created {
+			n++
+		}
+	}
+	return n
+}
+
 // clone returns a copy that shares no slices or maps with a, so a decision never
 // mutates the state it was given.
 func (a Account) clone() Account {
 	a.TopUps = append([]TopUp(nil), a.TopUps...)
+	a.Transfers = cloneMap(a.Transfers)
+	a.Cycles = cloneMap(a.Cycles)
+	a.Bills = cloneMap(a.Bills)
+	a.CreditNotes = cloneMap(a.CreditNotes)
+	a.Invoices = cloneMap(a.Invoices)
+	a.Resources = cloneMap(a.Resources)
 	return a
+}
+
+func cloneMap[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// put sets m[k] = v, making the map on first use.
+func put[V any](m *map[string]V, k string, v V) {
+	if *m == nil {
+		*m = make(map[string]V)
+	}
+	(*m)[k] = v
 }

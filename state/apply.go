@@ -11,28 +11,21 @@ import (
 const Source = "/refunds"
 
 // Apply decides what event ev does to account a. It never mutates a. now is when the
-// decision is made; rules that count time use the event's own time instead.
+// decision is made and stamps the events it publishes; rules that count time use the
+// event's own time instead.
 func Apply(a Account, ev events.Event, r Rules, now time.Time) (Decision, error) {
 	if ev.Subject != a.ID {
 		return Decision{}, fmt.Errorf("event %s is for account %s, not %s", ev.ID, ev.Subject, a.ID)
 	}
 	next := a.clone()
 	d := decider{ev: ev, rules: r, now: now, before: a}
-	var err error
-	switch p := ev.Payload.(type) {
-	case *events.AccountOpenedData:
-		err = d.openAccount(&next, p)
-	case *events.AccountStatusChangedData:
-		err = d.changeStatus(&next, p)
-	case *events.TopupReceivedData:
-		err = d.receiveTopUp(&next, p)
-	case *events.ConsumptionRecordedData:
-		err = d.recordConsumption(&next, p)
-	default:
-		err = refuse("%s is not handled by this version of the engine", ev.Type)
-	}
-	if err != nil {
+	if err := d.decide(&next); err != nil {
 		return Decision{}, err
+	}
+	if d.changed {
+		if err := d.publishBalanceChange(&next); err != nil {
+			return Decision{}, err
+		}
 	}
 	return Decision{Account: next, Changed: d.changed, Outbound: d.outbound}, nil
 }
@@ -45,6 +38,52 @@ type decider struct {
 	before   Account
 	changed  bool
 	outbound []Outbound
+}
+
+func (d *decider) decide(a *Account) error {
+	if _, opening := d.ev.Payload.(*events.AccountOpenedData); !opening && !a.Opened {
+		// Until billing.account.opened arrives the account's currency, holder and
+		// verification are unknown, so nothing can be checked: wait for it.
+		return wait("account %s is not opened yet", a.ID)
+	}
+	switch p := d.ev.Payload.(type) {
+	case *events.AccountOpenedData:
+		return d.openAccount(a, p)
+	case *events.AccountStatusChangedData:
+		return d.changeStatus(a, p)
+	case *events.TopupReceivedData:
+		return d.receiveTopUp(a, p)
+	case *events.ConsumptionRecordedData:
+		return d.recordConsumption(a, p)
+	case *events.VoucherGrantedData:
+		return d.grantVoucher(a, p)
+	case *events.TransferReceivedData:
+		return d.receiveTransfer(a, p)
+	case *events.TransferRecalledData:
+		return d.recallTransfer(a, p)
+	case *events.UsageAccruedData:
+		return d.accrueUsage(a, p)
+	case *events.CycleSettledData:
+		return d.settleCycle(a, p)
+	case *events.BillIssuedData:
+		return d.issueBill(a, p)
+	case *events.BillPaidData:
+		return d.payBill(a, p)
+	case *events.CreditNoteIssuedData:
+		return d.issueCreditNote(a, p)
+	case *events.CreditNoteResolvedData:
+		return d.resolveCreditNote(a, p)
+	case *events.InvoiceIssuedData:
+		return d.issueInvoice(a, p)
+	case *events.InvoiceReversedData:
+		return d.reverseInvoice(a, p)
+	case *events.ResourceCreatedData:
+		return d.createResource(a, p)
+	case *events.ResourceReleasedData:
+		return d.releaseResource(a, p)
+	default:
+		return refuse("%s is not handled by this version of the engine", d.ev.Type)
+	}
 }
 
 func (d *decider) publish(t events.Type, p events.Payload) error {
@@ -60,8 +99,9 @@ func (d *decider) publish(t events.Type, p events.Payload) error {
 	return nil
 }
 
-// publishBalance tells notifiers the account's cash or withdrawable balance changed.
-func (d *decider) publishBalance(a *Account) error {
+// publishBalanceChange tells notifiers when the account's cash or withdrawable
+// balance moved.
+func (d *decider) publishBalanceChange(a *Account) error {
 	before, after := d.before.Ledger(d.rules), a.Ledger(d.rules)
 	if before.Cash.Equal(after.Cash) && before.Withdrawable.Equal(after.Withdrawable) {
 		return nil
@@ -75,17 +115,10 @@ func (d *decider) publishBalance(a *Account) error {
 	})
 }
 
-// requireOpened makes money events wait for billing.account.opened, because until then
-// the account's currency, holder and verification are unknown.
-func (d *decider) requireOpened(a *Account) error {
-	if !a.Opened {
-		return wait("account %s is not opened yet", a.ID)
-	}
-	return nil
-}
-
+// requireCurrency refuses new money in another currency than the account's. An event
+// that does not name its currency is in the account's.
 func (d *decider) requireCurrency(a *Account, currency string) error {
-	if currency != a.Currency {
+	if currency != "" && currency != a.Currency {
 		return refuse("currency %s differs from the account's %s", currency, a.Currency)
 	}
 	return nil
@@ -93,24 +126,18 @@ func (d *decider) requireCurrency(a *Account, currency string) error {
 
 func (d *decider) openAccount(a *Account, p *events.AccountOpenedData) error {
 	if a.Opened {
-		// A second opened event for the same account is a correction of nothing we can
-		// trust: keep the first, and say so rather than silently overwriting.
+		// A second opened event can only be a mistake upstream; keep the first rather
+		// than silently change the holder or currency of an account holding money.
 		return refuse("account %s is already opened", a.ID)
 	}
 	a.Opened = true
 	a.HolderType, a.HolderName, a.Verified = p.HolderType, p.HolderName, p.Verified
-	a.Currency = p.Currency
-	if a.Currency == "" {
-		a.Currency = d.rules.DefaultCurrency
-	}
+	a.Currency = p.AccountCurrency()
 	d.changed = true
 	return nil
 }
 
 func (d *decider) changeStatus(a *Account, p *events.AccountStatusChangedData) error {
-	if err := d.requireOpened(a); err != nil {
-		return err
-	}
 	if a.Status == p.Status {
 		return nil
 	}
@@ -120,9 +147,6 @@ func (d *decider) changeStatus(a *Account, p *events.AccountStatusChangedData) e
 }
 
 func (d *decider) receiveTopUp(a *Account, p *events.TopupReceivedData) error {
-	if err := d.requireOpened(a); err != nil {
-		return err
-	}
 	if err := d.requireCurrency(a, p.Currency); err != nil {
 		return err
 	}
@@ -144,14 +168,191 @@ func (d *decider) receiveTopUp(a *Account, p *events.TopupReceivedData) error {
 		ReceivedAt:      d.ev.Time.UTC(),
 	})
 	d.changed = true
-	return d.publishBalance(a)
+	return nil
 }
 
+// recordConsumption adds the cash part to what Ledger allocates, transferred funds
+// first, then top-ups first recharged; the voucher part draws on vouchers only.
+// Consumption beyond the money received is kept as unfunded, not refused: the top-up
+// that pays for it may simply not have arrived yet.
 func (d *decider) recordConsumption(a *Account, p *events.ConsumptionRecordedData) error {
-	if err := d.requireOpened(a); err != nil {
+	a.Consumed = a.Consumed.Add(p.Amount.Decimal)
+	if p.VoucherAmount != nil {
+		a.VouchersUsed = a.VouchersUsed.Add(p.VoucherAmount.Decimal)
+	}
+	d.changed = true
+	return nil
+}
+
+func (d *decider) grantVoucher(a *Account, p *events.VoucherGrantedData) error {
+	if err := d.requireCurrency(a, p.Currency); err != nil {
 		return err
 	}
-	a.Consumed = a.Consumed.Add(p.Amount.Decimal)
+	a.VouchersGranted = a.VouchersGranted.Add(p.Amount.Decimal)
 	d.changed = true
-	return d.publishBalance(a)
+	return nil
+}
+
+func (d *decider) receiveTransfer(a *Account, p *events.TransferReceivedData) error {
+	if err := d.requireCurrency(a, p.Currency); err != nil {
+		return err
+	}
+	if existing, ok := a.Transfers[p.TransferID]; ok {
+		if existing.Received.Equal(p.Amount.Decimal) {
+			return nil
+		}
+		return refuse("transfer %s already received with amount %s, not %s", p.TransferID, existing.Received, p.Amount.Decimal)
+	}
+	put(&a.Transfers, p.TransferID, Transfer{Received: p.Amount.Decimal})
+	d.changed = true
+	return nil
+}
+
+func (d *decider) recallTransfer(a *Account, p *events.TransferRecalledData) error {
+	t, ok := a.Transfers[p.TransferID]
+	if !ok {
+		return wait("transfer %s is not received yet", p.TransferID)
+	}
+	left := t.Received.Sub(t.Recalled)
+	if p.Amount.GreaterThan(left) {
+		return refuse("recall of %s from transfer %s exceeds the %s not yet recalled", p.Amount.Decimal, p.TransferID, left)
+	}
+	t.Recalled = t.Recalled.Add(p.Amount.Decimal)
+	if t.Recalled.Equal(t.Received) {
+		delete(a.Transfers, p.TransferID)
+	} else {
+		a.Transfers[p.TransferID] = t
+	}
+	d.changed = true
+	return nil
+}
+
+func (d *decider) accrueUsage(a *Account, p *events.UsageAccruedData) error {
+	c := a.Cycles[p.Cycle]
+	if c.Settled != nil {
+		// The cycle's settlement already moved its consumption; usage reported late
+		// for it is in that settled amount.
+		return nil
+	}
+	c.Accrued = c.Accrued.Add(p.Amount.Decimal)
+	put(&a.Cycles, p.Cycle, c)
+	d.changed = true
+	return nil
+}
+
+func (d *decider) settleCycle(a *Account, p *events.CycleSettledData) error {
+	c := a.Cycles[p.Cycle]
+	if c.Settled != nil {
+		if c.Settled.Equal(p.Amount.Decimal) {
+			return nil
+		}
+		return refuse("cycle %s already settled at %s, not %s", p.Cycle, c.Settled, p.Amount.Decimal)
+	}
+	settled := p.Amount.Decimal
+	// Only the fact that the cycle settled is kept: its accrued usage no longer
+	// holds anything back, so a late accrual cannot either.
+	put(&a.Cycles, p.Cycle, Cycle{Settled: &settled})
+	a.Consumed = a.Consumed.Add(settled)
+	d.changed = true
+	return nil
+}
+
+func (d *decider) issueBill(a *Account, p *events.BillIssuedData) error {
+	if existing, ok := a.Bills[p.BillID]; ok {
+		if existing.Amount.Equal(p.Amount.Decimal) {
+			return nil
+		}
+		return refuse("bill %s already issued for %s, not %s", p.BillID, existing.Amount, p.Amount.Decimal)
+	}
+	put(&a.Bills, p.BillID, Bill{Amount: p.Amount.Decimal})
+	d.changed = true
+	return nil
+}
+
+// payBill reduces what is overdue. Paid from the balance, it is also consumption.
+func (d *decider) payBill(a *Account, p *events.BillPaidData) error {
+	b, ok := a.Bills[p.BillID]
+	if !ok {
+		return wait("bill %s is not issued yet (or is already paid in full)", p.BillID)
+	}
+	unpaid := b.Amount.Sub(b.Paid)
+	if p.Amount.GreaterThan(unpaid) {
+		return refuse("payment of %s on bill %s exceeds its unpaid %s", p.Amount.Decimal, p.BillID, unpaid)
+	}
+	b.Paid = b.Paid.Add(p.Amount.Decimal)
+	if b.Paid.Equal(b.Amount) {
+		delete(a.Bills, p.BillID)
+	} else {
+		a.Bills[p.BillID] = b
+	}
+	if p.FromBalance {
+		a.Consumed = a.Consumed.Add(p.Amount.Decimal)
+	}
+	d.changed = true
+	return nil
+}
+
+func (d *decider) issueCreditNote(a *Account, p *events.CreditNoteIssuedData) error {
+	if p.Amount == nil {
+		return refuse("credit note %s issued without an amount: nothing to hold back", p.CreditNoteID)
+	}
+	if existing, ok := a.CreditNotes[p.CreditNoteID]; ok {
+		if existing.Amount.Equal(p.Amount.Decimal) {
+			return nil
+		}
+		return refuse("credit note %s already issued for %s, not %s", p.CreditNoteID, existing.Amount, p.Amount.Decimal)
+	}
+	put(&a.CreditNotes, p.CreditNoteID, CreditNote{Amount: p.Amount.Decimal})
+	d.changed = true
+	return nil
+}
+
+// resolveCreditNote releases a credit note, all of it unless an amount is given.
+func (d *decider) resolveCreditNote(a *Account, p *events.CreditNoteResolvedData) error {
+	n, ok := a.CreditNotes[p.CreditNoteID]
+	if !ok {
+		return wait("credit note %s is not issued yet (or is already resolved)", p.CreditNoteID)
+	}
+	open := n.Amount.Sub(n.Resolved)
+	amount := open
+	if p.Amount != nil {
+		amount = p.Amount.Decimal
+	}
+	if amount.GreaterThan(open) {
+		return refuse("resolving %s of credit note %s exceeds its unresolved %s", amount, p.CreditNoteID, open)
+	}
+	n.Resolved = n.Resolved.Add(amount)
+	if n.Resolved.Equal(n.Amount) {
+		delete(a.CreditNotes, p.CreditNoteID)
+	} else {
+		a.CreditNotes[p.CreditNoteID] = n
+	}
+	d.changed = true
+	return nil
+}
+
+func (d *decider) issueInvoice(a *Account, p *events.InvoiceIssuedData) error {
+	if existing, ok := a.Invoices[p.InvoiceID]; ok {
+		if existing.TopupID == p.TopupID {
+			return nil
+		}
+		return refuse("invoice %s already issued for top-up %q, not %q", p.InvoiceID, existing.TopupID, p.TopupID)
+	}
+	put(&a.Invoices, p.InvoiceID, Invoice{TopupID: p.TopupID})
+	d.changed = true
+	return nil
+}
+
+func (d *decider) reverseInvoice(a *Account, p *events.InvoiceReversedData) error {
+	inv, ok := a.Invoices[p.InvoiceID]
+	if !ok {
+		return wait("invoice %s is not issued yet", p.InvoiceID)
+	}
+	if inv.Reversed {
+		return nil
+	}
+	inv.Reversed = true
+	a.Invoices[p.InvoiceID] = inv
+	d.changed = true
+	return nil
 }

@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -46,6 +47,76 @@ func topUp(id, amount string) *events.TopupReceivedData {
 
 func consumption(id, amount string) *events.ConsumptionRecordedData {
 	return &events.ConsumptionRecordedData{ConsumptionID: id, Amount: money(amount)}
+}
+
+// history is a readable way to write an account's events in a test: each call adds
+// one event with the next id, an hour after the previous one.
+type history struct {
+	t      testing.TB
+	events []events.Event
+	at     time.Time
+}
+
+func newHistory(t testing.TB) *history {
+	h := &history{t: t, at: day0}
+	return h.add(events.AccountOpened, opened())
+}
+
+func (h *history) add(typ events.Type, p events.Payload) *history {
+	h.t.Helper()
+	h.at = h.at.Add(time.Hour)
+	h.events = append(h.events, event(h.t, typ, fmt.Sprintf("e-%d", len(h.events)), h.at, p))
+	return h
+}
+
+func (h *history) topUp(id, amount string) *history {
+	return h.add(events.TopupReceived, topUp(id, amount))
+}
+func (h *history) consume(amount string) *history {
+	return h.add(events.ConsumptionRecorded, consumption("c", amount))
+}
+func (h *history) transfer(id, amount string) *history {
+	return h.add(events.TransferReceived, &events.TransferReceivedData{TransferID: id, Amount: money(amount)})
+}
+func (h *history) recall(id, amount string) *history {
+	return h.add(events.TransferRecalled, &events.TransferRecalledData{TransferID: id, Amount: money(amount)})
+}
+func (h *history) creditNote(id, amount string) *history {
+	a := money(amount)
+	return h.add(events.CreditNoteIssued, &events.CreditNoteIssuedData{CreditNoteID: id, Amount: &a})
+}
+func (h *history) bill(id, amount string) *history {
+	return h.add(events.BillIssued, &events.BillIssuedData{BillID: id, Amount: money(amount)})
+}
+func (h *history) usage(cycle, amount string) *history {
+	return h.add(events.UsageAccrued, &events.UsageAccruedData{UsageID: "u", Cycle: cycle, Amount: money(amount)})
+}
+func (h *history) resource(id, mode string) *history {
+	return h.add(events.ResourceCreated, &events.ResourceCreatedData{ResourceID: id, BillingMode: mode})
+}
+func (h *history) release(id string) *history {
+	return h.add(events.ResourceReleased, &events.ResourceReleasedData{ResourceID: id})
+}
+
+// account applies the history in order.
+func (h *history) account() state.Account {
+	h.t.Helper()
+	return applyAll(h.t, state.NewAccount(account), h.events...)
+}
+
+func (h *history) ledger() state.Ledger { return h.account().Ledger(rules) }
+
+// seed001 is seed 001's worked example: cash 1,000 of which 500 transferred, credit
+// notes 200, overdue 300, unsettled 200, and a pay-as-you-go resource holding the
+// CNY 100 reserve.
+func seed001(t testing.TB) *history {
+	return newHistory(t).
+		topUp("t1", "500.00").
+		transfer("tr1", "500.00").
+		creditNote("cn1", "200.00").
+		bill("b1", "300.00").
+		usage("2026-11", "200.00").
+		resource("ecs-1", "payg")
 }
 
 // applyAll applies evs in order, failing the test on any error.

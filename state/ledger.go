@@ -6,15 +6,40 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// Reserve states, as the read API names them.
+const (
+	ReserveNone         = "none"
+	ReserveFrozen       = "frozen"
+	ReserveCountingDown = "counting_down"
+)
+
 // Ledger is an account's money, derived from its facts. Every amount is exact.
 type Ledger struct {
 	Currency string
-	// Cash is what the account holds in money: top-up remainders plus transferred funds
-	// plus non-top-up funds. Never negative.
+	// Cash is top-up remainders plus transferred funds. Never negative.
 	Cash decimal.Decimal
+	// Transferred is what is left of funds received from other accounts: usable for
+	// consumption and offsetting, never withdrawable.
+	Transferred decimal.Decimal
+	// Vouchers is complimentary balance: usable, never cash, never withdrawable.
+	Vouchers    decimal.Decimal
+	CreditNotes decimal.Decimal
+	Overdue     decimal.Decimal
+	Unsettled   decimal.Decimal
+	// Held is money in open withdrawal and refund cases.
+	Held decimal.Decimal
+	// Reserve is the pay-as-you-go reserve while it is frozen or counting down.
+	Reserve         decimal.Decimal
+	ReserveState    string
+	ReserveUnfreeze *time.Time
 	// Unfunded is consumption no received money covers yet, because it was recorded
 	// before the top-up that pays for it; that top-up absorbs it when it arrives.
-	Unfunded     decimal.Decimal
+	Unfunded decimal.Decimal
+	// Consumed is the cash consumption that money covered: Consumed + Unfunded is all
+	// cash consumption recorded.
+	Consumed decimal.Decimal
+	// Received is all money that came in: top-ups plus transfers net of recalls.
+	Received     decimal.Decimal
 	Withdrawable decimal.Decimal
 	TopUps       []TopUpBalance
 }
@@ -24,35 +49,95 @@ type TopUpBalance struct {
 	TopUp
 	Consumed  decimal.Decimal
 	Remaining decimal.Decimal
-	// Withdrawable is the order's remainder, never more than the account's withdrawable.
+	Held      decimal.Decimal
+	// Withdrawable is the order's remainder less what is held on it, never more than
+	// the account's withdrawable balance.
 	Withdrawable       decimal.Decimal
 	OriginalRouteUntil time.Time
 }
 
-// Ledger derives the account's balances. Consumption is allocated to top-ups first
-// recharged, first consumed [000]; because it is recomputed from the total each time,
-// the allocation cannot depend on the order events arrived in.
+// ToSettle is what must be settled before cash can leave: credit notes + overdue +
+// unsettled [001].
+func (l Ledger) ToSettle() decimal.Decimal {
+	return l.CreditNotes.Add(l.Overdue).Add(l.Unsettled)
+}
+
+// Ledger derives the account's balances.
+//
+// Consumption draws from transferred funds first (they can never be withdrawn), then
+// from top-ups first recharged, first consumed [000]. It is recomputed from the totals
+// each time, so the allocation cannot depend on the order events arrived in.
+//
+// Withdrawable follows seed 001's calculation, where transferred funds offset what
+// must be settled first and only the remainder freezes cash:
+//
+//	withdrawable = max(0, cash − held − reserve − max(transferred, to_settle))
 func (a Account) Ledger(r Rules) Ledger {
 	l := Ledger{Currency: a.currencyOr(r.DefaultCurrency), TopUps: make([]TopUpBalance, len(a.TopUps))}
-	toAllocate := a.Consumed
+
+	transferredIn := decimal.Zero
+	for _, t := range a.Transfers {
+		transferredIn = transferredIn.Add(t.Received.Sub(t.Recalled))
+	}
+	fromTransferred := decimal.Min(a.Consumed, transferredIn)
+	l.Transferred = transferredIn.Sub(fromTransferred)
+	toAllocate := a.Consumed.Sub(fromTransferred)
+	l.Received = transferredIn
+
+	l.Cash = l.Transferred
 	for i, t := range a.TopUps {
 		used := decimal.Min(toAllocate, t.Amount)
 		toAllocate = toAllocate.Sub(used)
-		remaining := t.Amount.Sub(used)
 		l.TopUps[i] = TopUpBalance{
 			TopUp:              t,
 			Consumed:           used,
-			Remaining:          remaining,
+			Remaining:          t.Amount.Sub(used),
 			OriginalRouteUntil: t.ReceivedAt.AddDate(0, 0, r.RouteWindows.Days(t.Channel, t.Banking, t.Bank)),
 		}
-		l.Cash = l.Cash.Add(remaining)
+		l.Cash = l.Cash.Add(l.TopUps[i].Remaining)
+		l.Received = l.Received.Add(t.Amount)
 	}
 	l.Unfunded = toAllocate
-	l.Withdrawable = l.Cash
+	l.Consumed = a.Consumed.Sub(l.Unfunded)
+
+	l.Vouchers = decimal.Max(decimal.Zero, a.VouchersGranted.Sub(a.VouchersUsed))
+	for _, c := range a.Cycles {
+		if c.Settled == nil {
+			l.Unsettled = l.Unsettled.Add(c.Accrued)
+		}
+	}
+	for _, b := range a.Bills {
+		l.Overdue = l.Overdue.Add(b.Amount.Sub(b.Paid))
+	}
+	for _, n := range a.CreditNotes {
+		l.CreditNotes = l.CreditNotes.Add(n.Amount.Sub(n.Resolved))
+	}
+
+	l.ReserveState, l.ReserveUnfreeze = a.reserve(r)
+	if l.ReserveState != ReserveNone {
+		l.Reserve = r.ReserveAmount
+	}
+
+	frozen := l.Held.Add(l.Reserve).Add(decimal.Max(l.Transferred, l.ToSettle()))
+	l.Withdrawable = decimal.Max(decimal.Zero, l.Cash.Sub(frozen))
 	for i := range l.TopUps {
-		l.TopUps[i].Withdrawable = decimal.Min(l.TopUps[i].Remaining, l.Withdrawable)
+		t := &l.TopUps[i]
+		t.Withdrawable = decimal.Max(decimal.Zero, decimal.Min(t.Remaining.Sub(t.Held), l.Withdrawable))
 	}
 	return l
+}
+
+// reserve is the reserve's state: frozen while a pay-as-you-go resource is active,
+// counting down for ReserveHold after the last release, none otherwise.
+func (a Account) reserve(r Rules) (string, *time.Time) {
+	if a.activePayAsYouGo() > 0 {
+		return ReserveFrozen, nil
+	}
+	if a.LastReleaseAt != nil {
+		at := a.LastReleaseAt.Add(r.ReserveHold)
+		return ReserveCountingDown, &at
+	}
+	return ReserveNone, nil
 }
 
 func (a Account) currencyOr(fallback string) string {

@@ -3,6 +3,8 @@ package state
 import (
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/payinfra/refunds/events"
 )
 
@@ -42,6 +44,86 @@ type NonWithdrawable struct {
 	Until      *time.Time    `json:"until,omitempty"`
 }
 
+// Parts of the balance that cannot be withdrawn.
+const (
+	PartTransferred = "transferred"
+	PartHeld        = "held"
+	PartReserve     = "reserve"
+	PartOverdue     = "overdue"
+	PartUnsettled   = "unsettled"
+	PartCreditNotes = "credit_notes"
+)
+
+// Resolutions, in the words of seed 001's table.
+var resolutions = map[string]string{
+	PartTransferred: "Funds received from another account can only be used for consumption or to offset outstanding payments. To withdraw them, the sending account must first recall them.",
+	PartHeld:        "Held by withdrawal and refund cases in progress: released if a case is rejected or fails, deducted when it succeeds.",
+	PartReserve:     "Reserved for pay-as-you-go services. Release all pay-as-you-go resources no longer in use; the reserve unfreezes 24 hours after the last release, and each release resets the countdown.",
+	PartOverdue:     "Issued but unpaid bills. Pay all outstanding amounts in Billing Management > Overview.",
+	PartUnsettled:   "Consumption not yet billed in the current cycle. It cannot be withdrawn until the cycle ends and its bill is settled.",
+	PartCreditNotes: "Invoiced amount above actual consumption after a cancel or downgrade. In Invoice Management > Credit Note Processing, use it for new consumption or return the original invoice to have it reissued.",
+}
+
+// View is the account as the read API shows it.
+func (a Account) View(r Rules) AccountView {
+	l := a.Ledger(r)
+	return AccountView{
+		AccountID:       a.ID,
+		Currency:        l.Currency,
+		Status:          a.Status,
+		Cash:            amount(l.Cash),
+		Transferred:     amount(l.Transferred),
+		Vouchers:        amount(l.Vouchers),
+		CreditNotes:     amount(l.CreditNotes),
+		Overdue:         amount(l.Overdue),
+		Unsettled:       amount(l.Unsettled),
+		Held:            amount(l.Held),
+		Withdrawable:    amount(l.Withdrawable),
+		Unfunded:        amount(l.Unfunded),
+		Reserve:         ReserveView{Amount: amount(l.Reserve), State: l.ReserveState, UnfreezeAt: l.ReserveUnfreeze},
+		NonWithdrawable: l.NonWithdrawable(),
+	}
+}
+
+// NonWithdrawable answers seed 001's "why is my withdrawable balance low?": the parts
+// holding cash back, which add up exactly to cash − withdrawable.
+//
+// Transferred funds are held back whole, and they offset what must be settled first:
+// overdue bills, then unsettled usage, then credit notes (outstanding payments before
+// amounts still to be billed or resolved). Only what they do not cover freezes cash.
+// When cash is smaller than everything held back, the parts are capped in the order
+// listed, so they still add up.
+func (l Ledger) NonWithdrawable() []NonWithdrawable {
+	parts := []NonWithdrawable{
+		{Part: PartTransferred, Amount: amount(l.Transferred)},
+		{Part: PartHeld, Amount: amount(l.Held)},
+		{Part: PartReserve, Amount: amount(l.Reserve), Until: l.ReserveUnfreeze},
+	}
+	offset := l.Transferred
+	for _, owed := range []struct {
+		part   string
+		amount decimal.Decimal
+	}{{PartOverdue, l.Overdue}, {PartUnsettled, l.Unsettled}, {PartCreditNotes, l.CreditNotes}} {
+		covered := decimal.Min(offset, owed.amount)
+		offset = offset.Sub(covered)
+		parts = append(parts, NonWithdrawable{Part: owed.part, Amount: amount(owed.amount.Sub(covered))})
+	}
+
+	budget := l.Cash.Sub(l.Withdrawable)
+	shown := make([]NonWithdrawable, 0, len(parts))
+	for _, p := range parts {
+		capped := decimal.Min(p.Amount.Decimal, budget)
+		if !capped.IsPositive() {
+			continue
+		}
+		budget = budget.Sub(capped)
+		p.Amount = amount(capped)
+		p.Resolution = resolutions[p.Part]
+		shown = append(shown, p)
+	}
+	return shown
+}
+
 // TopUpView is one entry of GET /v1/accounts/{id}/topups.
 type TopUpView struct {
 	TopupID            string        `json:"topup_id"`
@@ -53,22 +135,6 @@ type TopUpView struct {
 	OriginalRouteUntil *time.Time    `json:"original_route_until,omitempty"`
 }
 
-// View is the account as the read API shows it.
-func (a Account) View(r Rules) AccountView {
-	l := a.Ledger(r)
-	v := AccountView{
-		AccountID:       a.ID,
-		Currency:        l.Currency,
-		Status:          a.Status,
-		Cash:            events.Amount{Decimal: l.Cash},
-		Withdrawable:    events.Amount{Decimal: l.Withdrawable},
-		Unfunded:        events.Amount{Decimal: l.Unfunded},
-		Reserve:         ReserveView{State: "none"},
-		NonWithdrawable: []NonWithdrawable{},
-	}
-	return v
-}
-
 // TopUpViews lists the account's top-up orders, first recharged first.
 func (a Account) TopUpViews(r Rules) []TopUpView {
 	l := a.Ledger(r)
@@ -77,12 +143,15 @@ func (a Account) TopUpViews(r Rules) []TopUpView {
 		until := t.OriginalRouteUntil
 		views = append(views, TopUpView{
 			TopupID:            t.ID,
-			Amount:             events.Amount{Decimal: t.Amount},
-			Remaining:          events.Amount{Decimal: t.Remaining},
-			Withdrawable:       events.Amount{Decimal: t.Withdrawable},
+			Amount:             amount(t.Amount),
+			Remaining:          amount(t.Remaining),
+			Held:               amount(t.Held),
+			Withdrawable:       amount(t.Withdrawable),
 			Channel:            t.Channel,
 			OriginalRouteUntil: &until,
 		})
 	}
 	return views
 }
+
+func amount(d decimal.Decimal) events.Amount { return events.Amount{Decimal: d} }

@@ -1,0 +1,65 @@
+package state
+
+import (
+	"time"
+
+	"github.com/payinfra/refunds/events"
+)
+
+// createResource records a resource. A pay-as-you-go one freezes the reserve, and
+// cancels a countdown that was running [001].
+func (d *decider) createResource(a *Account, p *events.ResourceCreatedData) error {
+	r, known := a.Resources[p.ResourceID]
+	if known && r.Created {
+		return nil
+	}
+	payg := p.BillingMode == events.BillingPayAsYouGo
+	d.changed = true
+	if known && r.ReleasedAt != nil {
+		// Its release arrived first: the resource is already gone. Now that its mode
+		// is known, its release counts for the countdown if it was pay-as-you-go.
+		delete(a.Resources, p.ResourceID)
+		if payg {
+			a.noteRelease(*r.ReleasedAt)
+		}
+		return nil
+	}
+	stateBefore, _ := a.reserve(d.rules)
+	put(&a.Resources, p.ResourceID, Resource{Created: true, PayAsYouGo: payg})
+	if payg && stateBefore == ReserveNone {
+		return d.publish(events.ReserveFrozen, &events.ReserveFrozenData{Amount: events.Amount{Decimal: d.rules.ReserveAmount}})
+	}
+	return nil
+}
+
+// releaseResource records a release. Every release of a pay-as-you-go resource resets
+// the countdown to its own time, so the latest release time is kept; an older release
+// arriving late never shortens it. A release of a resource not yet created is not an
+// error: it is kept until its create says whether it was pay-as-you-go.
+func (d *decider) releaseResource(a *Account, p *events.ResourceReleasedData) error {
+	r, known := a.Resources[p.ResourceID]
+	at := d.ev.Time.UTC()
+	switch {
+	case known && r.Created:
+		delete(a.Resources, p.ResourceID)
+		if r.PayAsYouGo {
+			a.noteRelease(at)
+		}
+	case known:
+		// Released twice before its create: the later time stands, whatever the order.
+		if !at.After(*r.ReleasedAt) {
+			return nil
+		}
+		put(&a.Resources, p.ResourceID, Resource{ReleasedAt: &at})
+	default:
+		put(&a.Resources, p.ResourceID, Resource{ReleasedAt: &at})
+	}
+	d.changed = true
+	return nil
+}
+
+func (a *Account) noteRelease(at time.Time) {
+	if a.LastReleaseAt == nil || at.After(*a.LastReleaseAt) {
+		a.LastReleaseAt = &at
+	}
+}
