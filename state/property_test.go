@@ -1,0 +1,296 @@
+package state_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/state"
+)
+
+// Property tests: generated event sets for one account, applied in many orders.
+// Each set is built from a seed that failures print, so a failure reproduces with
+// go test -run 'TestProperty.*/seed=N'.
+
+const (
+	propertySets         = 300
+	permutationsPerSet   = 8
+	propertySetsInShort  = 40
+	generatedDaysOfEvent = 60
+)
+
+// generator makes a random but valid history: every child refers to a parent in the
+// set, and no amount overdraws its parent in any order.
+type generator struct {
+	r      *rand.Rand
+	t      testing.TB
+	events []events.Event
+}
+
+func (g *generator) cents(min, max int64) events.Amount {
+	return events.Amount{Decimal: decimal.New(min+g.r.Int64N(max-min+1), -2)}
+}
+
+func (g *generator) add(typ events.Type, p events.Payload) {
+	at := day0.Add(time.Duration(g.r.Int64N(generatedDaysOfEvent*24)) * time.Hour)
+	g.events = append(g.events, event(g.t, typ, fmt.Sprintf("e-%d", len(g.events)), at, p))
+}
+
+// split divides total into n positive parts of whole cents (fewer if total is small).
+func (g *generator) split(total decimal.Decimal, n int) []events.Amount {
+	left := total.Shift(2).IntPart()
+	var parts []events.Amount
+	for i := 0; i < n-1 && left > 1; i++ {
+		c := 1 + g.r.Int64N(left-1)
+		parts = append(parts, events.Amount{Decimal: decimal.New(c, -2)})
+		left -= c
+	}
+	return append(parts, events.Amount{Decimal: decimal.New(left, -2)})
+}
+
+func generateHistory(t testing.TB, seed uint64) []events.Event {
+	g := &generator{r: rand.New(rand.NewPCG(seed, 42)), t: t}
+	g.events = append(g.events, event(t, events.AccountOpened, "e-open", day0, opened()))
+	channels := []string{"alipay", "online_banking", "bank_card", "stripe"}
+	for i := range 1 + g.r.IntN(8) {
+		g.add(events.TopupReceived, &events.TopupReceivedData{
+			TopupID: fmt.Sprintf("t%d", i), Amount: g.cents(1, 200000), Currency: "CNY",
+			Channel: channels[g.r.IntN(len(channels))], Bank: "ICBC", Banking: "personal", PayerType: "individual", PayerName: "Zhang San",
+		})
+	}
+	for i := range g.r.IntN(8) {
+		p := &events.ConsumptionRecordedData{ConsumptionID: fmt.Sprintf("c%d", i), Amount: g.cents(1, 150000)}
+		if g.r.IntN(3) == 0 {
+			v := g.cents(1, 5000)
+			p.VoucherAmount = &v
+		}
+		g.add(events.ConsumptionRecorded, p)
+	}
+	for i := range g.r.IntN(3) {
+		g.add(events.VoucherGranted, &events.VoucherGrantedData{VoucherID: fmt.Sprintf("v%d", i), Amount: g.cents(1, 10000)})
+	}
+	for i := range g.r.IntN(4) {
+		id, amount := fmt.Sprintf("tr%d", i), g.cents(100, 100000)
+		g.add(events.TransferReceived, &events.TransferReceivedData{TransferID: id, Amount: amount})
+		if g.r.IntN(2) == 0 {
+			for _, part := range g.split(amount.Decimal, 1+g.r.IntN(2)) {
+				g.add(events.TransferRecalled, &events.TransferRecalledData{TransferID: id, Amount: part})
+			}
+		}
+	}
+	for i := range g.r.IntN(4) {
+		cycle := fmt.Sprintf("2026-%02d", i+1)
+		for j := range 1 + g.r.IntN(3) {
+			g.add(events.UsageAccrued, &events.UsageAccruedData{UsageID: fmt.Sprintf("u%d-%d", i, j), Cycle: cycle, Amount: g.cents(1, 30000)})
+		}
+		if g.r.IntN(2) == 0 {
+			g.add(events.CycleSettled, &events.CycleSettledData{Cycle: cycle, Amount: g.cents(0, 60000)})
+		}
+	}
+	for i := range g.r.IntN(4) {
+		id, amount := fmt.Sprintf("b%d", i), g.cents(100, 80000)
+		g.add(events.BillIssued, &events.BillIssuedData{BillID: id, Amount: amount})
+		if g.r.IntN(3) > 0 {
+			for _, part := range g.split(amount.Decimal, 1+g.r.IntN(3)) {
+				g.add(events.BillPaid, &events.BillPaidData{BillID: id, Amount: part, FromBalance: g.r.IntN(2) == 0})
+			}
+		}
+	}
+	for i := range g.r.IntN(3) {
+		id, amount := fmt.Sprintf("cn%d", i), g.cents(100, 50000)
+		g.add(events.CreditNoteIssued, &events.CreditNoteIssuedData{CreditNoteID: id, Amount: &amount})
+		switch g.r.IntN(3) {
+		case 0:
+			g.add(events.CreditNoteResolved, &events.CreditNoteResolvedData{CreditNoteID: id})
+		case 1:
+			part := g.split(amount.Decimal, 2)[0]
+			g.add(events.CreditNoteResolved, &events.CreditNoteResolvedData{CreditNoteID: id, Amount: &part})
+		}
+	}
+	for i := range g.r.IntN(3) {
+		id := fmt.Sprintf("i%d", i)
+		g.add(events.InvoiceIssued, &events.InvoiceIssuedData{InvoiceID: id, TopupID: "t0"})
+		if g.r.IntN(2) == 0 {
+			g.add(events.InvoiceReversed, &events.InvoiceReversedData{InvoiceID: id})
+		}
+	}
+	for i := range g.r.IntN(5) {
+		id, mode := fmt.Sprintf("r%d", i), []string{"payg", "subscription"}[g.r.IntN(2)]
+		g.add(events.ResourceCreated, &events.ResourceCreatedData{ResourceID: id, BillingMode: mode})
+		if g.r.IntN(3) > 0 {
+			g.add(events.ResourceReleased, &events.ResourceReleasedData{ResourceID: id})
+		}
+	}
+	return g.events
+}
+
+// deliver applies events as the intake would: an event that must wait goes to the back
+// of the queue (JetStream redelivers it later), and delivery stops when only waiting
+// events are left. Each step goes through JSON, as the store saves it. after is called
+// with the account after every applied event, and the events applied so far.
+func deliver(t testing.TB, evs []events.Event, after func(state.Account, []events.Event)) state.Account {
+	t.Helper()
+	a := state.NewAccount(account)
+	var applied []events.Event
+	queue := append([]events.Event(nil), evs...)
+	for waited := 0; len(queue) > 0 && waited < len(queue); {
+		ev := queue[0]
+		queue = queue[1:]
+		d, err := state.Apply(a, ev, rules, now)
+		var w *state.Waiting
+		switch {
+		case errors.As(err, &w):
+			queue = append(queue, ev)
+			waited++
+			continue
+		case err != nil:
+			t.Fatalf("apply %s %s: %v", ev.Type, ev.ID, err)
+		}
+		waited = 0
+		a = roundTrip(t, d.Account)
+		applied = append(applied, ev)
+		if after != nil {
+			after(a, applied)
+		}
+	}
+	return a
+}
+
+func roundTrip(t testing.TB, a state.Account) state.Account {
+	t.Helper()
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back state.Account
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	return back
+}
+
+func shuffled(r *rand.Rand, evs []events.Event) []events.Event {
+	out := append([]events.Event(nil), evs...)
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+func propertyRuns(t *testing.T) int {
+	if testing.Short() {
+		return propertySetsInShort
+	}
+	return propertySets
+}
+
+func TestPropertyArrivalOrderDoesNotMatter(t *testing.T) {
+	for seed := range uint64(propertyRuns(t)) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			evs := generateHistory(t, seed)
+			inOrder := deliver(t, evs, nil)
+			want := mustJSON(t, inOrder)
+			wantView := mustJSON(t, []any{inOrder.View(rules), inOrder.TopUpViews(rules)})
+			r := rand.New(rand.NewPCG(seed, 7))
+			for p := range permutationsPerSet {
+				got := deliver(t, shuffled(r, evs), nil)
+				if doc := mustJSON(t, got); doc != want {
+					t.Fatalf("permutation %d of %d events gives another account:\n got %s\nwant %s", p, len(evs), doc, want)
+				}
+				if view := mustJSON(t, []any{got.View(rules), got.TopUpViews(rules)}); view != wantView {
+					t.Fatalf("permutation %d gives another view:\n got %s\nwant %s", p, view, wantView)
+				}
+			}
+		})
+	}
+}
+
+func TestPropertyMoneyIsConservedAfterEveryEvent(t *testing.T) {
+	for seed := range uint64(propertyRuns(t)) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			evs := shuffled(rand.New(rand.NewPCG(seed, 11)), generateHistory(t, seed))
+			deliver(t, evs, func(a state.Account, applied []events.Event) {
+				t.Helper()
+				wantConserved(t, a, applied)
+			})
+		})
+	}
+}
+
+// wantConserved checks, for one account at one moment: everything received =
+// consumed + withdrawn + held + remaining, and the balances hang together. What was
+// received and consumed is summed from the applied events themselves, not taken from
+// the ledger under test.
+func wantConserved(t testing.TB, a state.Account, applied []events.Event) {
+	t.Helper()
+	l := a.Ledger(rules)
+	received, consumed := decimal.Zero, decimal.Zero
+	for _, ev := range applied {
+		switch p := ev.Payload.(type) {
+		case *events.TopupReceivedData:
+			received = received.Add(p.Amount.Decimal)
+		case *events.TransferReceivedData:
+			received = received.Add(p.Amount.Decimal)
+		case *events.TransferRecalledData:
+			received = received.Sub(p.Amount.Decimal)
+		case *events.ConsumptionRecordedData:
+			consumed = consumed.Add(p.Amount.Decimal)
+		case *events.CycleSettledData:
+			consumed = consumed.Add(p.Amount.Decimal)
+		case *events.BillPaidData:
+			if p.FromBalance {
+				consumed = consumed.Add(p.Amount.Decimal)
+			}
+		}
+	}
+	// Consumption no money covers yet is not consumed money: it is unfunded.
+	consumed = consumed.Sub(l.Unfunded)
+	remaining := l.Transferred
+	for _, tu := range l.TopUps {
+		remaining = remaining.Add(tu.Remaining)
+		if tu.Remaining.IsNegative() || tu.Consumed.IsNegative() || !tu.Consumed.Add(tu.Remaining).Equal(tu.Amount) {
+			t.Fatalf("top-up %s: consumed %s + remaining %s != amount %s", tu.ID, tu.Consumed, tu.Remaining, tu.Amount)
+		}
+		if tu.Withdrawable.GreaterThan(l.Withdrawable) || tu.Withdrawable.GreaterThan(tu.Remaining) {
+			t.Fatalf("top-up %s withdrawable %s above its remainder %s or the account's %s", tu.ID, tu.Withdrawable, tu.Remaining, l.Withdrawable)
+		}
+	}
+	withdrawn := decimal.Zero // no withdrawal has completed: cases come later
+	if !received.Equal(consumed.Add(withdrawn).Add(l.Held).Add(remaining)) {
+		t.Fatalf("received %s != consumed %s + withdrawn %s + held %s + remaining %s", received, consumed, withdrawn, l.Held, remaining)
+	}
+	if !l.Received.Equal(received) || !l.Consumed.Equal(consumed) {
+		t.Fatalf("ledger says received %s consumed %s; the events say %s and %s", l.Received, l.Consumed, received, consumed)
+	}
+	if !l.Cash.Equal(remaining) {
+		t.Fatalf("cash %s != top-up remainders + transferred %s", l.Cash, remaining)
+	}
+	if !l.Consumed.Add(l.Unfunded).Equal(a.Consumed) {
+		t.Fatalf("funded %s + unfunded %s != consumption recorded %s", l.Consumed, l.Unfunded, a.Consumed)
+	}
+	for name, q := range map[string]decimal.Decimal{
+		"cash": l.Cash, "transferred": l.Transferred, "vouchers": l.Vouchers, "credit notes": l.CreditNotes,
+		"overdue": l.Overdue, "unsettled": l.Unsettled, "withdrawable": l.Withdrawable, "unfunded": l.Unfunded,
+	} {
+		if q.IsNegative() {
+			t.Fatalf("%s is negative: %s", name, q)
+		}
+	}
+	if l.Withdrawable.GreaterThan(l.Cash) {
+		t.Fatalf("withdrawable %s above cash %s", l.Withdrawable, l.Cash)
+	}
+	wantPartsAddUp(t, l)
+}
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
