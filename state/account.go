@@ -52,17 +52,18 @@ type Account struct {
 	LastReleaseAt *time.Time `json:"lr,omitempty"`
 }
 
-// TopUp is one recharge order. What is left of it is derived by Ledger.
+// TopUp is one recharge order. What is left of it is derived by Ledger. Its stored
+// form is storedTopUp (see account_json.go).
 type TopUp struct {
-	ID              string          `json:"id"`
-	Amount          decimal.Decimal `json:"a"`
-	Channel         string          `json:"ch"`
-	Banking         string          `json:"bk,omitempty"`
-	Bank            string          `json:"b,omitempty"`
-	PayerType       string          `json:"pt,omitempty"`
-	PayerName       string          `json:"pn,omitempty"`
-	StripePaymentID string          `json:"sp,omitempty"`
-	ReceivedAt      time.Time       `json:"at"`
+	ID              string
+	Amount          decimal.Decimal
+	Channel         string
+	Banking         string
+	Bank            string
+	PayerType       string
+	PayerName       string
+	StripePaymentID string
+	ReceivedAt      time.Time
 }
 
 // Transfer is funds received from another account, and how much the sender recalled.

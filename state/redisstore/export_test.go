@@ -6,3 +6,6 @@ import "context"
 func (s *Store) FlushScriptsForTest(ctx context.Context) error {
 	return s.rdb.ScriptFlush(ctx).Err()
 }
+
+// AccountKeyForTest is the Redis key an account is stored under.
+func AccountKeyForTest(id string) string { return accountKey(id) }

@@ -1,0 +1,94 @@
+package redisstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+
+	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+// maxTenTopUpAccountBytes is the budget for an account with 10 top-ups (issue: ≤ 2 KiB).
+const maxTenTopUpAccountBytes = 2048
+
+// busyAccount is a realistic account with n top-ups: long names, a bank, a Stripe id,
+// a transfer, an open bill and credit note, an unsettled cycle and two resources.
+func busyAccount(n int) state.Account {
+	a := state.NewAccount("acct-0123456789")
+	a.Opened, a.Verified, a.Currency = true, true, "CNY"
+	a.HolderType, a.HolderName = "company", "Hangzhou Example Technology Co., Ltd."
+	at := time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)
+	for i := range n {
+		a.TopUps = append(a.TopUps, state.TopUp{
+			ID: fmt.Sprintf("topup-2026-%06d", i), Amount: decimal.RequireFromString("12345.67"),
+			Channel: "online_banking", Banking: "corporate", Bank: "JSBANK", PayerType: "company",
+			PayerName: "Hangzhou Example Technology Co., Ltd.", ReceivedAt: at.Add(time.Duration(i) * 24 * time.Hour),
+		})
+	}
+	a.Consumed = decimal.RequireFromString("45678.90")
+	a.Transfers = map[string]state.Transfer{"tr-0001": {Received: decimal.RequireFromString("500.00")}}
+	a.Bills = map[string]state.Bill{"bill-2026-10": {Amount: decimal.RequireFromString("300.00")}}
+	a.CreditNotes = map[string]state.CreditNote{"cn-0001": {Amount: decimal.RequireFromString("200.00")}}
+	a.Cycles = map[string]state.Cycle{"2026-11": {Accrued: decimal.RequireFromString("200.00")}}
+	a.Resources = map[string]state.Resource{"ecs-i-0001": {Created: true, PayAsYouGo: true}, "ecs-i-0002": {Created: true, PayAsYouGo: true}}
+	return a
+}
+
+func TestAnAccountWithTenTopUpsIsStoredInAtMost2KiB(t *testing.T) {
+	doc, err := json.Marshal(busyAccount(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("account document with 10 top-ups: %d bytes", len(doc))
+	if len(doc) > maxTenTopUpAccountBytes {
+		t.Fatalf("account document with 10 top-ups is %d bytes, over the %d budget:\n%s", len(doc), maxTenTopUpAccountBytes, doc)
+	}
+}
+
+// BenchmarkAccountSize reports what one account costs in Redis (MEMORY USAGE of its
+// hash, which includes Redis's own overhead) for 1, 10 and 100 top-ups, and the
+// document's size in bytes. Run: go test -run '^$' -bench AccountSize ./state/redisstore/
+func BenchmarkAccountSize(b *testing.B) {
+	testenv.Docker(b)
+	opts, err := redis.ParseURL(testenv.StartRedis(b).URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	store, err := redisstore.New(rdb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := store.Prepare(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("topups=%d", n), func(b *testing.B) {
+			a := busyAccount(n)
+			a.ID = fmt.Sprintf("acct-size-%d", n)
+			doc, _ := json.Marshal(a)
+			ref := redisstore.EventRef{AccountID: a.ID, EventID: fmt.Sprintf("size-%d", n)}
+			if _, err := store.Commit(ctx, []redisstore.Step{{Event: ref, Account: &a}}); err != nil {
+				b.Fatal(err)
+			}
+			var usage int64
+			for b.Loop() {
+				usage, err = rdb.MemoryUsage(ctx, redisstore.AccountKeyForTest(a.ID)).Result()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(doc)), "doc-bytes")
+			b.ReportMetric(float64(usage), "redis-bytes")
+		})
+	}
+}
