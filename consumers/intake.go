@@ -266,13 +266,15 @@ func (in *Intake) settleUndecided(ctx context.Context, it *pending, err error, n
 	}
 }
 
-// waitBackoff doubles from 1 second per delivery up to a minute.
+// waitBackoff is how long a waiting event stays away: 200ms after its first delivery,
+// doubling up to 30 seconds. A parent is usually just behind its child in the stream,
+// so the first retries come quickly; the cap bounds the load of one that waits long.
 func waitBackoff(delivered uint64) time.Duration {
-	d := time.Second
-	for i := uint64(1); i < delivered && d < time.Minute; i++ {
+	d := 200 * time.Millisecond
+	for i := uint64(1); i < delivered && d < 30*time.Second; i++ {
 		d *= 2
 	}
-	return min(d, time.Minute)
+	return min(d, 30*time.Second)
 }
 
 func (in *Intake) retryAll(items []pending) {
