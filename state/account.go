@@ -50,6 +50,9 @@ type Account struct {
 	// LastReleaseAt is the latest release time of a pay-as-you-go resource: the reserve
 	// countdown runs from it. A late release with an older time never moves it back.
 	LastReleaseAt *time.Time `json:"lr,omitempty"`
+	// ReserveReleasedFor is the LastReleaseAt whose countdown ran out: the reserve was
+	// released for it. A later release starts a new countdown.
+	ReserveReleasedFor *time.Time `json:"rr,omitempty"`
 }
 
 // TopUp is one recharge order. What is left of it is derived by Ledger. Its stored

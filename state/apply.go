@@ -22,12 +22,31 @@ func Apply(a Account, ev events.Event, r Rules, now time.Time) (Decision, error)
 	if err := d.decide(&next); err != nil {
 		return Decision{}, err
 	}
+	return d.finish(next)
+}
+
+// finish publishes the balance change, if any, and notes the countdown's deadline.
+func (d *decider) finish(next Account) (Decision, error) {
 	if d.changed {
 		if err := d.publishBalanceChange(&next); err != nil {
 			return Decision{}, err
 		}
 	}
-	return Decision{Account: next, Changed: d.changed, Outbound: d.outbound}, nil
+	before, after := d.before.ReserveDeadline(d.rules), next.ReserveDeadline(d.rules)
+	return Decision{
+		Account:         next,
+		Changed:         d.changed,
+		Outbound:        d.outbound,
+		DeadlineChanged: !sameTime(before, after),
+		ReserveDeadline: after,
+	}, nil
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }
 
 // decider carries what one decision needs and collects what it publishes.

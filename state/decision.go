@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Decision is what applying one event decided: the account afterwards and the events
@@ -14,6 +15,11 @@ type Decision struct {
 	Account  Account
 	Changed  bool
 	Outbound []Outbound
+	// DeadlineChanged says the reserve countdown's deadline moved, started or stopped;
+	// ReserveDeadline is the deadline after the decision (nil: no countdown runs). The
+	// store keeps one pending deadline per account from these.
+	DeadlineChanged bool
+	ReserveDeadline *time.Time
 }
 
 // Outbound is an event to publish, already encoded, with the NATS subject it goes to and

@@ -128,16 +128,23 @@ func (a Account) Ledger(r Rules) Ledger {
 }
 
 // reserve is the reserve's state: frozen while a pay-as-you-go resource is active,
-// counting down for ReserveHold after the last release, none otherwise.
+// counting down for ReserveHold after the last release until the countdown has been
+// run out (ReserveDue), none otherwise.
 func (a Account) reserve(r Rules) (string, *time.Time) {
 	if a.activePayAsYouGo() > 0 {
 		return ReserveFrozen, nil
 	}
-	if a.LastReleaseAt != nil {
+	if a.LastReleaseAt != nil && (a.ReserveReleasedFor == nil || !a.ReserveReleasedFor.Equal(*a.LastReleaseAt)) {
 		at := a.LastReleaseAt.Add(r.ReserveHold)
 		return ReserveCountingDown, &at
 	}
 	return ReserveNone, nil
+}
+
+// ReserveDeadline is when the running reserve countdown ends, or nil when none runs.
+func (a Account) ReserveDeadline(r Rules) *time.Time {
+	_, at := a.reserve(r)
+	return at
 }
 
 func (a Account) currencyOr(fallback string) string {

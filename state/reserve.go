@@ -63,3 +63,36 @@ func (a *Account) noteRelease(at time.Time) {
 		a.LastReleaseAt = &at
 	}
 }
+
+// ReserveDue decides what the reserve countdown's deadline does to account a at now.
+// If a countdown runs, no pay-as-you-go resource is active and its deadline has come,
+// the reserve is released and refunds.reserve.unfrozen goes out, with the release the
+// countdown ran from. Anything else (a new resource, a later release, a countdown
+// already run out, a deadline not yet reached) decides nothing, so a stale or
+// repeated timer has no effect.
+//
+// causeID names the firing in the ids of what it publishes; it must be the same every
+// time the same deadline fires, so a firing decided twice publishes the same ids.
+func ReserveDue(a Account, r Rules, now time.Time) (Decision, error) {
+	d := decider{rules: r, now: now, before: a}
+	next := a.clone()
+	state, deadline := a.reserve(r)
+	if state != ReserveCountingDown || now.Before(*deadline) {
+		return d.finish(next)
+	}
+	released := *a.LastReleaseAt
+	next.ReserveReleasedFor = &released
+	d.ev = events.Event{Envelope: events.Envelope{
+		ID:      "reserve-due/" + a.ID + "/" + released.Format(time.RFC3339Nano),
+		Subject: a.ID,
+		Type:    events.ReserveUnfrozen,
+	}}
+	d.changed = true
+	if err := d.publish(events.ReserveUnfrozen, &events.ReserveUnfrozenData{
+		Amount:        events.Amount{Decimal: r.ReserveAmount},
+		LastReleaseAt: &released,
+	}); err != nil {
+		return Decision{}, err
+	}
+	return d.finish(next)
+}
