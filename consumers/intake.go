@@ -174,7 +174,10 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 			continue
 		}
 		decidedInBatch[ref] = true
-		step := redisstore.Step{Event: ref, ExpectedVersion: current.Version, Outbound: decision.Outbound}
+		step := redisstore.Step{
+			Event: ref, ExpectedVersion: current.Version, Outbound: decision.Outbound,
+			SetDeadline: decision.DeadlineChanged, Deadline: decision.ReserveDeadline,
+		}
 		if decision.Changed {
 			step.Account = &decision.Account
 			accounts[ref.AccountID] = redisstore.Versioned{Account: decision.Account, Version: step.NextVersion()}

@@ -63,6 +63,8 @@ type hooks struct {
 	// intakeConfig adjusts the intake before it starts.
 	intakeConfig func(*consumers.Config)
 	streams      consumers.StreamSettings
+	// countdownConfig adjusts the reserve countdown runner before it starts.
+	countdownConfig func(*consumers.CountdownConfig)
 }
 
 // run runs the daemon until ctx is cancelled, then stops cleanly: it stops fetching,
@@ -155,6 +157,15 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 		h.intakeConfig(&intakeCfg)
 	}
 	intake := consumers.NewIntake(js, cons, store, log.With().Str("part", "intake").Logger(), intakeCfg)
+	countdownCfg := consumers.CountdownConfig{
+		Rules:       &rules,
+		Registerer:  reg,
+		AfterCommit: func(int) { relay.Wake() },
+	}
+	if h.countdownConfig != nil {
+		h.countdownConfig(&countdownCfg)
+	}
+	countdowns := consumers.NewCountdowns(store, log.With().Str("part", "countdowns").Logger(), countdownCfg)
 
 	intakeCtx, stopIntake := context.WithCancel(ctx)
 	defer stopIntake()
@@ -162,13 +173,24 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	defer stopRelay()
 	var wg sync.WaitGroup
 	var intakeErr error
-	wg.Add(2)
+	var producing sync.WaitGroup // the intake and the countdowns: what feeds the outbox
+	producing.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
+		defer producing.Done()
 		intakeErr = intake.Run(intakeCtx)
 		stopIntake()
-		// The relay outlives the intake so that what the intake saved last is
+	}()
+	go func() {
+		defer wg.Done()
+		defer producing.Done()
+		_ = countdowns.Run(intakeCtx)
+	}()
+	go func() {
+		// The relay outlives what feeds the outbox, so that what they saved last is
 		// published before the process exits.
+		producing.Wait()
 		stopRelay()
 	}()
 	go func() {

@@ -1,12 +1,20 @@
--- One event's atomic step: remember the event, save the account, queue its outbound
--- events. No money arithmetic happens here; the state is decided in Go and passed whole.
+-- One atomic step: remember the event, save the account, keep its reserve deadline,
+-- queue its outbound events. No money arithmetic happens here; the state is decided in
+-- Go and passed whole.
 --
 -- KEYS[1] account hash   KEYS[2] idempotency record   KEYS[3] outbox stream
+-- KEYS[4] pending reserve deadlines (sorted set, score = deadline in unix ms)
+-- KEYS[5] claimed reserve deadlines (sorted set, score = claim lease expiry)
 -- ARGV[1] version the decision was made on ("0" for a new account)
--- ARGV[2] version to store   ARGV[3] account JSON, "" when the event changed nothing
--- ARGV[4] idempotency retention in seconds
--- ARGV[5...] outbound events as (id, subject, body) triples
-if redis.call('EXISTS', KEYS[2]) == 1 then
+-- ARGV[2] version to store   ARGV[3] account JSON, "" when the step changed nothing
+-- ARGV[4] idempotency retention in seconds; "0" for a timer firing, whose effect is
+--         idempotent through the account's own state
+-- ARGV[5] reserve deadline after the step: "" unchanged, "-" none, else unix ms
+-- ARGV[6] "1" when the step fires a claimed deadline: its claim is released
+-- ARGV[7] account id (the member in both sorted sets)
+-- ARGV[8...] outbound events as (id, subject, body) triples
+local remember = ARGV[4] ~= '0'
+if remember and redis.call('EXISTS', KEYS[2]) == 1 then
   return 'DUPLICATE'
 end
 local current = redis.call('HGET', KEYS[1], 'v') or '0'
@@ -16,8 +24,18 @@ end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
 end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
-for i = 5, #ARGV, 3 do
+if remember then
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+end
+if ARGV[5] == '-' then
+  redis.call('ZREM', KEYS[4], ARGV[7])
+elseif ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[7])
+end
+if ARGV[6] == '1' then
+  redis.call('ZREM', KEYS[5], ARGV[7])
+end
+for i = 8, #ARGV, 3 do
   redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
 end
 return 'APPLIED'

@@ -17,6 +17,8 @@ const Partitions = 16
 //	rf:{pNN}:acct:<account id>  hash  v = version (optimistic concurrency), s = account JSON
 //	rf:{pNN}:seen:<event id>    string, expires after the idempotency retention
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
+//	rf:{pNN}:reserve:due        sorted set: account id -> its reserve deadline (unix ms)
+//	rf:{pNN}:reserve:claimed    sorted set: account id -> lease expiry of its claim
 //
 // Note the idempotency record is keyed by the CloudEvents id alone, as the contract says
 // processing is idempotent on id; it lives in the partition of the event's account.
@@ -40,3 +42,6 @@ func seenKey(accountID, eventID string) string {
 }
 
 func outboxKey(partition int) string { return tag(partition) + "outbox" }
+
+func reserveDueKey(partition int) string     { return tag(partition) + "reserve:due" }
+func reserveClaimedKey(partition int) string { return tag(partition) + "reserve:claimed" }

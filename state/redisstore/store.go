@@ -23,7 +23,13 @@ import (
 //go:embed apply.lua
 var applyLua string
 
-var applyScript = redis.NewScript(applyLua)
+//go:embed claim.lua
+var claimLua string
+
+var (
+	applyScript = redis.NewScript(applyLua)
+	claimScript = redis.NewScript(claimLua)
+)
 
 // DefaultIdempotencyRetention is how long an event id is remembered: 35 days. The inbound
 // stream keeps events 7 days and JetStream deduplicates for 2 minutes, so a redelivery
@@ -68,8 +74,8 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 // Prepare loads the Lua step and creates the outbox consumer groups. Call it on start;
 // it is safe to call again.
 func (s *Store) Prepare(ctx context.Context) error {
-	if err := applyScript.Load(ctx, s.rdb).Err(); err != nil {
-		return fmt.Errorf("load apply script: %w", err)
+	if err := loadScripts(ctx, s.rdb); err != nil {
+		return err
 	}
 	for p := 0; p < Partitions; p++ {
 		err := s.rdb.XGroupCreateMkStream(ctx, outboxKey(p), relayGroup, "0").Err()
@@ -154,12 +160,20 @@ func decodeAccount(id string, vals []any) (Versioned, error) {
 
 // Step is one event's atomic write.
 type Step struct {
+	// Event is the event decided. An empty EventID marks a reserve deadline firing,
+	// which leaves no idempotency record: its effect is idempotent through the
+	// account's own state.
 	Event           EventRef
 	ExpectedVersion int64
 	// Account is the state after the event, or nil when the event changed nothing (its
 	// id is still remembered).
 	Account  *state.Account
 	Outbound []state.Outbound
+	// SetDeadline makes Deadline the account's pending reserve deadline (nil: none).
+	SetDeadline bool
+	Deadline    *time.Time
+	// Fired marks the firing of a claimed deadline: the claim is released.
+	Fired bool
 }
 
 // NextVersion is the version the account has after the step.
@@ -205,9 +219,10 @@ func (s *Store) Commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 	outcomes, err := s.commit(ctx, steps)
 	if err != nil && isNoScript(err) {
 		// Redis restarted or flushed its script cache since Prepare: load it and retry.
-		// Steps that ran before the error are remembered and come back as duplicates.
-		if err := applyScript.Load(ctx, s.rdb).Err(); err != nil {
-			return nil, fmt.Errorf("reload apply script: %w", err)
+		// Steps that ran before the error are remembered and come back as duplicates
+		// (or, for firings, as conflicts decided again on fresh state).
+		if err := loadScripts(ctx, s.rdb); err != nil {
+			return nil, err
 		}
 		return s.commit(ctx, steps)
 	}
@@ -223,10 +238,13 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
+		p := Partition(st.Event.AccountID)
 		keys := []string{
 			accountKey(st.Event.AccountID),
 			seenKey(st.Event.AccountID, st.Event.EventID),
-			outboxKey(Partition(st.Event.AccountID)),
+			outboxKey(p),
+			reserveDueKey(p),
+			reserveClaimedKey(p),
 		}
 		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
 	}
@@ -258,17 +276,43 @@ func stepArgs(st Step, retention string) ([]any, error) {
 		}
 		body = string(b)
 	}
-	args := make([]any, 0, 4+3*len(st.Outbound))
+	if st.Event.EventID == "" {
+		retention = "0"
+	}
+	deadline := ""
+	if st.SetDeadline {
+		deadline = "-"
+		if st.Deadline != nil {
+			deadline = strconv.FormatInt(st.Deadline.UnixMilli(), 10)
+		}
+	}
+	fired := "0"
+	if st.Fired {
+		fired = "1"
+	}
+	args := make([]any, 0, 7+3*len(st.Outbound))
 	args = append(args,
 		strconv.FormatInt(st.ExpectedVersion, 10),
 		strconv.FormatInt(st.NextVersion(), 10),
 		body,
 		retention,
+		deadline,
+		fired,
+		st.Event.AccountID,
 	)
 	for _, out := range st.Outbound {
 		args = append(args, out.ID, out.Subject, out.Body)
 	}
 	return args, nil
+}
+
+func loadScripts(ctx context.Context, rdb redis.Scripter) error {
+	for name, script := range map[string]*redis.Script{"apply": applyScript, "claim": claimScript} {
+		if err := script.Load(ctx, rdb).Err(); err != nil {
+			return fmt.Errorf("load %s script: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func isNoScript(err error) bool {

@@ -1,0 +1,173 @@
+package consumers
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+// CountdownStore is what the countdown runner needs from persistence.
+type CountdownStore interface {
+	Store
+	ClaimDueCountdowns(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
+}
+
+var _ CountdownStore = (*redisstore.Store)(nil)
+
+// CountdownConfig tunes the runner. Zero values take the defaults stated on each field.
+type CountdownConfig struct {
+	// Poll is how often due deadlines are claimed. Default 100ms: a reserve is
+	// released at most about this long after its deadline.
+	Poll time.Duration
+	// Lease is how long a claimed deadline belongs to this instance before another may
+	// claim it (this one died between claiming and firing). Default 10 seconds.
+	Lease time.Duration
+	// BatchSize is the most deadlines claimed per partition per poll. Default 500.
+	BatchSize int
+	// Rules are the business rules. Default state.DefaultRules().
+	Rules *state.Rules
+	// Clock is "now" for claims and decisions. Default time.Now.
+	Clock func() time.Time
+	// AfterCommit is called with the number of outbound events saved.
+	AfterCommit func(outbound int)
+	// Registerer receives the runner's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// Countdowns fires reserve countdowns whose deadline has come. Every instance runs
+// one; a deadline is claimed by one instance at a time, and firing it is an atomic
+// step checked against the account's state (state.ReserveDue), so a stale timer does
+// nothing and two instances can never both release a reserve.
+type Countdowns struct {
+	store     CountdownStore
+	log       zerolog.Logger
+	cfg       CountdownConfig
+	rules     state.Rules
+	fireDelay prometheus.Histogram
+}
+
+// NewCountdowns returns a runner on store.
+func NewCountdowns(store CountdownStore, log zerolog.Logger, cfg CountdownConfig) *Countdowns {
+	if cfg.Poll <= 0 {
+		cfg.Poll = 100 * time.Millisecond
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 10 * time.Second
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	rules := state.DefaultRules()
+	if cfg.Rules != nil {
+		rules = *cfg.Rules
+	}
+	c := &Countdowns{store: store, log: log, cfg: cfg, rules: rules,
+		fireDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "refunds_reserve_fire_delay_seconds",
+			Help:    "Time from a reserve countdown's deadline to the reserve's release being saved.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(c.fireDelay)
+	}
+	return c
+}
+
+// Run fires due countdowns until ctx is cancelled.
+func (c *Countdowns) Run(ctx context.Context) error {
+	ticker := time.NewTicker(c.cfg.Poll)
+	defer ticker.Stop()
+	for {
+		// Keep going while a poll fills its batch: there may be more due.
+		for c.FireDue(context.WithoutCancel(ctx)) >= c.cfg.BatchSize {
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// FireDue claims what is due now and fires it; it returns how many it claimed.
+func (c *Countdowns) FireDue(ctx context.Context) int {
+	now := c.cfg.Clock()
+	accounts, err := c.store.ClaimDueCountdowns(ctx, now, c.cfg.Lease, c.cfg.BatchSize)
+	if err != nil {
+		c.log.Error().Err(err).Msg("claim due reserve countdowns")
+		return 0
+	}
+	// A conflict means an event changed the account since it was loaded: decide again
+	// on fresh state at once. What still conflicts after that is claimed again when
+	// its lease runs out.
+	pending := accounts
+	for attempt := 0; attempt < 3 && len(pending) > 0; attempt++ {
+		pending = c.fire(ctx, pending, now)
+	}
+	return len(accounts)
+}
+
+// fire decides and saves the deadlines of accounts; it returns those that conflicted.
+func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time) []string {
+	loaded, _, err := c.store.Load(ctx, accounts, nil)
+	if err != nil {
+		c.log.Error().Err(err).Int("accounts", len(accounts)).Msg("load accounts of due countdowns; their claims expire and are retried")
+		return nil
+	}
+	steps := make([]redisstore.Step, 0, len(accounts))
+	deadlines := make([]*time.Time, 0, len(accounts))
+	for _, id := range accounts {
+		current := loaded[id]
+		decision, err := state.ReserveDue(current.Account, c.rules, now)
+		if err != nil {
+			c.log.Error().Err(err).Str("account_id", id).Msg("decide reserve countdown; its claim expires and is retried")
+			continue
+		}
+		step := redisstore.Step{
+			Event:           redisstore.EventRef{AccountID: id},
+			ExpectedVersion: current.Version,
+			Outbound:        decision.Outbound,
+			// The claim took the deadline out of the pending set: put back whatever
+			// deadline the account has now (none once the reserve is released).
+			SetDeadline: true,
+			Deadline:    decision.ReserveDeadline,
+			Fired:       true,
+		}
+		if decision.Changed {
+			step.Account = &decision.Account
+		}
+		steps = append(steps, step)
+		deadlines = append(deadlines, current.Account.ReserveDeadline(c.rules))
+	}
+	outcomes, err := c.store.Commit(ctx, steps)
+	if err != nil {
+		c.log.Error().Err(err).Int("steps", len(steps)).Msg("save fired countdowns; their claims expire and are retried")
+		return nil
+	}
+	var conflicted []string
+	published := 0
+	saved := c.cfg.Clock()
+	for i, outcome := range outcomes {
+		switch {
+		case outcome == redisstore.Conflict:
+			conflicted = append(conflicted, steps[i].Event.AccountID)
+		case outcome == redisstore.Applied && steps[i].Account != nil:
+			published += len(steps[i].Outbound)
+			c.fireDelay.Observe(saved.Sub(*deadlines[i]).Seconds())
+			c.log.Info().Str("account_id", steps[i].Event.AccountID).Time("deadline", *deadlines[i]).Msg("reserve released")
+		}
+	}
+	if published > 0 && c.cfg.AfterCommit != nil {
+		c.cfg.AfterCommit(published)
+	}
+	return conflicted
+}

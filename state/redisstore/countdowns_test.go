@@ -1,0 +1,96 @@
+package redisstore_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		ctx := context.Background()
+		deadline := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+		lease := 10 * time.Second
+		setDeadline := func(account, event string, version int64, at *time.Time) {
+			t.Helper()
+			a := state.NewAccount(account)
+			outcomes, err := s.Commit(ctx, []redisstore.Step{{
+				Event: redisstore.EventRef{AccountID: account, EventID: event}, ExpectedVersion: version,
+				Account: &a, SetDeadline: true, Deadline: at,
+			}})
+			if err != nil || outcomes[0] != redisstore.Applied {
+				t.Fatalf("set deadline: %v %v", outcomes, err)
+			}
+		}
+		claim := func(now time.Time) []string {
+			t.Helper()
+			got, err := s.ClaimDueCountdowns(ctx, now, lease, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			return got
+		}
+
+		setDeadline("acct-a", "e-a", 0, &deadline)
+		later := deadline.Add(time.Hour)
+		setDeadline("acct-b", "e-b", 0, &later)
+
+		t.Run("nothing is claimed before its deadline", func(t *testing.T) {
+			if got := claim(deadline.Add(-time.Millisecond)); len(got) != 0 {
+				t.Fatalf("claimed %v", got)
+			}
+		})
+		t.Run("at the deadline exactly one caller claims it", func(t *testing.T) {
+			if got := claim(deadline); !slices.Equal(got, []string{"acct-a"}) {
+				t.Fatalf("claimed %v, want [acct-a]", got)
+			}
+			if got := claim(deadline); len(got) != 0 {
+				t.Fatalf("a second caller also claimed %v", got)
+			}
+		})
+		t.Run("a claim whose lease ran out is claimed again", func(t *testing.T) {
+			if got := claim(deadline.Add(lease)); !slices.Equal(got, []string{"acct-a"}) {
+				t.Fatalf("claimed %v after the lease, want [acct-a]", got)
+			}
+		})
+		t.Run("firing releases the claim", func(t *testing.T) {
+			a := state.NewAccount("acct-a")
+			outcomes, err := s.Commit(ctx, []redisstore.Step{{
+				Event: redisstore.EventRef{AccountID: "acct-a"}, ExpectedVersion: 1, Account: &a,
+				SetDeadline: true, Deadline: nil, Fired: true,
+			}})
+			if err != nil || outcomes[0] != redisstore.Applied {
+				t.Fatalf("fire: %v %v", outcomes, err)
+			}
+			if got := claim(later); !slices.Equal(got, []string{"acct-b"}) {
+				t.Fatalf("claimed %v at acct-b's deadline, want only acct-b (acct-a fired)", got)
+			}
+		})
+		t.Run("a moved deadline replaces the pending one, and none removes it", func(t *testing.T) {
+			moved := deadline.Add(48 * time.Hour)
+			setDeadline("acct-c", "e-c1", 0, &deadline)
+			setDeadline("acct-c", "e-c2", 1, &moved)
+			if got := claim(deadline.Add(time.Hour)); slices.Contains(got, "acct-c") {
+				t.Fatalf("the old deadline of acct-c was claimed: %v", got)
+			}
+			setDeadline("acct-c", "e-c3", 2, nil)
+			if got := claim(moved.Add(time.Hour)); slices.Contains(got, "acct-c") {
+				t.Fatalf("a cancelled countdown was claimed: %v", got)
+			}
+		})
+		t.Run("a firing leaves no idempotency record", func(t *testing.T) {
+			_, seen, err := s.Load(ctx, nil, []redisstore.EventRef{{AccountID: "acct-a"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[redisstore.EventRef{AccountID: "acct-a"}] {
+				t.Fatal("the firing was remembered as an event")
+			}
+		})
+	})
+}
