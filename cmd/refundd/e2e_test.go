@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,17 +28,26 @@ type daemon struct {
 	stop     func() error
 }
 
-func startDaemon(t *testing.T, natsURL, redisURL string) *daemon {
+var daemons atomic.Int64
+
+// startDaemon runs refundd against natsURL and redisURL until the test ends; adjust
+// changes its configuration and hooks first.
+func startDaemon(t *testing.T, natsURL, redisURL string, adjust ...func(*Config, *hooks)) *daemon {
 	t.Helper()
 	cfg := Config{
 		NATSURL: natsURL, RedisURL: redisURL, HTTPAddr: "127.0.0.1:0",
-		ReserveHold: 24 * time.Hour, Instance: "e2e-" + t.Name(),
+		ReserveHold: 24 * time.Hour, Instance: fmt.Sprintf("e2e-%d", daemons.Add(1)),
+	}
+	h := &hooks{}
+	for _, f := range adjust {
+		f(&cfg, h)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	readyAddr := make(chan string, 1)
 	result := make(chan error, 1)
 	go func() {
-		result <- run(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)), &hooks{ready: func(addr string) { readyAddr <- addr }})
+		h.ready = func(addr string) { readyAddr <- addr }
+		result <- run(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)), h)
 	}()
 	d := &daemon{}
 	select {
@@ -127,9 +137,15 @@ func waitFor(t *testing.T, check func() string) {
 // outbound reads every event the engine published for account so far.
 func (d *daemon) outbound(t *testing.T, account string) []events.Event {
 	t.Helper()
+	return d.published(t, "refunds.*.*."+account)
+}
+
+// published reads every event the engine published so far on subjects matching filter.
+func (d *daemon) published(t *testing.T, filter string) []events.Event {
+	t.Helper()
 	ctx := context.Background()
 	cons, err := d.js.OrderedConsumer(ctx, producers.OutboundStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"refunds.*.*." + account},
+		FilterSubjects: []string{filter},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,161 @@
+package consumers_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/payinfra/refunds/consumers"
+	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+// lockstepStore makes two countdown runners load the same accounts before either saves:
+// the first Load of each runner waits for the other's. claimed is closed once the
+// first runner has claimed.
+type lockstepStore struct {
+	consumers.CountdownStore
+	bothLoaded *sync.WaitGroup
+	once       sync.Once
+	claimed    chan struct{}
+}
+
+func (s *lockstepStore) ClaimDueCountdowns(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	got, err := s.CountdownStore.ClaimDueCountdowns(ctx, now, lease, limit)
+	if s.claimed != nil {
+		close(s.claimed)
+		s.claimed = nil
+	}
+	return got, err
+}
+
+func (s *lockstepStore) Load(ctx context.Context, ids []string, refs []redisstore.EventRef) (map[string]redisstore.Versioned, map[redisstore.EventRef]bool, error) {
+	loaded, seen, err := s.CountdownStore.Load(ctx, ids, refs)
+	s.once.Do(func() {
+		s.bothLoaded.Done()
+		s.bothLoaded.Wait()
+	})
+	return loaded, seen, err
+}
+
+func TestTwoRunnersFiringTheSameDeadlineTogetherReleaseTheReserveOnce(t *testing.T) {
+	for name, rdb := range map[string]func(t *testing.T) *redis.Client{
+		"miniredis": func(t *testing.T) *redis.Client {
+			return redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+		},
+		"redis-server": func(t *testing.T) *redis.Client {
+			opts, err := redis.ParseURL(testenv.StartRedis(t).URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return redis.NewClient(opts)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			client := rdb(t)
+			t.Cleanup(func() { _ = client.Close() })
+			store, err := redisstore.New(client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := store.Prepare(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rules := state.DefaultRules()
+			deadline := countingDownAccount(t, store, rules, "acct-race")
+
+			// Runner b's clock is past runner a's lease, so b takes a's claim while a
+			// is still working on it, as when a stalls.
+			var bothLoaded sync.WaitGroup
+			bothLoaded.Add(2)
+			aClaimed := make(chan struct{})
+			runner := func(now time.Time, claimed chan struct{}) *consumers.Countdowns {
+				return consumers.NewCountdowns(&lockstepStore{CountdownStore: store, bothLoaded: &bothLoaded, claimed: claimed},
+					zerolog.New(zerolog.NewTestWriter(t)), consumers.CountdownConfig{
+						Rules: &rules, Lease: time.Millisecond, Clock: func() time.Time { return now },
+					})
+			}
+			a := runner(deadline, aClaimed)
+			b := runner(deadline.Add(time.Second), nil)
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); a.FireDue(ctx) }()
+			go func() {
+				defer wg.Done()
+				<-aClaimed
+				b.FireDue(ctx)
+			}()
+			wg.Wait()
+
+			acct, _, err := store.Account(ctx, "acct-race")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := acct.Ledger(rules); l.ReserveState != state.ReserveNone {
+				t.Fatalf("reserve %s, want released", l.ReserveState)
+			}
+			if n := countOutbox(t, store, events.ReserveUnfrozen); n != 1 {
+				t.Fatalf("%d refunds.reserve.unfrozen queued, want exactly 1", n)
+			}
+			if n, _ := store.PendingCountdowns(ctx); n != 0 {
+				t.Fatalf("%d deadlines still pending or claimed after the release", n)
+			}
+		})
+	}
+}
+
+// countingDownAccount saves an account whose pay-as-you-go resource was released, and
+// returns its reserve deadline.
+func countingDownAccount(t *testing.T, store *redisstore.Store, rules state.Rules, id string) time.Time {
+	t.Helper()
+	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	a := state.NewAccount(id)
+	var version int64
+	for i, ev := range []struct {
+		typ events.Type
+		p   events.Payload
+	}{
+		{events.AccountOpened, &events.AccountOpenedData{HolderType: "individual", HolderName: "Li Wei", Verified: true}},
+		{events.ResourceCreated, &events.ResourceCreatedData{ResourceID: "ecs-1", BillingMode: "payg"}},
+		{events.ResourceReleased, &events.ResourceReleasedData{ResourceID: "ecs-1"}},
+	} {
+		e, err := events.New(ev.typ, id, "/billing", id+"-"+string(rune('a'+i)), at, ev.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := state.Apply(a, e, rules, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step := redisstore.Step{Event: redisstore.EventRef{AccountID: id, EventID: e.ID}, ExpectedVersion: version,
+			Account: &d.Account, SetDeadline: d.DeadlineChanged, Deadline: d.ReserveDeadline}
+		if out, err := store.Commit(context.Background(), []redisstore.Step{step}); err != nil || out[0] != redisstore.Applied {
+			t.Fatalf("save %s: %v %v", ev.typ, out, err)
+		}
+		a, version = d.Account, step.NextVersion()
+	}
+	return *a.ReserveDeadline(rules)
+}
+
+func countOutbox(t *testing.T, store *redisstore.Store, typ events.Type) int {
+	t.Helper()
+	entries, err := store.ReadOutbox(context.Background(), "counter", 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if ev, err := events.Decode(e.Body); err == nil && ev.Type == typ {
+			n++
+		}
+	}
+	return n
+}
