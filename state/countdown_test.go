@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -139,9 +140,17 @@ func TestAfterTheReserveIsReleasedANewResourceFreezesItAgain(t *testing.T) {
 func TestTheHoldIsConfiguration(t *testing.T) {
 	short := rules
 	short.ReserveHold = 3 * time.Second
-	h := newHistory(t).resource("ecs-1", "payg").release("ecs-1")
+	h := newHistory(t).topUp("t1", "500.00").resource("ecs-1", "payg").release("ecs-1")
 	if got := h.account().ReserveDeadline(short); got == nil || !got.Equal(h.at.Add(3*time.Second)) {
 		t.Fatalf("deadline %v with a 3s hold, want %v", got, h.at.Add(3*time.Second))
+	}
+	for hold, words := range map[time.Duration]string{24 * time.Hour: "unfreezes 24 hours after", 3 * time.Second: "unfreezes 3s after"} {
+		r := rules
+		r.ReserveHold = hold
+		parts := h.account().Ledger(r).NonWithdrawable()
+		if len(parts) != 1 || !strings.Contains(parts[0].Resolution, words) {
+			t.Errorf("hold %s: resolution %+v does not say %q", hold, parts, words)
+		}
 	}
 }
 

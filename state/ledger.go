@@ -32,6 +32,8 @@ type Ledger struct {
 	Reserve         decimal.Decimal
 	ReserveState    string
 	ReserveUnfreeze *time.Time
+	// ReserveHold is how long the reserve stays frozen after the last release.
+	ReserveHold time.Duration
 	// Unfunded is consumption no received money covers yet, because it was recorded
 	// before the top-up that pays for it; that top-up absorbs it when it arrives.
 	Unfunded decimal.Decimal
@@ -113,6 +115,7 @@ func (a Account) Ledger(r Rules) Ledger {
 		l.CreditNotes = l.CreditNotes.Add(n.Amount.Sub(n.Resolved))
 	}
 
+	l.ReserveHold = r.ReserveHold
 	l.ReserveState, l.ReserveUnfreeze = a.reserve(r)
 	if l.ReserveState != ReserveNone {
 		l.Reserve = r.ReserveAmount

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -58,7 +59,7 @@ const (
 var resolutions = map[string]string{
 	PartTransferred: "Funds received from another account can only be used for consumption or to offset outstanding payments. To withdraw them, the sending account must first recall them.",
 	PartHeld:        "Held by withdrawal and refund cases in progress: released if a case is rejected or fails, deducted when it succeeds.",
-	PartReserve:     "Reserved for pay-as-you-go services. Release all pay-as-you-go resources no longer in use; the reserve unfreezes 24 hours after the last release, and each release resets the countdown.",
+	PartReserve:     "Reserved for pay-as-you-go services. Release all pay-as-you-go resources no longer in use; the reserve unfreezes %s after the last release, and each release resets the countdown.",
 	PartOverdue:     "Issued but unpaid bills. Pay all outstanding amounts in Billing Management > Overview.",
 	PartUnsettled:   "Consumption not yet billed in the current cycle. It cannot be withdrawn until the cycle ends and its bill is settled.",
 	PartCreditNotes: "Invoiced amount above actual consumption after a cancel or downgrade. In Invoice Management > Credit Note Processing, use it for new consumption or return the original invoice to have it reissued.",
@@ -119,6 +120,9 @@ func (l Ledger) NonWithdrawable() []NonWithdrawable {
 		budget = budget.Sub(capped)
 		p.Amount = amount(capped)
 		p.Resolution = resolutions[p.Part]
+		if p.Part == PartReserve {
+			p.Resolution = fmt.Sprintf(p.Resolution, holdInWords(l.ReserveHold))
+		}
 		shown = append(shown, p)
 	}
 	return shown
@@ -155,3 +159,12 @@ func (a Account) TopUpViews(r Rules) []TopUpView {
 }
 
 func amount(d decimal.Decimal) events.Amount { return events.Amount{Decimal: d} }
+
+// holdInWords says the reserve hold the way seed 001 does ("24 hours") when it is whole
+// hours, and as a Go duration otherwise.
+func holdInWords(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	}
+	return d.String()
+}
