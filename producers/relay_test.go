@@ -1,0 +1,175 @@
+package producers_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/producers"
+	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+type relayHarness struct {
+	js    jetstream.JetStream
+	store *redisstore.Store
+}
+
+func startRelayHarness(t *testing.T) *relayHarness {
+	t.Helper()
+	nc, err := nats.Connect(testenv.StartNATS(t).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := redis.ParseURL(testenv.StartRedis(t).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	store, err := redisstore.New(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := store.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := producers.EnsureOutboundStream(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	return &relayHarness{js: js, store: store}
+}
+
+// queue saves one step per account with n outbound events each, as the intake does.
+func (h *relayHarness) queue(t *testing.T, prefix string, accounts, n int) {
+	t.Helper()
+	var steps []redisstore.Step
+	for a := range accounts {
+		id := fmt.Sprintf("%s-%d", prefix, a)
+		var out []state.Outbound
+		for i := range n {
+			eventID := fmt.Sprintf("rf-%s-%d", id, i)
+			out = append(out, state.Outbound{ID: eventID, Subject: "refunds.account.balance_changed." + id, Body: []byte(`{"id":"` + eventID + `"}`)})
+		}
+		steps = append(steps, redisstore.Step{Event: redisstore.EventRef{AccountID: id, EventID: id + "-cause"}, Outbound: out})
+	}
+	if _, err := h.store.Commit(context.Background(), steps); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *relayHarness) runRelay(t *testing.T, name string, claimAfter time.Duration) {
+	t.Helper()
+	relay, err := producers.NewRelay(h.js, h.store, zerolog.New(zerolog.NewTestWriter(t)), producers.RelayConfig{
+		Consumer: name, ClaimAfter: claimAfter, Poll: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = relay.Run(ctx, time.Second); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// stored counts the events in the outbound stream for accounts whose id starts with
+// prefix, and how many distinct bodies they have.
+func (h *relayHarness) stored(t *testing.T, prefix string) (total, distinct int) {
+	t.Helper()
+	cons, err := h.js.OrderedConsumer(context.Background(), producers.OutboundStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			return total, len(seen)
+		}
+		if !strings.HasPrefix(msg.Subject(), "refunds.account.balance_changed."+prefix) {
+			continue
+		}
+		total++
+		seen[string(msg.Data())] = true
+	}
+}
+
+func (h *relayHarness) waitForEmptyOutbox(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n, err := h.store.OutboxLength(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox still holds %d entries", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRelay(t *testing.T) {
+	h := startRelayHarness(t)
+	ctx := context.Background()
+
+	t.Run("every queued event is stored once and leaves the outbox", func(t *testing.T) {
+		h.queue(t, "acct-normal", 40, 3)
+		h.runRelay(t, "relay-normal", 30*time.Second)
+		h.waitForEmptyOutbox(t)
+		if total, distinct := h.stored(t, "acct-normal-"); total != 120 || distinct != 120 {
+			t.Fatalf("stored %d events (%d distinct), want 120", total, distinct)
+		}
+	})
+
+	t.Run("entries a relay took and never published are taken over by another", func(t *testing.T) {
+		h.queue(t, "acct-orphan", 5, 2)
+		taken, err := h.store.ReadOutbox(ctx, "relay-that-died", 1000)
+		if err != nil || len(taken) != 10 {
+			t.Fatalf("the dying relay took %d entries, err %v", len(taken), err)
+		}
+		h.runRelay(t, "relay-survivor", 200*time.Millisecond)
+		h.waitForEmptyOutbox(t)
+		if total, distinct := h.stored(t, "acct-orphan-"); total != 10 || distinct != 10 {
+			t.Fatalf("stored %d events (%d distinct), want 10", total, distinct)
+		}
+	})
+
+	t.Run("an event published before a crash and published again is stored once", func(t *testing.T) {
+		h.queue(t, "acct-crash", 3, 2)
+		// A relay published them, then died before acknowledging the outbox entries.
+		taken, err := h.store.ReadOutbox(ctx, "relay-crashed", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range taken {
+			msg := nats.NewMsg(e.Subject)
+			msg.Data, msg.Header = e.Body, nats.Header{nats.MsgIdHdr: []string{e.ID}}
+			if _, err := h.js.PublishMsg(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.runRelay(t, "relay-after-crash", 200*time.Millisecond)
+		h.waitForEmptyOutbox(t)
+		if total, distinct := h.stored(t, "acct-crash-"); total != 6 || distinct != 6 {
+			t.Fatalf("stored %d events (%d distinct), want each of the 6 once", total, distinct)
+		}
+	})
+}
