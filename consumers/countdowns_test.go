@@ -118,7 +118,7 @@ func countingDownAccount(t *testing.T, store *redisstore.Store, rules state.Rule
 	t.Helper()
 	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 	a := state.NewAccount(id)
-	var version int64
+	var version string
 	for i, ev := range []struct {
 		typ events.Type
 		p   events.Payload

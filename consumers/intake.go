@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -120,6 +121,12 @@ type pending struct {
 	msg   jetstream.Msg
 	event events.Event
 	step  int // index into the batch's steps, or -1
+	// sameAs is the index of the first copy of the same event in the batch, or -1.
+	sameAs int
+	// undecided is why state.Apply did not decide the event (a refusal, a wait).
+	undecided error
+	// settled: acked, naked or dead-lettered already; retried: naked to be decided again.
+	settled, retried bool
 }
 
 // processBatch decides and saves one batch. Each event keeps its own semantics: it is
@@ -139,7 +146,7 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 			in.deadLetter(ctx, msg, err.Error())
 			continue
 		}
-		items = append(items, pending{msg: msg, event: ev, step: -1})
+		items = append(items, pending{msg: msg, event: ev, step: -1, sameAs: -1})
 		if !knownAccount[ev.Subject] {
 			knownAccount[ev.Subject] = true
 			accountIDs = append(accountIDs, ev.Subject)
@@ -153,27 +160,35 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 	accounts, seen, err := in.store.Load(ctx, accountIDs, refs)
 	if err != nil {
 		in.log.Error().Err(err).Int("events", len(items)).Msg("load batch; will retry")
-		in.retryAll(items)
+		in.retryUnsettled(items)
 		return nil
 	}
 
 	steps := make([]redisstore.Step, 0, len(items))
-	decidedInBatch := make(map[redisstore.EventRef]bool, len(items))
+	firstInBatch := make(map[redisstore.EventRef]int, len(items))
 	for i := range items {
 		it := &items[i]
 		ref := redisstore.EventRef{AccountID: it.event.Subject, EventID: it.event.ID}
-		if seen[ref] || decidedInBatch[ref] {
+		if seen[ref] {
+			// Already saved: acknowledging it can lose nothing.
 			in.cfg.Metrics.count(it.event.Type, "duplicate")
 			it.msg.Ack()
+			it.settled = true
 			continue
 		}
+		if first, ok := firstInBatch[ref]; ok {
+			// The same event twice in one batch (a redelivery while the first copy was
+			// still buffered): it shares the first copy's fate, settled after the save.
+			it.sameAs = first
+			continue
+		}
+		firstInBatch[ref] = i
 		current := accounts[ref.AccountID]
 		decision, err := state.Apply(current.Account, it.event, in.rules, now)
 		if err != nil {
-			in.settleUndecided(ctx, it, err, now)
+			it.undecided = err
 			continue
 		}
-		decidedInBatch[ref] = true
 		step := redisstore.Step{
 			Event: ref, ExpectedVersion: current.Version, Outbound: decision.Outbound,
 			SetDeadline: decision.DeadlineChanged, Deadline: decision.ReserveDeadline,
@@ -189,7 +204,7 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 	outcomes, err := in.store.Commit(ctx, steps)
 	if err != nil {
 		in.log.Error().Err(err).Int("steps", len(steps)).Msg("save batch; will retry")
-		in.retryAll(items)
+		in.retryUnsettled(items)
 		return nil
 	}
 	if in.beforeAck != nil {
@@ -197,23 +212,52 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 			return err
 		}
 	}
-	published := 0
-	for _, it := range items {
-		if it.step < 0 {
-			continue
+	// An account with a conflicting step was changed by another instance: whatever this
+	// batch decided for it (including a refusal or a wait) was decided on state that
+	// was not saved, and is decided again on fresh state.
+	conflicted := make(map[string]bool)
+	for i, o := range outcomes {
+		if o == redisstore.Conflict {
+			conflicted[steps[i].Event.AccountID] = true
 		}
-		switch outcomes[it.step] {
-		case redisstore.Applied:
-			published += len(steps[it.step].Outbound)
-			in.cfg.Metrics.count(it.event.Type, "applied")
-			it.msg.Ack()
-		case redisstore.Duplicate:
-			in.cfg.Metrics.count(it.event.Type, "duplicate")
-			it.msg.Ack()
-		case redisstore.Conflict:
-			// Another instance changed the account first: decide again on fresh state.
+	}
+	published := 0
+	for i := range items {
+		it := &items[i]
+		switch {
+		case it.settled:
+		case it.sameAs >= 0:
+			// Settled below, once its first copy is.
+		case it.step >= 0:
+			switch outcomes[it.step] {
+			case redisstore.Applied:
+				published += len(steps[it.step].Outbound)
+				in.cfg.Metrics.count(it.event.Type, "applied")
+				it.msg.Ack()
+			case redisstore.Duplicate:
+				in.cfg.Metrics.count(it.event.Type, "duplicate")
+				it.msg.Ack()
+			case redisstore.Conflict:
+				in.cfg.Metrics.count(it.event.Type, "conflict")
+				it.msg.NakWithDelay(conflictBackoff())
+				it.retried = true
+			}
+		case conflicted[it.event.Subject]:
 			in.cfg.Metrics.count(it.event.Type, "conflict")
-			it.msg.Nak()
+			it.msg.NakWithDelay(conflictBackoff())
+			it.retried = true
+		default:
+			in.settleUndecided(ctx, it, it.undecided, now)
+		}
+	}
+	for i := range items {
+		if it := &items[i]; it.sameAs >= 0 {
+			if items[it.sameAs].retried {
+				it.msg.NakWithDelay(conflictBackoff())
+			} else {
+				in.cfg.Metrics.count(it.event.Type, "duplicate")
+				it.msg.Ack()
+			}
 		}
 	}
 	in.cfg.Metrics.observeBatch(len(msgs), time.Since(started))
@@ -221,6 +265,12 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 		in.cfg.AfterCommit(published)
 	}
 	return nil
+}
+
+// conflictBackoff spreads the retries of events that lost a race with another
+// instance, so the instances do not collide again at once.
+func conflictBackoff() time.Duration {
+	return 20*time.Millisecond + rand.N(80*time.Millisecond)
 }
 
 // decodeInbound decodes and validates an event, and refuses one whose NATS subject does
@@ -280,9 +330,12 @@ func waitBackoff(delivered uint64) time.Duration {
 	return min(d, 30*time.Second)
 }
 
-func (in *Intake) retryAll(items []pending) {
+// retryUnsettled returns every event of a batch that could not be saved.
+func (in *Intake) retryUnsettled(items []pending) {
 	for _, it := range items {
-		it.msg.NakWithDelay(time.Second)
+		if !it.settled {
+			it.msg.NakWithDelay(time.Second)
+		}
 	}
 }
 

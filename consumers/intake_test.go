@@ -208,16 +208,19 @@ func TestIntakeAgainstRealNATSAndRedis(t *testing.T) {
 		_, stop := h.runIntake(t, nil)
 		defer stop()
 		h.publish(t, openAccount(t, "acct-dup"))
-		top := topUp(t, "acct-dup", "t-dup", "100.00")
-		h.publish(t, top)
-		eventually(t, 10*time.Second, h.cashIs("acct-dup", "100"))
-		h.publishAgainAfterDuplicateWindow(t, top)
+		h.publish(t, topUp(t, "acct-dup", "t-dup", "100.00"))
+		// A consumption has no business id the ledger could deduplicate on: only the
+		// event id stands between a replay and a second charge.
+		spend := newEvent(t, events.ConsumptionRecorded, "acct-dup", "c-dup", &events.ConsumptionRecordedData{ConsumptionID: "c-dup", Amount: mustAmount(t, "30.00")})
+		h.publish(t, spend)
+		eventually(t, 10*time.Second, h.cashIs("acct-dup", "70"))
+		h.publishAgainAfterDuplicateWindow(t, spend)
 		eventually(t, 10*time.Second, h.allAcknowledged(t))
-		if err := h.cashIs("acct-dup", "100")(); err != nil {
+		if err := h.cashIs("acct-dup", "70")(); err != nil {
 			t.Fatal(err)
 		}
-		if n := h.outboxFor(t, "acct-dup"); n != 1 {
-			t.Fatalf("outbox holds %d events for the top-up, want exactly 1", n)
+		if n := h.outboxFor(t, "acct-dup"); n != 2 {
+			t.Fatalf("outbox holds %d balance changes, want exactly 2 (top-up, consumption)", n)
 		}
 	})
 

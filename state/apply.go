@@ -106,7 +106,7 @@ func (d *decider) decide(a *Account) error {
 }
 
 func (d *decider) publish(t events.Type, p events.Payload) error {
-	ev, err := events.New(t, d.ev.Subject, Source, OutboundID(d.ev.ID, len(d.outbound)), d.now, p)
+	ev, err := events.New(t, d.ev.Subject, Source, OutboundID(d.ev.Subject, d.ev.ID, len(d.outbound)), d.now, p)
 	if err != nil {
 		return fmt.Errorf("build %s: %w", t, err)
 	}

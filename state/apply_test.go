@@ -154,3 +154,12 @@ func TestOriginalRouteWindowsFollowTheBankTable(t *testing.T) {
 		})
 	}
 }
+
+func TestTwoAccountsNeverShareAnOutboundIDEvenWhenTheirCausesDo(t *testing.T) {
+	if state.OutboundID("acct-1", "evt-1", 0) == state.OutboundID("acct-2", "evt-1", 0) {
+		t.Fatal("the same cause id on two accounts gives the same outbound id, so JetStream would drop one")
+	}
+	if state.OutboundID("acct-1", "evt-1", 0) == state.OutboundID("acct-1", "evt-1", 1) {
+		t.Fatal("two events of one decision share an id")
+	}
+}

@@ -50,10 +50,11 @@ func wait(format string, args ...any) error {
 	return &Waiting{Reason: fmt.Sprintf(format, args...)}
 }
 
-// OutboundID derives the id of the n-th event published because of the event causeID.
-// It is deterministic so that deciding the same event twice can never publish twice
-// under different ids.
-func OutboundID(causeID string, n int) string {
-	sum := sha256.Sum256([]byte(causeID))
+// OutboundID derives the id of the n-th event published for account because of the
+// event causeID. It is deterministic so that deciding the same event twice can never
+// publish twice under different ids, and it includes the account so that two accounts'
+// events never share an id (and a Nats-Msg-Id) when their causes happen to.
+func OutboundID(account, causeID string, n int) string {
+	sum := sha256.Sum256([]byte(account + "\x00" + causeID))
 	return "rf-" + hex.EncodeToString(sum[:12]) + "-" + strconv.Itoa(n)
 }

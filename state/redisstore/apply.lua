@@ -5,7 +5,7 @@
 -- KEYS[1] account hash   KEYS[2] idempotency record   KEYS[3] outbox stream
 -- KEYS[4] pending reserve deadlines (sorted set, score = deadline in unix ms)
 -- KEYS[5] claimed reserve deadlines (sorted set, score = claim lease expiry)
--- ARGV[1] version the decision was made on ("0" for a new account)
+-- ARGV[1] version the decision was made on ("" for a new account)
 -- ARGV[2] version to store   ARGV[3] account JSON, "" when the step changed nothing
 -- ARGV[4] idempotency retention in seconds; "0" for a timer firing, whose effect is
 --         idempotent through the account's own state
@@ -17,7 +17,7 @@ local remember = ARGV[4] ~= '0'
 if remember and redis.call('EXISTS', KEYS[2]) == 1 then
   return 'DUPLICATE'
 end
-local current = redis.call('HGET', KEYS[1], 'v') or '0'
+local current = redis.call('HGET', KEYS[1], 'v') or ''
 if current ~= ARGV[1] then
   return 'CONFLICT'
 end

@@ -109,7 +109,7 @@ func addPendingCountdowns(b *testing.B, store *redisstore.Store, n int, base tim
 func benchmarkDeadlineSteps(b *testing.B, store *redisstore.Store, prefix string, base time.Time) {
 	ctx := context.Background()
 	a := state.NewAccount("x")
-	versions := map[string]int64{}
+	versions := map[string]string{}
 	i := 0
 	for b.Loop() {
 		id := prefix + "-" + strconv.Itoa(i%1000)

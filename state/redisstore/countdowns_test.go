@@ -15,9 +15,14 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 		ctx := context.Background()
 		deadline := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
 		lease := 10 * time.Second
-		setDeadline := func(account, event string, version int64, at *time.Time) {
+		setDeadline := func(account, event string, at *time.Time) {
 			t.Helper()
 			a := state.NewAccount(account)
+			loaded, _, err := s.Load(ctx, []string{account}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			version := loaded[account].Version
 			outcomes, err := s.Commit(ctx, []redisstore.Step{{
 				Event: redisstore.EventRef{AccountID: account, EventID: event}, ExpectedVersion: version,
 				Account: &a, SetDeadline: true, Deadline: at,
@@ -36,9 +41,9 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 			return got
 		}
 
-		setDeadline("acct-a", "e-a", 0, &deadline)
+		setDeadline("acct-a", "e-a", &deadline)
 		later := deadline.Add(time.Hour)
-		setDeadline("acct-b", "e-b", 0, &later)
+		setDeadline("acct-b", "e-b", &later)
 
 		t.Run("nothing is claimed before its deadline", func(t *testing.T) {
 			if got := claim(deadline.Add(-time.Millisecond)); len(got) != 0 {
@@ -60,8 +65,12 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 		})
 		t.Run("firing releases the claim", func(t *testing.T) {
 			a := state.NewAccount("acct-a")
+			loaded, _, err := s.Load(ctx, []string{"acct-a"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			outcomes, err := s.Commit(ctx, []redisstore.Step{{
-				Event: redisstore.EventRef{AccountID: "acct-a"}, ExpectedVersion: 1, Account: &a,
+				Event: redisstore.EventRef{AccountID: "acct-a"}, ExpectedVersion: loaded["acct-a"].Version, Account: &a,
 				SetDeadline: true, Deadline: nil, Fired: true,
 			}})
 			if err != nil || outcomes[0] != redisstore.Applied {
@@ -73,12 +82,12 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 		})
 		t.Run("a moved deadline replaces the pending one, and none removes it", func(t *testing.T) {
 			moved := deadline.Add(48 * time.Hour)
-			setDeadline("acct-c", "e-c1", 0, &deadline)
-			setDeadline("acct-c", "e-c2", 1, &moved)
+			setDeadline("acct-c", "e-c1", &deadline)
+			setDeadline("acct-c", "e-c2", &moved)
 			if got := claim(deadline.Add(time.Hour)); slices.Contains(got, "acct-c") {
 				t.Fatalf("the old deadline of acct-c was claimed: %v", got)
 			}
-			setDeadline("acct-c", "e-c3", 2, nil)
+			setDeadline("acct-c", "e-c3", nil)
 			if got := claim(moved.Add(time.Hour)); slices.Contains(got, "acct-c") {
 				t.Fatalf("a cancelled countdown was claimed: %v", got)
 			}

@@ -15,13 +15,14 @@ const Partitions = 16
 // Key layout (NN = Partition(accountID), two digits):
 //
 //	rf:{pNN}:acct:<account id>  hash  v = version (optimistic concurrency), s = account JSON
-//	rf:{pNN}:seen:<event id>    string, expires after the idempotency retention
+//	rf:{pNN}:seen:<account>:<event id>  string, expires after the idempotency retention
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
 //	rf:{pNN}:reserve:due        sorted set: account id -> its reserve deadline (unix ms)
 //	rf:{pNN}:reserve:claimed    sorted set: account id -> lease expiry of its claim
 //
-// Note the idempotency record is keyed by the CloudEvents id alone, as the contract says
-// processing is idempotent on id; it lives in the partition of the event's account.
+// The idempotency record is keyed by the CloudEvents id, as the contract says processing
+// is idempotent on id, within the event's account: two sources reusing an id for two
+// accounts can never make one account's event a duplicate of the other's.
 const keyPrefix = "rf:"
 
 // Partition is the partition an account's keys live in.
@@ -38,7 +39,7 @@ func accountKey(accountID string) string {
 }
 
 func seenKey(accountID, eventID string) string {
-	return tag(Partition(accountID)) + "seen:" + eventID
+	return tag(Partition(accountID)) + "seen:" + accountID + ":" + eventID
 }
 
 func outboxKey(partition int) string { return tag(partition) + "outbox" }

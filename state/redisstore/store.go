@@ -7,7 +7,9 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,9 +92,11 @@ func (s *Store) Prepare(ctx context.Context) error {
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
 // Versioned is an account as loaded, with the version its next step must expect.
+// A version names the write that produced it (see Step.NextVersion); "" is an account
+// never saved.
 type Versioned struct {
 	Account state.Account
-	Version int64
+	Version string
 }
 
 // EventRef names one event of a batch: its account and its CloudEvents id.
@@ -138,7 +142,7 @@ func (s *Store) Account(ctx context.Context, id string) (acct state.Account, ok 
 	if err != nil {
 		return state.Account{}, false, err
 	}
-	return v.Account, v.Version > 0, nil
+	return v.Account, v.Version != "", nil
 }
 
 func decodeAccount(id string, vals []any) (Versioned, error) {
@@ -147,15 +151,11 @@ func decodeAccount(id string, vals []any) (Versioned, error) {
 	if version == "" || body == "" {
 		return Versioned{Account: state.NewAccount(id)}, nil
 	}
-	n, err := strconv.ParseInt(version, 10, 64)
-	if err != nil {
-		return Versioned{}, fmt.Errorf("account %s: version %q: %w", id, version, err)
-	}
 	var acct state.Account
 	if err := json.Unmarshal([]byte(body), &acct); err != nil {
 		return Versioned{}, fmt.Errorf("account %s: decode state: %w", id, err)
 	}
-	return Versioned{Account: acct, Version: n}, nil
+	return Versioned{Account: acct, Version: version}, nil
 }
 
 // Step is one event's atomic write.
@@ -164,7 +164,7 @@ type Step struct {
 	// which leaves no idempotency record: its effect is idempotent through the
 	// account's own state.
 	Event           EventRef
-	ExpectedVersion int64
+	ExpectedVersion string
 	// Account is the state after the event, or nil when the event changed nothing (its
 	// id is still remembered).
 	Account  *state.Account
@@ -176,12 +176,17 @@ type Step struct {
 	Fired bool
 }
 
-// NextVersion is the version the account has after the step.
-func (st Step) NextVersion() int64 {
+// NextVersion is the version the account has after the step. It names the write: a
+// hash of the version it was decided on and the event, so no other write (another
+// instance's, another event's) can produce it. That is what makes a batch's later steps
+// for an account fail when an earlier one conflicted, instead of matching a version
+// another instance wrote and overwriting its change; a counter could not.
+func (st Step) NextVersion() string {
 	if st.Account == nil {
 		return st.ExpectedVersion
 	}
-	return st.ExpectedVersion + 1
+	sum := sha256.Sum256([]byte(st.ExpectedVersion + "\x00" + st.Event.EventID))
+	return hex.EncodeToString(sum[:12])
 }
 
 // Outcome is what Redis did with one step.
@@ -292,8 +297,8 @@ func stepArgs(st Step, retention string) ([]any, error) {
 	}
 	args := make([]any, 0, 7+3*len(st.Outbound))
 	args = append(args,
-		strconv.FormatInt(st.ExpectedVersion, 10),
-		strconv.FormatInt(st.NextVersion(), 10),
+		st.ExpectedVersion,
+		st.NextVersion(),
 		body,
 		retention,
 		deadline,

@@ -57,12 +57,12 @@ func TestStore(t *testing.T) {
 		ref := redisstore.EventRef{AccountID: "acct-1", EventID: "evt-1"}
 		out := state.Outbound{ID: "rf-1", Subject: "refunds.account.balance_changed.acct-1", Body: []byte(`{"id":"rf-1"}`)}
 
-		t.Run("an account never seen loads as new, version 0", func(t *testing.T) {
+		t.Run("an account never seen loads as new, with no version", func(t *testing.T) {
 			accts, seen, err := s.Load(ctx, []string{"acct-1"}, []redisstore.EventRef{ref})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if accts["acct-1"].Version != 0 || accts["acct-1"].Account.ID != "acct-1" || seen[ref] {
+			if accts["acct-1"].Version != "" || accts["acct-1"].Account.ID != "acct-1" || seen[ref] {
 				t.Fatalf("got %+v seen=%v", accts["acct-1"], seen[ref])
 			}
 			if _, ok, _ := s.Account(ctx, "acct-1"); ok {
@@ -70,8 +70,9 @@ func TestStore(t *testing.T) {
 			}
 		})
 
+		first := redisstore.Step{Event: ref, Account: accountWithCash("acct-1", "5"), Outbound: []state.Outbound{out}}
 		t.Run("a step saves the account, remembers the event and queues its outbound events", func(t *testing.T) {
-			outcomes, err := s.Commit(ctx, []redisstore.Step{{Event: ref, Account: accountWithCash("acct-1", "5"), Outbound: []state.Outbound{out}}})
+			outcomes, err := s.Commit(ctx, []redisstore.Step{first})
 			if err != nil || outcomes[0] != redisstore.Applied {
 				t.Fatalf("outcome %v, err %v", outcomes, err)
 			}
@@ -79,7 +80,7 @@ func TestStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if accts["acct-1"].Version != 1 || !accts["acct-1"].Account.Consumed.Equal(decimal.NewFromInt(5)) || !seen[ref] {
+			if accts["acct-1"].Version != first.NextVersion() || first.NextVersion() == "" || !accts["acct-1"].Account.Consumed.Equal(decimal.NewFromInt(5)) || !seen[ref] {
 				t.Fatalf("after commit: %+v seen=%v", accts["acct-1"], seen[ref])
 			}
 			if n, _ := s.OutboxLength(ctx); n != 1 {
@@ -88,7 +89,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("the same event again is a duplicate and changes nothing", func(t *testing.T) {
-			outcomes, err := s.Commit(ctx, []redisstore.Step{{Event: ref, ExpectedVersion: 1, Account: accountWithCash("acct-1", "99"), Outbound: []state.Outbound{out}}})
+			outcomes, err := s.Commit(ctx, []redisstore.Step{{Event: ref, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-1", "99"), Outbound: []state.Outbound{out}}})
 			if err != nil || outcomes[0] != redisstore.Duplicate {
 				t.Fatalf("outcome %v, err %v", outcomes, err)
 			}
@@ -101,8 +102,16 @@ func TestStore(t *testing.T) {
 			}
 		})
 
+		t.Run("the same event id on another account is another event", func(t *testing.T) {
+			other := redisstore.EventRef{AccountID: "acct-other", EventID: ref.EventID}
+			_, seen, err := s.Load(ctx, nil, []redisstore.EventRef{other})
+			if err != nil || seen[other] {
+				t.Fatalf("seen %v, err %v: an id saved for acct-1 made acct-other's event a duplicate", seen[other], err)
+			}
+		})
+
 		t.Run("a step decided on a stale version conflicts and changes nothing", func(t *testing.T) {
-			stale := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-1", EventID: "evt-2"}, ExpectedVersion: 0, Account: accountWithCash("acct-1", "77")}
+			stale := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-1", EventID: "evt-2"}, ExpectedVersion: "", Account: accountWithCash("acct-1", "77")}
 			outcomes, err := s.Commit(ctx, []redisstore.Step{stale})
 			if err != nil || outcomes[0] != redisstore.Conflict {
 				t.Fatalf("outcome %v, err %v", outcomes, err)
@@ -114,7 +123,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("steps of one account in one pipeline chain their versions", func(t *testing.T) {
-			a := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-a"}, ExpectedVersion: 0, Account: accountWithCash("acct-2", "1")}
+			a := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-a"}, Account: accountWithCash("acct-2", "1")}
 			b := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-b"}, ExpectedVersion: a.NextVersion()}
 			c := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-c"}, ExpectedVersion: b.NextVersion(), Account: accountWithCash("acct-2", "3")}
 			outcomes, err := s.Commit(ctx, []redisstore.Step{a, b, c})
@@ -129,6 +138,26 @@ func TestStore(t *testing.T) {
 			got, _, _ := s.Account(ctx, "acct-2")
 			if !got.Consumed.Equal(decimal.NewFromInt(3)) {
 				t.Fatalf("consumed %s, want the last step's 3", got.Consumed)
+			}
+		})
+
+		t.Run("after a conflict, the batch's later steps for that account conflict too", func(t *testing.T) {
+			// Another instance saves a top-up on acct-4 first; this instance's batch was
+			// decided on the version before it: [step x, step y chained on x].
+			base := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-4", EventID: "e-base"}, Account: accountWithCash("acct-4", "0")}
+			other := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-4", EventID: "e-other"}, ExpectedVersion: base.NextVersion(), Account: accountWithCash("acct-4", "500")}
+			if out, err := s.Commit(ctx, []redisstore.Step{base, other}); err != nil || out[1] != redisstore.Applied {
+				t.Fatalf("setup: %v %v", out, err)
+			}
+			x := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-4", EventID: "e-x"}, ExpectedVersion: base.NextVersion(), Account: accountWithCash("acct-4", "100")}
+			y := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-4", EventID: "e-y"}, ExpectedVersion: x.NextVersion(), Account: accountWithCash("acct-4", "130")}
+			outcomes, err := s.Commit(ctx, []redisstore.Step{x, y})
+			if err != nil || outcomes[0] != redisstore.Conflict || outcomes[1] != redisstore.Conflict {
+				t.Fatalf("outcomes %v, err %v: want both to conflict", outcomes, err)
+			}
+			got, _, _ := s.Account(ctx, "acct-4")
+			if !got.Consumed.Equal(decimal.NewFromInt(500)) {
+				t.Fatalf("the other instance's change was overwritten: consumed %s, want 500", got.Consumed)
 			}
 		})
 

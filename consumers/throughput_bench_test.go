@@ -1,0 +1,414 @@
+package consumers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/payinfra/refunds/consumers"
+	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+// The throughput benchmarks consume the same workload: throughputEventCount inbound
+// events over throughputAccounts accounts. Each account is first opened
+// (billing.account.opened), then receives top-ups (one event in three) and
+// consumptions (two in three), all valid and with unique ids, interleaved across
+// accounts in a fixed pseudo-random order.
+//
+// Every account.opened is published before any other event, so the intake (which
+// consumes in stream order, one batch after another) has applied an account's opening
+// before it decides any other event of that account: nothing waits (a waiting event
+// is retried 200ms later, which would dominate the figure). The benchmarks check this
+// by counting deliveries.
+const (
+	throughputEventCount = 100_000
+	throughputAccounts   = 1_000
+	// throughputTimeout bounds the consumption of one round; the benchmark fails if
+	// not every event was processed and acknowledged by then.
+	throughputTimeout = 60 * time.Second
+	// rawBatchSize is the raw loop's batch, the intake's default.
+	rawBatchSize = 500
+	// rawBatchLinger is how long the raw loop waits for one more event of a batch,
+	// the intake's default.
+	rawBatchLinger = 2 * time.Millisecond
+)
+
+// BenchmarkIntakeThroughput measures how many events per second the intake (NewIntake
+// with the default Config) decides, saves and acknowledges, against NATS and Redis
+// containers. The events are published before the clock starts; the clock stops when
+// every event was applied and the consumer has nothing pending or awaiting its ack.
+// Compare with BenchmarkRawLoopThroughput, which runs the same workload.
+//
+// Run: go test -run '^$' -bench IntakeThroughput -benchtime 1x ./consumers/
+func BenchmarkIntakeThroughput(b *testing.B) {
+	env := startThroughputEnv(b)
+	store, err := redisstore.New(env.rdb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := store.Prepare(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	var run throughputRun
+	round := 0
+	for b.Loop() {
+		round++
+		b.StopTimer()
+		msgs := throughputMessages(b, round)
+		env.publish(b, msgs)
+		counting := &countingStore{Store: store}
+		in := consumers.NewIntake(env.js, env.cons, counting, zerolog.Nop(), consumers.Config{})
+		b.StartTimer()
+		elapsed := env.consume(b, len(msgs), counting.applied.Load, func(ctx context.Context) error {
+			return in.Run(ctx)
+		})
+		if got := counting.applied.Load(); got != int64(len(msgs)) {
+			b.Fatalf("round %d: %d events applied, want %d", round, got, len(msgs))
+		}
+		run.add(len(msgs), int(counting.delivered.Load())-len(msgs), elapsed)
+	}
+	run.report(b)
+}
+
+// BenchmarkRawLoopThroughput is the baseline for BenchmarkIntakeThroughput: the same
+// workload on the same kind of stream and consumer (consumers.EnsureStreams), consumed
+// by the least a loop can do: batches of up to 500 taken from the same pull iterator
+// (Messages, Next, a 2ms linger), one pipeline per batch with one EVALSHA per event of
+// a trivial script (SET the idempotency key with EX, HSET a small value on the account,
+// XADD the event to an outbox stream; all three keys share the hash tag of the
+// account's partition), then a plain Ack per message. It decodes nothing: the account
+// is the subject's last token and the id is the Nats-Msg-Id header.
+//
+// Run: go test -run '^$' -bench RawLoopThroughput -benchtime 1x ./consumers/
+func BenchmarkRawLoopThroughput(b *testing.B) {
+	env := startThroughputEnv(b)
+	if err := rawStepScript.Load(context.Background(), env.rdb).Err(); err != nil {
+		b.Fatal(err)
+	}
+	var run throughputRun
+	round := 0
+	for b.Loop() {
+		round++
+		b.StopTimer()
+		msgs := throughputMessages(b, round)
+		env.publish(b, msgs)
+		var processed, delivered atomic.Int64
+		b.StartTimer()
+		elapsed := env.consume(b, len(msgs), processed.Load, func(ctx context.Context) error {
+			return rawLoop(ctx, env.cons, env.rdb, &processed, &delivered)
+		})
+		if got := processed.Load(); got != int64(len(msgs)) {
+			b.Fatalf("round %d: %d events processed, want %d", round, got, len(msgs))
+		}
+		run.add(len(msgs), int(delivered.Load())-len(msgs), elapsed)
+	}
+	run.report(b)
+}
+
+// rawStepScript is the raw loop's per-event write. KEYS[1] idempotency record,
+// KEYS[2] account hash, KEYS[3] outbox stream; ARGV[1] retention in seconds,
+// ARGV[2] event id, ARGV[3] event body.
+var rawStepScript = redis.NewScript(`
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+redis.call('HSET', KEYS[2], 'last', ARGV[2])
+redis.call('XADD', KEYS[3], '*', 'id', ARGV[2], 'body', ARGV[3])
+return 1
+`)
+
+// rawLoop consumes until ctx is cancelled, then finishes the batch it holds.
+func rawLoop(ctx context.Context, cons jetstream.Consumer, rdb *redis.Client, processed, delivered *atomic.Int64) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * rawBatchSize))
+	if err != nil {
+		return fmt.Errorf("start consuming: %w", err)
+	}
+	stop := context.AfterFunc(ctx, it.Drain)
+	defer stop()
+	defer it.Stop()
+
+	retention := strconv.FormatInt(int64(redisstore.DefaultIdempotencyRetention/time.Second), 10)
+	save := context.WithoutCancel(ctx)
+	batch := make([]jetstream.Msg, 0, rawBatchSize)
+	cmds := make([]*redis.Cmd, 0, rawBatchSize)
+	for {
+		first, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("fetch: %w", err)
+		}
+		batch = append(batch[:0], first)
+		for len(batch) < rawBatchSize {
+			msg, err := it.Next(jetstream.NextMaxWait(rawBatchLinger))
+			if err != nil {
+				break
+			}
+			batch = append(batch, msg)
+		}
+		delivered.Add(int64(len(batch)))
+
+		pipe := rdb.Pipeline()
+		cmds = cmds[:0]
+		for _, msg := range batch {
+			subject := msg.Subject()
+			account := subject[strings.LastIndexByte(subject, '.')+1:]
+			id := msg.Headers().Get(nats.MsgIdHdr)
+			tag := "raw:{p" + strconv.Itoa(redisstore.Partition(account)) + "}:"
+			keys := []string{tag + "seen:" + id, tag + "acct:" + account, tag + "outbox"}
+			cmds = append(cmds, rawStepScript.EvalSha(save, pipe, keys, retention, id, msg.Data()))
+		}
+		if _, err := pipe.Exec(save); err != nil {
+			return fmt.Errorf("save batch of %d: %w", len(batch), err)
+		}
+		for _, msg := range batch {
+			if err := msg.Ack(); err != nil {
+				return fmt.Errorf("ack: %w", err)
+			}
+		}
+		processed.Add(int64(len(batch)))
+	}
+}
+
+// countingStore counts what the intake loads and saves.
+type countingStore struct {
+	consumers.Store
+	delivered atomic.Int64 // events loaded, i.e. delivered and decoded
+	applied   atomic.Int64 // steps saved with outcome Applied
+}
+
+func (c *countingStore) Load(ctx context.Context, accountIDs []string, refs []redisstore.EventRef) (map[string]redisstore.Versioned, map[redisstore.EventRef]bool, error) {
+	c.delivered.Add(int64(len(refs)))
+	return c.Store.Load(ctx, accountIDs, refs)
+}
+
+func (c *countingStore) Commit(ctx context.Context, steps []redisstore.Step) ([]redisstore.Outcome, error) {
+	outcomes, err := c.Store.Commit(ctx, steps)
+	n := int64(0)
+	for _, o := range outcomes {
+		if o == redisstore.Applied {
+			n++
+		}
+	}
+	c.applied.Add(n)
+	return outcomes, err
+}
+
+// throughputRun sums the rounds of one benchmark.
+type throughputRun struct {
+	events, redelivered int
+	elapsed             time.Duration
+}
+
+func (r *throughputRun) add(events, redelivered int, elapsed time.Duration) {
+	r.events += events
+	r.redelivered += redelivered
+	r.elapsed += elapsed
+}
+
+func (r *throughputRun) report(b *testing.B) {
+	b.Helper()
+	if r.redelivered != 0 {
+		// Waits or naks: the figure includes their retry delays.
+		b.Logf("%d deliveries beyond the %d events", r.redelivered, r.events)
+	}
+	b.ReportMetric(float64(r.events)/r.elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(r.redelivered), "redelivered")
+}
+
+// throughputEnv is fresh NATS and Redis containers with the intake's streams and
+// durable consumer (default settings), for one benchmark.
+type throughputEnv struct {
+	js   jetstream.JetStream
+	cons jetstream.Consumer
+	rdb  *redis.Client
+}
+
+func startThroughputEnv(b *testing.B) *throughputEnv {
+	b.Helper()
+	natsURL, redisURL := testenv.StartNATS(b).URL, testenv.StartRedis(b).URL
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	b.Cleanup(func() { _ = rdb.Close() })
+	cons, err := consumers.EnsureStreams(context.Background(), js, consumers.StreamSettings{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &throughputEnv{js: js, cons: cons, rdb: rdb}
+}
+
+// throughputMsg is one encoded inbound event.
+type throughputMsg struct {
+	subject, id string
+	body        []byte
+}
+
+// throughputMessages builds round's workload: every account's opening first, then
+// the other events shuffled (each account's own events keep no particular order;
+// top-ups and consumptions are valid in any order once the account is open).
+func throughputMessages(b *testing.B, round int) []throughputMsg {
+	b.Helper()
+	at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	build := func(typ events.Type, account, id string, p events.Payload) throughputMsg {
+		ev, err := events.New(typ, account, "/billing", id, at, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := ev.Encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return throughputMsg{subject: ev.NATSSubject(), id: ev.ID, body: body}
+	}
+	accounts := make([]string, throughputAccounts)
+	msgs := make([]throughputMsg, 0, throughputEventCount)
+	for i := range accounts {
+		accounts[i] = fmt.Sprintf("acct-r%d-%04d", round, i)
+		msgs = append(msgs, build(events.AccountOpened, accounts[i], accounts[i]+"-opened",
+			&events.AccountOpenedData{HolderType: "individual", HolderName: "Zhang San", Verified: true}))
+	}
+	for k := 0; len(msgs) < throughputEventCount; k++ {
+		account := accounts[k%throughputAccounts]
+		if k%3 == 0 {
+			id := fmt.Sprintf("%s-t%d", account, k)
+			msgs = append(msgs, build(events.TopupReceived, account, id, &events.TopupReceivedData{
+				TopupID: id, Amount: events.MustAmount("100.00"), Currency: "CNY",
+				Channel: events.ChannelAlipay, PayerType: "individual", PayerName: "Zhang San",
+			}))
+		} else {
+			id := fmt.Sprintf("%s-c%d", account, k)
+			msgs = append(msgs, build(events.ConsumptionRecorded, account, id, &events.ConsumptionRecordedData{
+				ConsumptionID: id, Amount: events.MustAmount("12.34"),
+			}))
+		}
+	}
+	rest := msgs[throughputAccounts:]
+	rng := rand.New(rand.NewPCG(uint64(round), 42))
+	rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	return msgs
+}
+
+// publish stores msgs in the inbound stream, in order, with asynchronous publishes,
+// and checks that each was stored once and that the consumer now has exactly them
+// pending.
+func (env *throughputEnv) publish(b *testing.B, msgs []throughputMsg) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), throughputTimeout)
+	defer cancel()
+	before, err := env.cons.Info(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		msg := nats.NewMsg(m.subject)
+		msg.Data = m.body
+		msg.Header.Set(nats.MsgIdHdr, m.id)
+		// At most 4,000 publishes are outstanding (the default); wait as long as
+		// the server needs to store them rather than fail after the default 200ms.
+		f, err := env.js.PublishMsgAsync(msg, jetstream.WithStallWait(throughputTimeout))
+		if err != nil {
+			b.Fatalf("publish %s: %v", m.id, err)
+		}
+		futures = append(futures, f)
+	}
+	select {
+	case <-env.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		b.Fatalf("%d publishes still unacknowledged after %s", env.js.PublishAsyncPending(), throughputTimeout)
+	}
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				b.Fatalf("event %s was stored before: ids must be unique", msgs[i].id)
+			}
+		case err := <-f.Err():
+			b.Fatalf("publish %s: %v", msgs[i].id, err)
+		}
+	}
+	after, err := env.cons.Info(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if got := after.NumPending - before.NumPending; got != uint64(len(msgs)) {
+		b.Fatalf("consumer has %d more events pending after publishing %d", got, len(msgs))
+	}
+}
+
+// consume runs run (an intake or the raw loop) until count reports want events done
+// and the consumer has nothing pending or awaiting its ack, then stops it, and returns
+// the time from its start until then. It fails the benchmark after throughputTimeout.
+// The consumer runs under the pprof label phase=consume, so that a CPU profile can be
+// narrowed to it with -tagfocus phase=consume.
+func (env *throughputEnv) consume(b *testing.B, want int, count func() int64, run func(context.Context) error) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	result := make(chan error, 1)
+	start := time.Now()
+	go pprof.Do(ctx, pprof.Labels("phase", "consume"), func(ctx context.Context) {
+		result <- run(ctx)
+	})
+	deadline := time.NewTimer(throughputTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case err := <-result:
+			b.Fatalf("consumer stopped early after %d of %d events: %v", count(), want, err)
+		case <-deadline.C:
+			b.Fatalf("only %d of %d events processed after %s", count(), want, throughputTimeout)
+		case <-tick.C:
+			n := count()
+			if n > int64(want) {
+				b.Fatalf("%d events processed, more than the %d published", n, want)
+			}
+			if n < int64(want) {
+				continue
+			}
+			info, err := env.cons.Info(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			done = info.NumPending == 0 && info.NumAckPending == 0
+		}
+	}
+	elapsed := time.Since(start)
+	cancel()
+	select {
+	case err := <-result:
+		if err != nil {
+			b.Fatalf("consumer stopped with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		b.Fatal("consumer did not stop within 10s of cancel")
+	}
+	return elapsed
+}
