@@ -192,6 +192,7 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 		step := redisstore.Step{
 			Event: ref, ExpectedVersion: current.Version, Outbound: decision.Outbound,
 			SetDeadline: decision.DeadlineChanged, Deadline: decision.ReserveDeadline,
+			Fact: it.event.FactID(),
 		}
 		if decision.Changed {
 			step.Account = &decision.Account

@@ -224,6 +224,31 @@ func TestIntakeAgainstRealNATSAndRedis(t *testing.T) {
 		}
 	})
 
+	t.Run("a fact announced again under another event id counts once, even after it is complete", func(t *testing.T) {
+		_, stop := h.runIntake(t, nil)
+		defer stop()
+		const acct = "acct-fact"
+		h.publish(t, openAccount(t, acct))
+		h.publish(t, topUp(t, acct, "t-fact", "100.00"))
+		h.publish(t, newEvent(t, events.ConsumptionRecorded, acct, "c-1", &events.ConsumptionRecordedData{ConsumptionID: "c-fact", Amount: mustAmount(t, "30.00")}))
+		h.publish(t, newEvent(t, events.BillIssued, acct, "b-1", &events.BillIssuedData{BillID: "b-fact", Amount: mustAmount(t, "20.00")}))
+		h.publish(t, newEvent(t, events.BillPaid, acct, "p-1", &events.BillPaidData{BillID: "b-fact", Amount: mustAmount(t, "20.00")}))
+		eventually(t, 10*time.Second, h.cashIs(acct, "70"))
+		eventually(t, 10*time.Second, h.allAcknowledged(t))
+		// Republished by upstream under new ids: the consumption, and the bill that was
+		// paid in full (the ledger no longer holds it).
+		h.publish(t, newEvent(t, events.ConsumptionRecorded, acct, "c-2", &events.ConsumptionRecordedData{ConsumptionID: "c-fact", Amount: mustAmount(t, "30.00")}))
+		h.publish(t, newEvent(t, events.BillIssued, acct, "b-2", &events.BillIssuedData{BillID: "b-fact", Amount: mustAmount(t, "20.00")}))
+		eventually(t, 10*time.Second, h.allAcknowledged(t))
+		a, _, err := h.store.Account(context.Background(), acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := a.Ledger(defaultRules); l.Cash.String() != "70" || !l.Overdue.IsZero() {
+			t.Fatalf("cash %s, overdue %s: want 70 and 0, each fact counted once", l.Cash, l.Overdue)
+		}
+	})
+
 	t.Run("a redelivery after a crash before the ack changes nothing", func(t *testing.T) {
 		_, stop := h.runIntake(t, nil)
 		h.publish(t, openAccount(t, "acct-crash"))

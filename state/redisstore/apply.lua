@@ -5,6 +5,7 @@
 -- KEYS[1] account hash   KEYS[2] idempotency record   KEYS[3] outbox stream
 -- KEYS[4] pending reserve deadlines (sorted set, score = deadline in unix ms)
 -- KEYS[5] claimed reserve deadlines (sorted set, score = claim lease expiry)
+-- KEYS[6] fact record: the business fact the event announces (ARGV[8] = "1")
 -- ARGV[1] version the decision was made on ("" for a new account)
 -- ARGV[2] version to store   ARGV[3] account JSON, "" when the step changed nothing
 -- ARGV[4] idempotency retention in seconds; "0" for a timer firing, whose effect is
@@ -12,9 +13,17 @@
 -- ARGV[5] reserve deadline after the step: "" unchanged, "-" none, else unix ms
 -- ARGV[6] "1" when the step fires a claimed deadline: its claim is released
 -- ARGV[7] account id (the member in both sorted sets)
--- ARGV[8...] outbound events as (id, subject, body) triples
+-- ARGV[8] "1" when the event announces a fact (a consumption, a bill...) under its own id
+-- ARGV[9...] outbound events as (id, subject, body) triples
 local remember = ARGV[4] ~= '0'
+local fact = ARGV[8] == '1'
 if remember and redis.call('EXISTS', KEYS[2]) == 1 then
+  return 'DUPLICATE'
+end
+if fact and redis.call('EXISTS', KEYS[6]) == 1 then
+  -- The same fact under another event id: counted already. The event id is remembered
+  -- so its redeliveries stop here at once.
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
   return 'DUPLICATE'
 end
 local current = redis.call('HGET', KEYS[1], 'v') or ''
@@ -27,6 +36,9 @@ end
 if remember then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 end
+if fact then
+  redis.call('SET', KEYS[6], '1', 'EX', ARGV[4])
+end
 if ARGV[5] == '-' then
   redis.call('ZREM', KEYS[4], ARGV[7])
 elseif ARGV[5] ~= '' then
@@ -35,7 +47,7 @@ end
 if ARGV[6] == '1' then
   redis.call('ZREM', KEYS[5], ARGV[7])
 end
-for i = 8, #ARGV, 3 do
+for i = 9, #ARGV, 3 do
   redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
 end
 return 'APPLIED'

@@ -16,6 +16,9 @@ const Partitions = 16
 //
 //	rf:{pNN}:acct:<account id>  hash  v = version (optimistic concurrency), s = account JSON
 //	rf:{pNN}:seen:<account>:<event id>  string, expires after the idempotency retention
+//	rf:{pNN}:fact:<account>:<type>:<business id>  string, like seen: a fact (a
+//	                            consumption, a bill...) already counted, whatever the
+//	                            event id it came with; same retention
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
 //	rf:{pNN}:reserve:due        sorted set: account id -> its reserve deadline (unix ms)
 //	rf:{pNN}:reserve:claimed    sorted set: account id -> lease expiry of its claim
@@ -40,6 +43,10 @@ func accountKey(accountID string) string {
 
 func seenKey(accountID, eventID string) string {
 	return tag(Partition(accountID)) + "seen:" + accountID + ":" + eventID
+}
+
+func factKey(accountID, factID string) string {
+	return tag(Partition(accountID)) + "fact:" + accountID + ":" + factID
 }
 
 func outboxKey(partition int) string { return tag(partition) + "outbox" }

@@ -174,6 +174,9 @@ type Step struct {
 	Deadline    *time.Time
 	// Fired marks the firing of a claimed deadline: the claim is released.
 	Fired bool
+	// Fact is the business fact the event announces (events.Event.FactID), or "". A
+	// fact already counted makes the step a duplicate, whatever its event id.
+	Fact string
 }
 
 // NextVersion is the version the account has after the step. It names the write: a
@@ -250,6 +253,11 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 			outboxKey(p),
 			reserveDueKey(p),
 			reserveClaimedKey(p),
+			// Without a fact, the seen key stands in: the script does not touch it.
+			seenKey(st.Event.AccountID, st.Event.EventID),
+		}
+		if st.Fact != "" {
+			keys[5] = factKey(st.Event.AccountID, st.Fact)
 		}
 		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
 	}
@@ -295,7 +303,11 @@ func stepArgs(st Step, retention string) ([]any, error) {
 	if st.Fired {
 		fired = "1"
 	}
-	args := make([]any, 0, 7+3*len(st.Outbound))
+	fact := "0"
+	if st.Fact != "" {
+		fact = "1"
+	}
+	args := make([]any, 0, 8+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -304,6 +316,7 @@ func stepArgs(st Step, retention string) ([]any, error) {
 		deadline,
 		fired,
 		st.Event.AccountID,
+		fact,
 	)
 	for _, out := range st.Outbound {
 		args = append(args, out.ID, out.Subject, out.Body)

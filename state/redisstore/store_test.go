@@ -102,6 +102,21 @@ func TestStore(t *testing.T) {
 			}
 		})
 
+		t.Run("a fact already counted is a duplicate under another event id", func(t *testing.T) {
+			fact := "billing.consumption.recorded:c-7"
+			first := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-5", EventID: "e-7a"}, Account: accountWithCash("acct-5", "7"), Fact: fact}
+			again := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-5", EventID: "e-7b"}, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-5", "14"), Fact: fact}
+			elsewhere := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-6", EventID: "e-7c"}, Account: accountWithCash("acct-6", "7"), Fact: fact}
+			outcomes, err := s.Commit(ctx, []redisstore.Step{first, again, elsewhere})
+			if err != nil || outcomes[0] != redisstore.Applied || outcomes[1] != redisstore.Duplicate || outcomes[2] != redisstore.Applied {
+				t.Fatalf("outcomes %v, err %v: want applied, duplicate, and applied on the other account", outcomes, err)
+			}
+			got, _, _ := s.Account(ctx, "acct-5")
+			if !got.Consumed.Equal(decimal.NewFromInt(7)) {
+				t.Fatalf("consumed %s, want the fact counted once", got.Consumed)
+			}
+		})
+
 		t.Run("the same event id on another account is another event", func(t *testing.T) {
 			other := redisstore.EventRef{AccountID: "acct-other", EventID: ref.EventID}
 			_, seen, err := s.Load(ctx, nil, []redisstore.EventRef{other})
