@@ -121,7 +121,7 @@ func (d *decider) publish(t events.Type, p events.Payload) error {
 // publishBalanceChange tells notifiers when the account's cash or withdrawable
 // balance moved.
 func (d *decider) publishBalanceChange(a *Account) error {
-	before, after := d.before.Ledger(d.rules), a.Ledger(d.rules)
+	before, after := d.before.balances(d.rules), a.balances(d.rules)
 	if before.Cash.Equal(after.Cash) && before.Withdrawable.Equal(after.Withdrawable) {
 		return nil
 	}

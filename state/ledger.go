@@ -74,8 +74,17 @@ func (l Ledger) ToSettle() decimal.Decimal {
 // must be settled first and only the remainder freezes cash:
 //
 //	withdrawable = max(0, cash − held − reserve − max(transferred, to_settle))
-func (a Account) Ledger(r Rules) Ledger {
-	l := Ledger{Currency: a.currencyOr(r.DefaultCurrency), TopUps: make([]TopUpBalance, len(a.TopUps))}
+func (a Account) Ledger(r Rules) Ledger { return a.ledger(r, true) }
+
+// balances is Ledger without the per-top-up detail, for decisions that only compare
+// balances: it is computed twice for every event.
+func (a Account) balances(r Rules) Ledger { return a.ledger(r, false) }
+
+func (a Account) ledger(r Rules, perTopUp bool) Ledger {
+	l := Ledger{Currency: a.currencyOr(r.DefaultCurrency)}
+	if perTopUp {
+		l.TopUps = make([]TopUpBalance, len(a.TopUps))
+	}
 
 	transferredIn := decimal.Zero
 	for _, t := range a.Transfers {
@@ -90,13 +99,16 @@ func (a Account) Ledger(r Rules) Ledger {
 	for i, t := range a.TopUps {
 		used := decimal.Min(toAllocate, t.Amount)
 		toAllocate = toAllocate.Sub(used)
-		l.TopUps[i] = TopUpBalance{
-			TopUp:              t,
-			Consumed:           used,
-			Remaining:          t.Amount.Sub(used),
-			OriginalRouteUntil: t.ReceivedAt.AddDate(0, 0, r.RouteWindows.Days(t.Channel, t.Banking, t.Bank)),
+		remaining := t.Amount.Sub(used)
+		if perTopUp {
+			l.TopUps[i] = TopUpBalance{
+				TopUp:              t,
+				Consumed:           used,
+				Remaining:          remaining,
+				OriginalRouteUntil: t.ReceivedAt.AddDate(0, 0, r.RouteWindows.Days(t.Channel, t.Banking, t.Bank)),
+			}
 		}
-		l.Cash = l.Cash.Add(l.TopUps[i].Remaining)
+		l.Cash = l.Cash.Add(remaining)
 		l.Received = l.Received.Add(t.Amount)
 	}
 	l.Unfunded = toAllocate

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -152,7 +151,10 @@ func decodeAccount(id string, vals []any) (Versioned, error) {
 		return Versioned{Account: state.NewAccount(id)}, nil
 	}
 	var acct state.Account
-	if err := json.Unmarshal([]byte(body), &acct); err != nil {
+	// Calling the account's own decoder skips encoding/json's validation pass over a
+	// document the decoder reads in full anyway: a quarter of the intake's CPU went to
+	// decoding accounts.
+	if err := acct.UnmarshalJSON([]byte(body)); err != nil {
 		return Versioned{}, fmt.Errorf("account %s: decode state: %w", id, err)
 	}
 	return Versioned{Account: acct, Version: version}, nil
@@ -283,7 +285,8 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 func stepArgs(st Step, retention string) ([]any, error) {
 	body := ""
 	if st.Account != nil {
-		b, err := json.Marshal(st.Account)
+		// Directly, not through json.Marshal, which would compact the output again.
+		b, err := st.Account.MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("encode account %s: %w", st.Event.AccountID, err)
 		}
