@@ -87,8 +87,9 @@ func (c *Countdowns) Run(ctx context.Context) error {
 	ticker := time.NewTicker(c.cfg.Poll)
 	defer ticker.Stop()
 	for {
-		// Keep going while a poll fills its batch: there may be more due.
-		for c.FireDue(context.WithoutCancel(ctx)) >= c.cfg.BatchSize {
+		// Keep going while a poll fills its batch: there may be more due. A stop ends
+		// it between batches; what is left is due for the next instance to run.
+		for ctx.Err() == nil && c.FireDue(context.WithoutCancel(ctx)) >= c.cfg.BatchSize {
 		}
 		select {
 		case <-ctx.Done():
@@ -127,6 +128,10 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 	deadlines := make([]*time.Time, 0, len(accounts))
 	for _, id := range accounts {
 		current := loaded[id]
+		if current.Err != nil {
+			c.log.Error().Err(current.Err).Str("account_id", id).Msg("read account of a due countdown; its claim expires and is retried")
+			continue
+		}
 		decision, err := state.ReserveDue(current.Account, c.rules, now)
 		if err != nil {
 			c.log.Error().Err(err).Str("account_id", id).Msg("decide reserve countdown; its claim expires and is retried")

@@ -96,7 +96,12 @@ func (in *Intake) Run(ctx context.Context) error {
 	for {
 		first, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil
+			if ctx.Err() != nil {
+				return nil // drained on shutdown
+			}
+			// The consumer or the connection is gone for good: stopping with an error
+			// lets the process restart and create the consumer again.
+			return fmt.Errorf("inbound events stopped: %w", err)
 		}
 		if err != nil {
 			in.log.Warn().Err(err).Msg("fetch inbound events")
@@ -184,6 +189,11 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 		}
 		firstInBatch[ref] = i
 		current := accounts[ref.AccountID]
+		if current.Err != nil {
+			// This account's document cannot be read: its events wait, the rest go on.
+			it.undecided = current.Err
+			continue
+		}
 		decision, err := state.Apply(current.Account, it.event, in.rules, now)
 		if err != nil {
 			it.undecided = err
@@ -213,12 +223,12 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 			return err
 		}
 	}
-	// An account with a conflicting step was changed by another instance: whatever this
-	// batch decided for it (including a refusal or a wait) was decided on state that
-	// was not saved, and is decided again on fresh state.
+	// An account with a step that was not saved (another instance changed it first, or
+	// Redis refused the step): whatever this batch decided for it, including a refusal
+	// or a wait, was decided on state that was not saved, and is decided again.
 	conflicted := make(map[string]bool)
 	for i, o := range outcomes {
-		if o == redisstore.Conflict {
+		if o == redisstore.Conflict || o == redisstore.Failed {
 			conflicted[steps[i].Event.AccountID] = true
 		}
 	}
@@ -241,6 +251,11 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 			case redisstore.Conflict:
 				in.cfg.Metrics.count(it.event.Type, "conflict")
 				it.msg.NakWithDelay(conflictBackoff())
+				it.retried = true
+			case redisstore.Failed:
+				in.cfg.Metrics.count(it.event.Type, "failed")
+				in.log.Error().Str("event_id", it.event.ID).Str("type", string(it.event.Type)).Msg("save refused by Redis; will retry")
+				it.msg.NakWithDelay(5 * time.Second)
 				it.retried = true
 			}
 		case conflicted[it.event.Subject]:

@@ -20,7 +20,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "refunds_intake_events_total",
-			Help: "Inbound events by type and outcome (applied, duplicate, conflict, refused, waiting).",
+			Help: "Inbound events by type and outcome (applied, duplicate, conflict, failed, refused, waiting).",
 		}, []string{"type", "outcome"}),
 		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "refunds_intake_batch_seconds",

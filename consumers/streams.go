@@ -32,6 +32,8 @@ type StreamSettings struct {
 	MaxAge time.Duration
 	// Replicas of the streams; 1 for a single server, 3 in production clusters.
 	Replicas int
+	// DeadLetterMaxAge is how long refused events are kept. Default 30 days.
+	DeadLetterMaxAge time.Duration
 }
 
 func (s StreamSettings) withDefaults() StreamSettings {
@@ -43,6 +45,9 @@ func (s StreamSettings) withDefaults() StreamSettings {
 	}
 	if s.Replicas <= 0 {
 		s.Replicas = 1
+	}
+	if s.DeadLetterMaxAge <= 0 {
+		s.DeadLetterMaxAge = 30 * 24 * time.Hour
 	}
 	return s
 }
@@ -82,7 +87,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, settings StreamS
 		Subjects:    []string{events.DeadLetterPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    settings.Replicas,
-		Duplicates:  10 * time.Minute,
+		// Dead letters hold whole events, bank details included: kept long enough to
+		// investigate and replay, not for ever.
+		MaxAge:     settings.DeadLetterMaxAge,
+		Duplicates: 10 * time.Minute,
 	}); err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", DeadLetterStream, err)
 	}

@@ -8,9 +8,9 @@ import (
 // Destination is an account money is paid out to: a withdrawal's designated
 // receiving account, a refund's bank account, a payout's target.
 //
-// AccountNo is sensitive. Every fmt verb prints a Destination with it masked
-// (see Format), so logging one with %v or %+v is safe; its JSON, which is
-// what goes on the wire, keeps it whole.
+// AccountNo and PayeeName are personal data. Every fmt verb prints a Destination
+// with them masked (see Format), so logging one with %v or %+v is safe; its JSON,
+// which is what goes on the wire, keeps them whole.
 type Destination struct {
 	Kind         string `json:"kind"` // DestinationAlipay or DestinationBankCard
 	AccountNo    string `json:"account_no"`
@@ -31,10 +31,10 @@ func (d *Destination) validate(field string) error {
 	)
 }
 
-// String describes d with the account number masked.
+// String describes d with the account number and the payee's name masked.
 func (d Destination) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "{kind:%s account_no:%s payee_name:%s", d.Kind, MaskAccountNo(d.AccountNo), d.PayeeName)
+	fmt.Fprintf(&b, "{kind:%s account_no:%s payee_name:%s", d.Kind, MaskAccountNo(d.AccountNo), MaskName(d.PayeeName))
 	if d.Bank != "" {
 		fmt.Fprintf(&b, " bank:%s", d.Bank)
 	}
@@ -67,4 +67,14 @@ func MaskAccountNo(s string) string {
 		return "****"
 	}
 	return "****" + string(r[len(r)-4:])
+}
+
+// MaskName keeps a name's first character, enough for a person who knows the payee to
+// recognise it: "Zhang San" → "Z***". The mask does not reveal the length.
+func MaskName(s string) string {
+	r := []rune(s)
+	if len(r) == 0 {
+		return ""
+	}
+	return string(r[0]) + "***"
 }

@@ -25,7 +25,7 @@ func TestMaskAccountNo(t *testing.T) {
 	}
 }
 
-func TestPrintingADestinationDoesNotLeakTheAccountNumber(t *testing.T) {
+func TestPrintingADestinationDoesNotLeakTheAccountNumberOrThePayee(t *testing.T) {
 	const accountNo = "6222020200012341234"
 	dest := Destination{Kind: DestinationBankCard, AccountNo: accountNo, PayeeName: "Li Lei", Bank: "ICBC"}
 	payout := PayoutRequestedData{PayoutID: "po-1", Destination: &dest}
@@ -37,6 +37,9 @@ func TestPrintingADestinationDoesNotLeakTheAccountNumber(t *testing.T) {
 				out := fmt.Sprintf(verb, v)
 				if strings.Contains(out, accountNo) || strings.Contains(out, fmt.Sprintf("%x", accountNo)) {
 					t.Errorf("Sprintf(%s) = %s leaks the account number", verb, out)
+				}
+				if strings.Contains(out, "Li Lei") || strings.Contains(out, fmt.Sprintf("%x", "Li Lei")) {
+					t.Errorf("Sprintf(%s) = %s leaks the payee's name", verb, out)
 				}
 			})
 		}

@@ -4,6 +4,7 @@
 package producers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ func EnsureOutboundStream(ctx context.Context, js jetstream.JetStream, replicas 
 // Outbox is what the relay needs from the store.
 type Outbox interface {
 	ReadOutbox(ctx context.Context, consumer string, count int) ([]redisstore.OutboxEntry, error)
+	ReadOwnPendingOutbox(ctx context.Context, consumer string, count int) ([]redisstore.OutboxEntry, error)
 	ClaimStaleOutbox(ctx context.Context, consumer string, minIdle time.Duration, count int) ([]redisstore.OutboxEntry, error)
 	AckOutbox(ctx context.Context, entries []redisstore.OutboxEntry) error
 }
@@ -55,7 +57,9 @@ var _ Outbox = (*redisstore.Store)(nil)
 type RelayConfig struct {
 	// Consumer names this relay in the outbox consumer group; unique per instance.
 	Consumer string
-	// BatchSize is the most entries read per partition at once. Default 500.
+	// BatchSize is the most entries read per partition at once. Default 200: with 16
+	// partitions that keeps the publishes in flight under nats.go's default limit of
+	// 4,000 pending asynchronous publishes.
 	BatchSize int
 	// Poll is how often the outbox is checked when nothing wakes the relay. Default
 	// 100ms. The intake wakes it after each save, so this bounds only the delay for
@@ -86,7 +90,7 @@ func NewRelay(js jetstream.JetStream, outbox Outbox, log zerolog.Logger, cfg Rel
 		return nil, errors.New("relay: a consumer name is required")
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
+		cfg.BatchSize = 200
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 100 * time.Millisecond
@@ -124,24 +128,44 @@ func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 	ticker := time.NewTicker(r.cfg.Poll)
 	defer ticker.Stop()
 	lastClaim := time.Time{}
+	work := context.WithoutCancel(ctx)
 	for {
-		if time.Since(lastClaim) >= r.cfg.ClaimAfter/2 {
-			lastClaim = time.Now()
-			r.relay(context.WithoutCancel(ctx), r.claimStale)
-		}
-		for r.relay(context.WithoutCancel(ctx), r.readNew) > 0 {
+		for ctx.Err() == nil {
+			// Entries of other relays that died are claimed on a timer, busy or not.
+			if time.Since(lastClaim) >= r.cfg.ClaimAfter/2 {
+				lastClaim = time.Now()
+				r.relay(work, r.claimStale)
+			}
+			// This relay's own failed publishes go again first, so that within a
+			// partition nothing newer overtakes them. After a failure, wait for the
+			// next poll rather than spin while NATS is away.
+			if taken, failed := r.relay(work, r.readOwnPending); failed > 0 {
+				break
+			} else if taken > 0 {
+				continue
+			}
+			if taken, failed := r.relay(work, r.readNew); taken == 0 || failed > 0 {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():
 			drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 			defer cancel()
-			for drainCtx.Err() == nil && r.relay(drainCtx, r.readNew) > 0 {
+			for drainCtx.Err() == nil {
+				if taken, failed := r.relay(drainCtx, r.readNew); taken == 0 || failed > 0 {
+					break
+				}
 			}
 			return nil
 		case <-r.wake:
 		case <-ticker.C:
 		}
 	}
+}
+
+func (r *Relay) readOwnPending(ctx context.Context) ([]redisstore.OutboxEntry, error) {
+	return r.outbox.ReadOwnPendingOutbox(ctx, r.cfg.Consumer, r.cfg.BatchSize)
 }
 
 func (r *Relay) readNew(ctx context.Context) ([]redisstore.OutboxEntry, error) {
@@ -153,30 +177,36 @@ func (r *Relay) claimStale(ctx context.Context) ([]redisstore.OutboxEntry, error
 }
 
 // relay takes one set of entries, publishes them and acknowledges the published ones.
-// It returns how many it took, so the caller loops while there is more.
-func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]redisstore.OutboxEntry, error)) int {
+// It returns how many it took and how many it could not publish, so the caller loops
+// while there is more and backs off after a failure.
+func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]redisstore.OutboxEntry, error)) (taken, failed int) {
 	entries, err := take(ctx)
 	if err != nil {
 		r.log.Error().Err(err).Msg("read outbox")
-		return 0
+		return 0, 1
 	}
 	if len(entries) == 0 {
-		return 0
+		return 0, 0
 	}
 	done := r.publish(ctx, entries)
 	if err := r.outbox.AckOutbox(ctx, done); err != nil {
-		// They stay pending and are claimed again; JetStream drops the republish as a
-		// duplicate within its window.
+		// They stay pending and go again; JetStream drops the republish as a duplicate
+		// within its window.
 		r.log.Error().Err(err).Int("entries", len(done)).Msg("acknowledge outbox entries")
+		return len(entries), len(entries)
 	}
-	return len(entries)
+	return len(entries), len(entries) - len(done)
 }
 
 // publish sends every entry asynchronously and waits for JetStream's acks; it returns
-// the entries JetStream stored. Order within a partition is kept because one
-// connection publishes them in outbox order.
+// the entries that may be acknowledged: in each partition, those JetStream stored up to
+// the first that it did not. The rest stay this relay's pending entries and go again,
+// in order, before anything newer. One connection publishes in outbox order, so a
+// single relay keeps each partition's order; several relays sharing the outbox do not
+// order between them.
 func (r *Relay) publish(ctx context.Context, entries []redisstore.OutboxEntry) []redisstore.OutboxEntry {
 	futures := make([]jetstream.PubAckFuture, len(entries))
+	var firstErr error
 	for i, e := range entries {
 		msg := nats.NewMsg(e.Subject)
 		msg.Data = e.Body
@@ -184,33 +214,41 @@ func (r *Relay) publish(ctx context.Context, entries []redisstore.OutboxEntry) [
 		msg.Header.Set("Content-Type", "application/cloudevents+json")
 		f, err := r.js.PublishMsgAsync(msg)
 		if err != nil {
-			r.failed.Inc()
-			r.log.Warn().Err(err).Str("event_id", e.ID).Msg("publish outbound event; will retry")
+			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
 		futures[i] = f
 	}
-	timeout := time.NewTimer(10 * time.Second)
-	defer timeout.Stop()
+	// One deadline for the whole set: once it passes, every wait below ends at once.
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	done := make([]redisstore.OutboxEntry, 0, len(entries))
+	blocked := make(map[int]bool) // partitions with an entry not stored
 	for i, f := range futures {
-		if f == nil {
+		p := entries[i].Partition()
+		stored := false
+		if f != nil && !blocked[p] {
+			select {
+			case <-f.Ok():
+				stored = true
+			case err := <-f.Err():
+				firstErr = cmp.Or(firstErr, err)
+			case <-waitCtx.Done():
+				firstErr = cmp.Or(firstErr, error(fmt.Errorf("no ack from JetStream: %w", waitCtx.Err())))
+			}
+		}
+		if !stored {
+			// Later entries of this partition are not acknowledged even if stored:
+			// they go again after this one (JetStream drops the repeats by id).
+			r.failed.Inc()
+			blocked[p] = true
 			continue
 		}
-		select {
-		case <-f.Ok():
-			done = append(done, entries[i])
-		case err := <-f.Err():
-			r.failed.Inc()
-			r.log.Warn().Err(err).Str("event_id", entries[i].ID).Msg("outbound event not stored; will retry")
-		case <-timeout.C:
-			r.failed.Inc()
-			r.log.Warn().Str("event_id", entries[i].ID).Msg("no ack for outbound event; will retry")
-			return done
-		case <-ctx.Done():
-			return done
-		}
+		done = append(done, entries[i])
 	}
 	r.published.Add(float64(len(done)))
+	if failed := len(entries) - len(done); failed > 0 {
+		r.log.Warn().Err(firstErr).Int("not_stored", failed).Int("stored", len(done)).Msg("outbound events not stored; will retry in order")
+	}
 	return done
 }

@@ -21,11 +21,15 @@ import (
 type relayHarness struct {
 	js    jetstream.JetStream
 	store *redisstore.Store
+	nats  *testenv.NATS
 }
 
 func startRelayHarness(t *testing.T) *relayHarness {
 	t.Helper()
-	nc, err := nats.Connect(testenv.StartNATS(t).URL)
+	natsServer := testenv.StartNATS(t)
+	// No reconnect buffer: a publish during an outage fails at once instead of
+	// waiting in the client, so the relay's retry path is what keeps the order.
+	nc, err := nats.Connect(natsServer.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.ReconnectBufSize(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +55,7 @@ func startRelayHarness(t *testing.T) *relayHarness {
 	if err := producers.EnsureOutboundStream(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
-	return &relayHarness{js: js, store: store}
+	return &relayHarness{js: js, store: store, nats: natsServer}
 }
 
 // queue saves one step per account with n outbound events each, as the intake does.
@@ -84,6 +88,26 @@ func (h *relayHarness) runRelay(t *testing.T, name string, claimAfter time.Durat
 	done := make(chan struct{})
 	go func() { _ = relay.Run(ctx, time.Second); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// storedInOrder lists the bodies stored for accounts whose id starts with prefix, in
+// stream order.
+func (h *relayHarness) storedInOrder(t *testing.T, prefix string) []string {
+	t.Helper()
+	cons, err := h.js.OrderedConsumer(context.Background(), producers.OutboundStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			return bodies
+		}
+		if strings.HasPrefix(msg.Subject(), "refunds.account.balance_changed."+prefix) {
+			bodies = append(bodies, string(msg.Data()))
+		}
+	}
 }
 
 // stored counts the events in the outbound stream for accounts whose id starts with
@@ -149,6 +173,41 @@ func TestRelay(t *testing.T) {
 		h.waitForEmptyOutbox(t)
 		if total, distinct := h.stored(t, "acct-orphan-"); total != 10 || distinct != 10 {
 			t.Fatalf("stored %d events (%d distinct), want 10", total, distinct)
+		}
+	})
+
+	t.Run("through a NATS outage each account's events are stored once, in order", func(t *testing.T) {
+		h.runRelay(t, "relay-outage", 30*time.Second)
+		if err := h.nats.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for round := range 3 {
+			var steps []redisstore.Step
+			for i := range 4 {
+				id := fmt.Sprintf("rf-outage-%d-%d", round, i)
+				steps = append(steps, redisstore.Step{
+					Event:    redisstore.EventRef{AccountID: "acct-outage", EventID: id},
+					Outbound: []state.Outbound{{ID: id, Subject: "refunds.account.balance_changed.acct-outage", Body: []byte(id)}},
+				})
+			}
+			if _, err := h.store.Commit(ctx, steps); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err := h.nats.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.waitForEmptyOutbox(t)
+		got := h.storedInOrder(t, "acct-outage")
+		var want []string
+		for round := range 3 {
+			for i := range 4 {
+				want = append(want, fmt.Sprintf("rf-outage-%d-%d", round, i))
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("stored\n %v\nwant\n %v", got, want)
 		}
 	})
 

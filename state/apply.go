@@ -25,9 +25,13 @@ func Apply(a Account, ev events.Event, r Rules, now time.Time) (Decision, error)
 	return d.finish(next)
 }
 
-// finish publishes the balance change, if any, and notes the countdown's deadline.
+// finish publishes what the decision changed for notifiers (the reserve freezing, the
+// balance) and notes the countdown's deadline.
 func (d *decider) finish(next Account) (Decision, error) {
 	if d.changed {
+		if err := d.publishReserveFrozen(&next); err != nil {
+			return Decision{}, err
+		}
 		if err := d.publishBalanceChange(&next); err != nil {
 			return Decision{}, err
 		}
@@ -60,6 +64,9 @@ type decider struct {
 }
 
 func (d *decider) decide(a *Account) error {
+	if ahead := d.ev.Time.Sub(d.now); ahead > d.rules.ClockSkew {
+		return wait("event time %s is %s ahead of now", d.ev.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second))
+	}
 	if _, opening := d.ev.Payload.(*events.AccountOpenedData); !opening && !a.Opened {
 		// Until billing.account.opened arrives the account's currency, holder and
 		// verification are unknown, so nothing can be checked: wait for it.

@@ -222,6 +222,38 @@ func TestAReferenceWhoseParentMayBeLateWaits(t *testing.T) {
 	}
 }
 
+func TestAnEventDatedAheadOfNowBeyondTheClockSkewWaitsForItsTime(t *testing.T) {
+	base := newHistory(t).resource("ecs-1", "payg").account()
+	release := &events.ResourceReleasedData{ResourceID: "ecs-1"}
+	_, err := state.Apply(base, event(t, events.ResourceReleased, "e-2099", now.Add(rules.ClockSkew+time.Second), release), rules, now)
+	var w *state.Waiting
+	if !errors.As(err, &w) {
+		t.Fatalf("a release from the future: error %v, want waiting", err)
+	}
+	if _, err := state.Apply(base, event(t, events.ResourceReleased, "e-skewed", now.Add(rules.ClockSkew), release), rules, now); err != nil {
+		t.Fatalf("a release within the clock skew: %v", err)
+	}
+}
+
+func TestACountdownStartedByAReleaseBeforeItsCreateSaysTheReserveFroze(t *testing.T) {
+	a := newHistory(t).release("ecs-1").account()
+	d, err := state.Apply(a, event(t, events.ResourceCreated, "e-c", day0, &events.ResourceCreatedData{ResourceID: "ecs-1", BillingMode: "payg"}), rules, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Account.Ledger(rules).ReserveState != state.ReserveCountingDown || !publishes(t, d, events.ReserveFrozen) {
+		t.Fatal("the reserve went from none to counting down without refunds.reserve.frozen")
+	}
+}
+
+func TestReleasesOfResourcesNeverCreatedAreBounded(t *testing.T) {
+	few := rules
+	few.MaxOrphanReleases = 2
+	a := newHistory(t).release("ghost-1").release("ghost-2").account()
+	_, err := state.Apply(a, event(t, events.ResourceReleased, "e-g3", day0, &events.ResourceReleasedData{ResourceID: "ghost-3"}), few, now)
+	wantRefusal(t, err)
+}
+
 func TestATopUpsWithdrawableIsNeverAboveTheAccounts(t *testing.T) {
 	l := newHistory(t).topUp("t1", "300.00").topUp("t2", "300.00").bill("b1", "500.00").ledger()
 	wantDecimal(t, "account withdrawable", l.Withdrawable, dec("100"))

@@ -24,12 +24,20 @@ func (d *decider) createResource(a *Account, p *events.ResourceCreatedData) erro
 		}
 		return nil
 	}
-	stateBefore, _ := a.reserve(d.rules)
 	put(&a.Resources, p.ResourceID, Resource{Created: true, PayAsYouGo: payg})
-	if payg && stateBefore == ReserveNone {
-		return d.publish(events.ReserveFrozen, &events.ReserveFrozenData{Amount: events.Amount{Decimal: d.rules.ReserveAmount}})
-	}
 	return nil
+}
+
+// publishReserveFrozen says the reserve was frozen when a decision took it from none to
+// frozen or counting down: a countdown can also start from a release that arrived
+// before its create, and notifiers must not see unfrozen without frozen.
+func (d *decider) publishReserveFrozen(a *Account) error {
+	before, _ := d.before.reserve(d.rules)
+	after, _ := a.reserve(d.rules)
+	if before != ReserveNone || after == ReserveNone {
+		return nil
+	}
+	return d.publish(events.ReserveFrozen, &events.ReserveFrozenData{Amount: events.Amount{Decimal: d.rules.ReserveAmount}})
 }
 
 // releaseResource records a release. Every release of a pay-as-you-go resource resets
@@ -52,10 +60,23 @@ func (d *decider) releaseResource(a *Account, p *events.ResourceReleasedData) er
 		}
 		put(&a.Resources, p.ResourceID, Resource{ReleasedAt: &at})
 	default:
+		if a.orphanReleases() >= d.rules.MaxOrphanReleases {
+			return refuse("release of resource %s: the account already keeps %d releases of resources never created", p.ResourceID, d.rules.MaxOrphanReleases)
+		}
 		put(&a.Resources, p.ResourceID, Resource{ReleasedAt: &at})
 	}
 	d.changed = true
 	return nil
+}
+
+func (a *Account) orphanReleases() int {
+	n := 0
+	for _, r := range a.Resources {
+		if !r.Created {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *Account) noteRelease(at time.Time) {

@@ -19,15 +19,26 @@ type Rules struct {
 	RouteWindows RouteWindows
 	// DefaultCurrency is an account's currency when billing.account.opened does not name one.
 	DefaultCurrency string
+	// ClockSkew is how far ahead of now an event's time may be. An event from further
+	// in the future waits until its time comes (and is dead-lettered if it never does):
+	// rules count time from the event, so one dated 2099 would otherwise freeze a reserve
+	// forever or jump the first-recharged order.
+	ClockSkew time.Duration
+	// MaxOrphanReleases bounds the releases of resources not yet created an account
+	// keeps while they wait for their creates. A flood of made-up resource ids would
+	// otherwise grow the account's document without end.
+	MaxOrphanReleases int
 }
 
 // DefaultRules are the rules of the seed documents.
 func DefaultRules() Rules {
 	return Rules{
-		ReserveAmount:   decimal.NewFromInt(100),
-		ReserveHold:     24 * time.Hour,
-		RouteWindows:    DefaultRouteWindows(),
-		DefaultCurrency: "CNY",
+		ReserveAmount:     decimal.NewFromInt(100),
+		ReserveHold:       24 * time.Hour,
+		RouteWindows:      DefaultRouteWindows(),
+		DefaultCurrency:   "CNY",
+		ClockSkew:         5 * time.Minute,
+		MaxOrphanReleases: 1000,
 	}
 }
 
@@ -38,6 +49,9 @@ func (r Rules) Validate() error {
 	}
 	if r.ReserveHold <= 0 {
 		return fmt.Errorf("reserve hold %s: must be positive", r.ReserveHold)
+	}
+	if r.ClockSkew < 0 || r.MaxOrphanReleases <= 0 {
+		return fmt.Errorf("clock skew %s and max orphan releases %d: must not be negative, and positive", r.ClockSkew, r.MaxOrphanReleases)
 	}
 	if len(r.DefaultCurrency) != 3 {
 		return fmt.Errorf("default currency %q: must be a 3-letter code", r.DefaultCurrency)

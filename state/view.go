@@ -163,7 +163,10 @@ func amount(d decimal.Decimal) events.Amount { return events.Amount{Decimal: d} 
 // holdInWords says the reserve hold the way seed 001 does ("24 hours") when it is whole
 // hours, and as a Go duration otherwise.
 func holdInWords(d time.Duration) string {
-	if d%time.Hour == 0 {
+	switch {
+	case d == time.Hour:
+		return "1 hour"
+	case d%time.Hour == 0:
 		return fmt.Sprintf("%d hours", d/time.Hour)
 	}
 	return d.String()

@@ -1,6 +1,10 @@
 package redisstore
 
-import "context"
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // FlushScriptsForTest empties Redis's script cache, as a Redis restart does.
 func (s *Store) FlushScriptsForTest(ctx context.Context) error {
@@ -9,3 +13,6 @@ func (s *Store) FlushScriptsForTest(ctx context.Context) error {
 
 // AccountKeyForTest is the Redis key an account is stored under.
 func AccountKeyForTest(id string) string { return accountKey(id) }
+
+// ClientForTest is the store's Redis client.
+func (s *Store) ClientForTest() redis.UniversalClient { return s.rdb }

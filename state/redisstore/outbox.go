@@ -22,17 +22,31 @@ type OutboxEntry struct {
 	entryID   string
 }
 
+// Partition is the outbox partition the entry is in; order holds within a partition.
+func (e OutboxEntry) Partition() int { return e.partition }
+
 // ReadOutbox takes up to count new entries per partition for relay consumer, in one
 // pipeline (one command per partition, so it works on Redis Cluster too). It does not
-// block.
+// block. Entries come in outbox order within a partition.
 func (s *Store) ReadOutbox(ctx context.Context, consumer string, count int) ([]OutboxEntry, error) {
+	return s.readOutbox(ctx, consumer, count, ">")
+}
+
+// ReadOwnPendingOutbox gives back up to count entries per partition that consumer took
+// and has not acknowledged (its publish failed), in outbox order, so it can publish
+// them again before anything newer.
+func (s *Store) ReadOwnPendingOutbox(ctx context.Context, consumer string, count int) ([]OutboxEntry, error) {
+	return s.readOutbox(ctx, consumer, count, "0")
+}
+
+func (s *Store) readOutbox(ctx context.Context, consumer string, count int, from string) ([]OutboxEntry, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.XStreamSliceCmd, Partitions)
 	for p := 0; p < Partitions; p++ {
 		cmds[p] = pipe.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group:    relayGroup,
 			Consumer: consumer,
-			Streams:  []string{outboxKey(p), ">"},
+			Streams:  []string{outboxKey(p), from},
 			Count:    int64(count),
 			Block:    -1, // no BLOCK argument: return at once
 		})

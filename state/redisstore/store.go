@@ -13,7 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,8 +40,9 @@ const DefaultIdempotencyRetention = 35 * 24 * time.Hour
 
 // Store is account state in Redis, standalone or Cluster.
 type Store struct {
-	rdb       redis.UniversalClient
-	retention time.Duration
+	rdb         redis.UniversalClient
+	retention   time.Duration
+	lastFailure atomic.Value
 }
 
 // Option configures a Store.
@@ -80,7 +81,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 	}
 	for p := 0; p < Partitions; p++ {
 		err := s.rdb.XGroupCreateMkStream(ctx, outboxKey(p), relayGroup, "0").Err()
-		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
 			return fmt.Errorf("create outbox group %s: %w", outboxKey(p), err)
 		}
 	}
@@ -96,6 +97,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 type Versioned struct {
 	Account state.Account
 	Version string
+	// Err says the stored account could not be read. Its events must wait; the other
+	// accounts of the batch go on.
+	Err error
 }
 
 // EventRef names one event of a batch: its account and its CloudEvents id.
@@ -120,7 +124,7 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []EventRef) 
 	for i, id := range accountIDs {
 		v, err := decodeAccount(id, accountCmds[i].Val())
 		if err != nil {
-			return nil, nil, err
+			v = Versioned{Err: err}
 		}
 		accounts[id] = v
 	}
@@ -205,6 +209,9 @@ const (
 	// Conflict: the account changed since it was loaded (another instance got there
 	// first); nothing changed, and the event must be decided again on fresh state.
 	Conflict
+	// Failed: Redis refused this step (an error reply); nothing changed. The other
+	// steps of the pipeline stand on their own.
+	Failed
 )
 
 func (o Outcome) String() string {
@@ -215,13 +222,16 @@ func (o Outcome) String() string {
 		return "duplicate"
 	case Conflict:
 		return "conflict"
+	case Failed:
+		return "failed"
 	}
 	return "unknown"
 }
 
-// Commit saves the steps in one pipeline, each atomically, in order. An error means the
-// pipeline as a whole failed and no outcome is known; the caller retries the batch,
-// which is safe because every step is idempotent.
+// Commit saves the steps in one pipeline, each atomically, in order. A step Redis
+// refuses is Failed without failing the others. An error means no outcome is known
+// (Redis unreachable); the caller retries the batch, which is safe because every step
+// is idempotent.
 func (s *Store) Commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 	if len(steps) == 0 {
 		return nil, nil
@@ -263,11 +273,18 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 		}
 		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("commit %d steps: %w", len(steps), err)
-	}
+	_, execErr := pipe.Exec(ctx)
 	outcomes := make([]Outcome, len(steps))
 	for i, cmd := range cmds {
+		if err := cmd.Err(); err != nil {
+			if isNoScript(err) || !isErrorReply(err) {
+				// The script is gone, or Redis did not answer: nothing is known.
+				return nil, fmt.Errorf("commit %d steps: %w", len(steps), err)
+			}
+			s.failed(steps[i], err)
+			outcomes[i] = Failed
+			continue
+		}
 		switch cmd.Val() {
 		case "APPLIED":
 			outcomes[i] = Applied
@@ -279,7 +296,28 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 			return nil, fmt.Errorf("commit event %s: unexpected reply %v", steps[i].Event.EventID, cmd.Val())
 		}
 	}
+	if execErr != nil && !isErrorReply(execErr) {
+		return nil, fmt.Errorf("commit %d steps: %w", len(steps), execErr)
+	}
 	return outcomes, nil
+}
+
+// failed keeps the reason a step was refused, for the caller's logs.
+func (s *Store) failed(st Step, err error) {
+	s.lastFailure.Store(fmt.Sprintf("account %s event %s: %v", st.Event.AccountID, st.Event.EventID, err))
+}
+
+// LastFailure is the reason the most recent Failed step was refused.
+func (s *Store) LastFailure() string {
+	v, _ := s.lastFailure.Load().(string)
+	return v
+}
+
+// isErrorReply tells an error Redis replied for one command from a failure to talk to
+// Redis at all.
+func isErrorReply(err error) bool {
+	var reply redis.Error
+	return errors.As(err, &reply) && !errors.Is(err, redis.Nil)
 }
 
 func stepArgs(st Step, retention string) ([]any, error) {
@@ -336,6 +374,4 @@ func loadScripts(ctx context.Context, rdb redis.Scripter) error {
 	return nil
 }
 
-func isNoScript(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "NOSCRIPT")
-}
+func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }

@@ -117,6 +117,26 @@ func TestStore(t *testing.T) {
 			}
 		})
 
+		t.Run("one unreadable account does not stop the others", func(t *testing.T) {
+			rdb := s.ClientForTest()
+			if err := rdb.HSet(ctx, redisstore.AccountKeyForTest("acct-garbled"), "v", "x", "s", "{not json").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := rdb.Set(ctx, redisstore.AccountKeyForTest("acct-wrongtype"), "a string", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			accts, _, err := s.Load(ctx, []string{"acct-garbled", "acct-fine"}, nil)
+			if err != nil || accts["acct-garbled"].Err == nil || accts["acct-fine"].Err != nil {
+				t.Fatalf("load: %v; garbled err %v, fine err %v", err, accts["acct-garbled"].Err, accts["acct-fine"].Err)
+			}
+			bad := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-wrongtype", EventID: "e-w"}, Account: accountWithCash("acct-wrongtype", "1")}
+			good := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-fine", EventID: "e-f"}, Account: accountWithCash("acct-fine", "1")}
+			outcomes, err := s.Commit(ctx, []redisstore.Step{bad, good})
+			if err != nil || outcomes[0] != redisstore.Failed || outcomes[1] != redisstore.Applied {
+				t.Fatalf("outcomes %v, err %v: want the bad step failed and the good one applied", outcomes, err)
+			}
+		})
+
 		t.Run("the same event id on another account is another event", func(t *testing.T) {
 			other := redisstore.EventRef{AccountID: "acct-other", EventID: ref.EventID}
 			_, seen, err := s.Load(ctx, nil, []redisstore.EventRef{other})
