@@ -6,6 +6,7 @@
 //	refundctl account acct-42
 //	refundctl topups acct-42
 //	refundctl watch
+//	refundctl deadletters [-replay] [-type T] [-reason TEXT]
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,6 +41,11 @@ commands:
   topups ID      show GET /v1/accounts/{id}/topups
   case ID        show GET /v1/cases/{id}
   watch          print every event the engine publishes (refunds.>) and dead letters
+  deadletters [-type T] [-reason TEXT] [-replay]
+                 list refused events with their reasons; with -replay, publish each
+                 again on its original subject (e.g. after an upgrade that handles its
+                 type), and remove it from the dead-letter stream once the inbound
+                 stream has it
 
 environment: REFUNDS_NATS_URL (default nats://127.0.0.1:4222),
              REFUNDS_HTTP_ADDR (default 127.0.0.1:8080)
@@ -68,6 +75,8 @@ func run(args []string, out io.Writer) error {
 		return get(httpAddr, "/v1/cases/%s", rest, out)
 	case "watch":
 		return watch(natsURL, out)
+	case "deadletters":
+		return deadLetters(natsURL, rest, out)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
@@ -187,4 +196,72 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// deadLetters lists the dead-letter stream, and with -replay publishes each matching
+// event again, unchanged, on its original subject. The engine decides it afresh: a
+// refused event left no idempotency record, so it is not taken for a duplicate.
+func deadLetters(natsURL string, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("deadletters", flag.ContinueOnError)
+	typ := fs.String("type", "", "only events of this type")
+	reason := fs.String("reason", "", "only events whose reason contains this text")
+	replay := fs.Bool("replay", false, "publish the matching events again on their original subjects")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("refundctl deadletters"))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	stream, err := js.Stream(ctx, "REFUNDS_DEADLETTER")
+	if err != nil {
+		return fmt.Errorf("dead-letter stream: %w", err)
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return err
+	}
+	listed, replayed := 0, 0
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			break // nothing more within a second: the end of the stream
+		}
+		subject := msg.Headers().Get(events.HeaderOriginalSubject)
+		why := msg.Headers().Get(events.HeaderReason)
+		if *typ != "" && !strings.HasPrefix(subject, *typ+".") || *reason != "" && !strings.Contains(why, *reason) {
+			continue
+		}
+		listed++
+		meta, _ := msg.Metadata()
+		fmt.Fprintf(out, "%s\t%s\t%s\n", subject, why, meta.Timestamp.Format(time.RFC3339))
+		if !*replay {
+			continue
+		}
+		// A fresh Nats-Msg-Id: the original id may still be in the inbound stream's
+		// duplicate window.
+		republished := nats.NewMsg(subject)
+		republished.Data = msg.Data()
+		republished.Header.Set(nats.MsgIdHdr, fmt.Sprintf("replay-%d-%d", meta.Sequence.Stream, time.Now().UnixNano()))
+		if _, err := js.PublishMsg(ctx, republished); err != nil {
+			return fmt.Errorf("replay %s (dead letter %d): %w", subject, meta.Sequence.Stream, err)
+		}
+		if err := stream.DeleteMsg(ctx, meta.Sequence.Stream); err != nil {
+			return fmt.Errorf("remove replayed dead letter %d: %w", meta.Sequence.Stream, err)
+		}
+		replayed++
+	}
+	if *replay {
+		fmt.Fprintf(out, "replayed %d of %d dead letters\n", replayed, listed)
+	} else {
+		fmt.Fprintf(out, "%d dead letters\n", listed)
+	}
+	return nil
 }

@@ -14,10 +14,12 @@ import (
 	"github.com/payinfra/refunds/events"
 )
 
-// The reserve countdown against real NATS and Redis, with a hold of a few seconds.
+// The reserve countdown against real NATS and Redis, with a hold of a few seconds:
+// long enough that an event processed a second late on a loaded machine does not
+// change the outcome, short enough to keep the tests quick.
 // Event times are the wall clock's, because the countdown runs from them.
 
-const testHold = 2 * time.Second
+const testHold = 3 * time.Second
 
 func withHold(hold time.Duration) func(*Config, *hooks) {
 	return func(c *Config, _ *hooks) { c.ReserveHold = hold }

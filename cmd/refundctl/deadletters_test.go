@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payinfra/refunds/consumers"
+	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/events"
+)
+
+func TestDeadLettersAreListedAndReplayedOnTheirOriginalSubjects(t *testing.T) {
+	natsURL := testenv.StartNATS(t).URL
+	t.Setenv("REFUNDS_NATS_URL", natsURL)
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := consumers.EnsureStreams(ctx, js, consumers.StreamSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	park := func(subject, reason, body string) {
+		msg := nats.NewMsg(events.DeadLetterSubject(subject))
+		msg.Data = []byte(body)
+		msg.Header.Set(events.HeaderReason, reason)
+		msg.Header.Set(events.HeaderOriginalSubject, subject)
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	park("console.withdrawal.requested.acct-1", "console.withdrawal.requested is not handled by this version of the engine", `{"id":"w-1"}`)
+	park("billing.topup.received.acct-2", "currency USD differs from the account's CNY", `{"id":"t-1"}`)
+
+	var listing bytes.Buffer
+	if err := run([]string{"deadletters"}, &listing); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(listing.String(), "currency USD differs") || !strings.Contains(listing.String(), "2 dead letters") {
+		t.Fatalf("listing:\n%s", listing.String())
+	}
+
+	var replay bytes.Buffer
+	if err := run([]string{"deadletters", "-replay", "-reason", "not handled by this version"}, &replay); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(replay.String(), "replayed 1 of 1") {
+		t.Fatalf("replay:\n%s", replay.String())
+	}
+	inbound, err := js.Stream(ctx, consumers.InboundStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := inbound.GetLastMsgForSubject(ctx, "console.withdrawal.requested.acct-1")
+	if err != nil || string(got.Data) != `{"id":"w-1"}` {
+		t.Fatalf("replayed event on its subject: %v %q", err, got.Data)
+	}
+	dl, err := js.Stream(ctx, consumers.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := dl.Info(ctx)
+	if err != nil || info.State.Msgs != 1 {
+		t.Fatalf("dead letters left: %v, err %v; want only the currency one", info.State.Msgs, err)
+	}
+}
