@@ -43,7 +43,11 @@ type Store struct {
 	rdb         redis.UniversalClient
 	retention   time.Duration
 	lastFailure atomic.Value
+	cache       *accountCache
 }
+
+// DefaultCachedAccounts is how many decoded accounts a store keeps: about 2 KiB each.
+const DefaultCachedAccounts = 50_000
 
 // Option configures a Store.
 type Option func(*Store) error
@@ -64,7 +68,7 @@ func WithIdempotencyRetention(d time.Duration) Option {
 
 // New returns a store on rdb. It does not take ownership of rdb.
 func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
-	s := &Store{rdb: rdb, retention: DefaultIdempotencyRetention}
+	s := &Store{rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts)}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
 			return nil, err
@@ -122,9 +126,18 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []EventRef) 
 	}
 	accounts := make(map[string]Versioned, len(accountIDs))
 	for i, id := range accountIDs {
-		v, err := decodeAccount(id, accountCmds[i].Val())
+		vals := accountCmds[i].Val()
+		if version, _ := vals[0].(string); version != "" {
+			if a, ok := s.cache.get(id, version); ok {
+				accounts[id] = Versioned{Account: a, Version: version}
+				continue
+			}
+		}
+		v, err := decodeAccount(id, vals)
 		if err != nil {
 			v = Versioned{Err: err}
+		} else if v.Version != "" {
+			s.cache.put(id, v.Version, v.Account)
 		}
 		accounts[id] = v
 	}
@@ -288,6 +301,9 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 		switch cmd.Val() {
 		case "APPLIED":
 			outcomes[i] = Applied
+			if st := steps[i]; st.Account != nil {
+				s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account)
+			}
 		case "DUPLICATE":
 			outcomes[i] = Duplicate
 		case "CONFLICT":

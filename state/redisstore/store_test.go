@@ -137,6 +137,28 @@ func TestStore(t *testing.T) {
 			}
 		})
 
+		t.Run("an account another instance changed is read afresh, not from this one's cache", func(t *testing.T) {
+			other, err := redisstore.New(s.ClientForTest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			mine := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-cache", EventID: "e-c1"}, Account: accountWithCash("acct-cache", "1")}
+			if out, err := s.Commit(ctx, []redisstore.Step{mine}); err != nil || out[0] != redisstore.Applied {
+				t.Fatalf("commit: %v %v", out, err)
+			}
+			theirs := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-cache", EventID: "e-c2"}, ExpectedVersion: mine.NextVersion(), Account: accountWithCash("acct-cache", "2")}
+			if out, err := other.Commit(ctx, []redisstore.Step{theirs}); err != nil || out[0] != redisstore.Applied {
+				t.Fatalf("other commit: %v %v", out, err)
+			}
+			accts, _, err := s.Load(ctx, []string{"acct-cache"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := accts["acct-cache"]; got.Version != theirs.NextVersion() || !got.Account.Consumed.Equal(decimal.NewFromInt(2)) {
+				t.Fatalf("loaded version %s consumed %s: want the other instance's write", got.Version, got.Account.Consumed)
+			}
+		})
+
 		t.Run("the same event id on another account is another event", func(t *testing.T) {
 			other := redisstore.EventRef{AccountID: "acct-other", EventID: ref.EventID}
 			_, seen, err := s.Load(ctx, nil, []redisstore.EventRef{other})

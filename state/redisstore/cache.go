@@ -1,0 +1,49 @@
+package redisstore
+
+import (
+	"sync"
+
+	"github.com/payinfra/refunds/state"
+)
+
+// accountCache keeps the accounts this process last read or wrote, by version. A
+// version names one document (see Step.NextVersion), so an entry can never be stale:
+// when Redis holds the same version, it holds this account, and decoding it again is
+// wasted work (a quarter of the intake's CPU). When another instance wrote since, the
+// version differs and the account is decoded from Redis as usual.
+//
+// The accounts are shared, not copied: state.Apply never changes the account it is
+// given (it works on a clone), and nothing else changes one.
+type accountCache struct {
+	mu       sync.Mutex
+	max      int
+	accounts map[string]Versioned
+}
+
+func newAccountCache(max int) *accountCache {
+	return &accountCache{max: max, accounts: make(map[string]Versioned, max)}
+}
+
+// get is the cached account id at version, if that is the one cached.
+func (c *accountCache) get(id, version string) (state.Account, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.accounts[id]
+	if !ok || v.Version != version {
+		return state.Account{}, false
+	}
+	return v.Account, true
+}
+
+func (c *accountCache) put(id, version string, a state.Account) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.accounts[id]; !ok && len(c.accounts) >= c.max {
+		// Full: drop an arbitrary entry (map order). A miss only costs a decode.
+		for k := range c.accounts {
+			delete(c.accounts, k)
+			break
+		}
+	}
+	c.accounts[id] = Versioned{Account: a, Version: version}
+}
