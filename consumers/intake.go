@@ -20,6 +20,8 @@ import (
 type Store interface {
 	Load(ctx context.Context, accountIDs []string, refs []redisstore.EventRef) (map[string]redisstore.Versioned, map[redisstore.EventRef]bool, error)
 	Commit(ctx context.Context, steps []redisstore.Step) ([]redisstore.Outcome, error)
+	// LastFailure says why the most recent Failed step was refused.
+	LastFailure() string
 }
 
 var _ Store = (*redisstore.Store)(nil)
@@ -126,18 +128,55 @@ type pending struct {
 	msg   jetstream.Msg
 	event events.Event
 	step  int // index into the batch's steps, or -1
-	// sameAs is the index of the first copy of the same event in the batch, or -1.
+	// sameAs is the index of the batch's first copy of the same event (or of another
+	// event announcing the same fact), or -1. A copy is settled like its first copy.
 	sameAs int
-	// undecided is why state.Apply did not decide the event (a refusal, a wait).
+	// undecided is why the event was not decided (a refusal, a wait).
 	undecided error
-	// settled: acked, naked or dead-lettered already; retried: naked to be decided again.
-	settled, retried bool
+	settled   settlement
+	delay     time.Duration // of a nak
+}
+
+// settlement is what was done with a message, so its copies can be done the same.
+type settlement int
+
+const (
+	unsettled settlement = iota
+	acked
+	naked      // to be delivered again after delay
+	terminated // dead-lettered
+)
+
+func (p *pending) ack() { p.msg.Ack(); p.settled = acked }
+
+func (p *pending) nak(delay time.Duration) {
+	p.msg.NakWithDelay(delay)
+	p.settled, p.delay = naked, delay
+}
+
+func (p *pending) term() { p.msg.Term(); p.settled = terminated }
+
+// settleLike settles a copy exactly as its first copy was settled: acking a copy of an
+// event that was nak'd would remove the event from the stream (acks go by stream
+// sequence) and lose it.
+func (p *pending) settleLike(first *pending) {
+	switch first.settled {
+	case acked:
+		p.ack()
+	case terminated:
+		p.term()
+	case naked:
+		p.nak(first.delay)
+	default:
+		p.nak(time.Second)
+	}
 }
 
 // processBatch decides and saves one batch. Each event keeps its own semantics: it is
 // decided on the state left by the batch's earlier events of the same account, and
-// saved as its own atomic step. Only a failure to stop (beforeAck) is returned; every
-// other failure is settled per message (nak, dead letter) so the intake keeps going.
+// saved as its own atomic step. Every message is settled exactly once, after the save.
+// Only a failure to stop (beforeAck) is returned; every other failure is settled per
+// message (nak, dead letter) so the intake keeps going.
 func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
 	started := time.Now()
 	now := in.cfg.Clock()
@@ -148,7 +187,12 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 	for _, msg := range msgs {
 		ev, err := decodeInbound(msg)
 		if err != nil {
-			in.deadLetter(ctx, msg, err.Error())
+			in.cfg.Metrics.count("malformed", "refused")
+			if in.deadLetter(ctx, msg, err.Error()) {
+				msg.Term()
+			} else {
+				msg.NakWithDelay(time.Second)
+			}
 			continue
 		}
 		items = append(items, pending{msg: msg, event: ev, step: -1, sameAs: -1})
@@ -170,28 +214,25 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 	}
 
 	steps := make([]redisstore.Step, 0, len(items))
-	firstInBatch := make(map[redisstore.EventRef]int, len(items))
+	firstCopy := make(map[string]int, len(items))
 	for i := range items {
 		it := &items[i]
 		ref := redisstore.EventRef{AccountID: it.event.Subject, EventID: it.event.ID}
 		if seen[ref] {
 			// Already saved: acknowledging it can lose nothing.
 			in.cfg.Metrics.count(it.event.Type, "duplicate")
-			it.msg.Ack()
-			it.settled = true
+			it.ack()
 			continue
 		}
-		if first, ok := firstInBatch[ref]; ok {
-			// The same event twice in one batch (a redelivery while the first copy was
-			// still buffered): it shares the first copy's fate, settled after the save.
+		if first, ok := in.firstCopyOf(firstCopy, it, i); ok {
 			it.sameAs = first
 			continue
 		}
-		firstInBatch[ref] = i
 		current := accounts[ref.AccountID]
 		if current.Err != nil {
-			// This account's document cannot be read: its events wait, the rest go on.
-			it.undecided = current.Err
+			// This account's document cannot be read: its events wait (and are
+			// dead-lettered after MaxWait), the other accounts go on.
+			it.undecided = &state.Waiting{Reason: "the stored account cannot be read: " + current.Err.Error()}
 			continue
 		}
 		decision, err := state.Apply(current.Account, it.event, in.rules, now)
@@ -223,57 +264,44 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 			return err
 		}
 	}
-	// An account with a step that was not saved (another instance changed it first, or
-	// Redis refused the step): whatever this batch decided for it, including a refusal
-	// or a wait, was decided on state that was not saved, and is decided again.
-	conflicted := make(map[string]bool)
+	// An account whose state after this batch is not what the batch decided: a step
+	// conflicted (another instance wrote first), Redis refused one, or a step that
+	// changed the account turned out a duplicate. Its refusals were decided on state
+	// that was not saved, and are decided again.
+	unsaved := make(map[string]bool)
 	for i, o := range outcomes {
-		if o == redisstore.Conflict || o == redisstore.Failed {
-			conflicted[steps[i].Event.AccountID] = true
+		if o == redisstore.Conflict || o == redisstore.Failed || (o == redisstore.Duplicate && steps[i].Account != nil) {
+			unsaved[steps[i].Event.AccountID] = true
 		}
 	}
 	published := 0
 	for i := range items {
 		it := &items[i]
 		switch {
-		case it.settled:
-		case it.sameAs >= 0:
-			// Settled below, once its first copy is.
+		case it.settled != unsettled || it.sameAs >= 0:
 		case it.step >= 0:
 			switch outcomes[it.step] {
 			case redisstore.Applied:
 				published += len(steps[it.step].Outbound)
 				in.cfg.Metrics.count(it.event.Type, "applied")
-				it.msg.Ack()
+				it.ack()
 			case redisstore.Duplicate:
 				in.cfg.Metrics.count(it.event.Type, "duplicate")
-				it.msg.Ack()
+				it.ack()
 			case redisstore.Conflict:
 				in.cfg.Metrics.count(it.event.Type, "conflict")
-				it.msg.NakWithDelay(conflictBackoff())
-				it.retried = true
+				it.nak(conflictBackoff())
 			case redisstore.Failed:
 				in.cfg.Metrics.count(it.event.Type, "failed")
-				in.log.Error().Str("event_id", it.event.ID).Str("type", string(it.event.Type)).Msg("save refused by Redis; will retry")
-				it.msg.NakWithDelay(5 * time.Second)
-				it.retried = true
+				in.settleWaiting(ctx, it, "Redis refused to save it: "+in.store.LastFailure(), now)
 			}
-		case conflicted[it.event.Subject]:
-			in.cfg.Metrics.count(it.event.Type, "conflict")
-			it.msg.NakWithDelay(conflictBackoff())
-			it.retried = true
 		default:
-			in.settleUndecided(ctx, it, it.undecided, now)
+			in.settleUndecided(ctx, it, unsaved[it.event.Subject], now)
 		}
 	}
 	for i := range items {
 		if it := &items[i]; it.sameAs >= 0 {
-			if items[it.sameAs].retried {
-				it.msg.NakWithDelay(conflictBackoff())
-			} else {
-				in.cfg.Metrics.count(it.event.Type, "duplicate")
-				it.msg.Ack()
-			}
+			it.settleLike(&items[it.sameAs])
 		}
 	}
 	in.cfg.Metrics.observeBatch(len(msgs), time.Since(started))
@@ -281,6 +309,24 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 		in.cfg.AfterCommit(published)
 	}
 	return nil
+}
+
+// firstCopyOf reports the batch's first item that is the same event as item i, or
+// announces the same fact, registering i as a first copy otherwise.
+func (in *Intake) firstCopyOf(firstCopy map[string]int, it *pending, i int) (int, bool) {
+	keys := []string{"event\x00" + it.event.Subject + "\x00" + it.event.ID}
+	if fact := it.event.FactID(); fact != "" {
+		keys = append(keys, "fact\x00"+it.event.Subject+"\x00"+fact)
+	}
+	for _, k := range keys {
+		if first, ok := firstCopy[k]; ok {
+			return first, true
+		}
+	}
+	for _, k := range keys {
+		firstCopy[k] = i
+	}
+	return 0, false
 }
 
 // conflictBackoff spreads the retries of events that lost a race with another
@@ -308,31 +354,50 @@ func decodeInbound(msg jetstream.Msg) (events.Event, error) {
 }
 
 // settleUndecided handles an event state.Apply did not decide: a refusal is parked as a
-// dead letter, a wait is retried with backoff until MaxWait, anything else is retried.
-func (in *Intake) settleUndecided(ctx context.Context, it *pending, err error, now time.Time) {
+// dead letter (unless the account's state in this batch was not saved: then it is
+// decided again), a wait is retried with backoff until MaxWait, anything else is
+// retried.
+func (in *Intake) settleUndecided(ctx context.Context, it *pending, accountUnsaved bool, now time.Time) {
 	var refusal *state.Refusal
 	var waiting *state.Waiting
 	switch {
-	case errors.As(err, &refusal):
+	case errors.As(it.undecided, &waiting):
+		in.settleWaiting(ctx, it, waiting.Reason, now)
+	case errors.As(it.undecided, &refusal) && accountUnsaved:
+		in.cfg.Metrics.count(it.event.Type, "conflict")
+		it.nak(conflictBackoff())
+	case errors.As(it.undecided, &refusal):
 		in.cfg.Metrics.count(it.event.Type, "refused")
-		in.deadLetter(ctx, it.msg, refusal.Reason)
-	case errors.As(err, &waiting):
-		meta, metaErr := it.msg.Metadata()
-		if metaErr == nil && now.Sub(meta.Timestamp) > in.cfg.MaxWait {
-			in.cfg.Metrics.count(it.event.Type, "refused")
-			in.deadLetter(ctx, it.msg, fmt.Sprintf("waited longer than %s: %s", in.cfg.MaxWait, waiting.Reason))
-			return
+		if in.deadLetter(ctx, it.msg, refusal.Reason) {
+			it.term()
+		} else {
+			it.nak(time.Second)
 		}
-		in.cfg.Metrics.count(it.event.Type, "waiting")
-		delivered := uint64(1)
-		if metaErr == nil {
-			delivered = meta.NumDelivered
-		}
-		it.msg.NakWithDelay(waitBackoff(delivered))
 	default:
-		in.log.Error().Err(err).Str("event_id", it.event.ID).Str("type", string(it.event.Type)).Msg("decide event; will retry")
-		it.msg.NakWithDelay(time.Second)
+		in.log.Error().Err(it.undecided).Str("event_id", it.event.ID).Str("type", string(it.event.Type)).Msg("decide event; will retry")
+		it.nak(time.Second)
 	}
+}
+
+// settleWaiting retries an event that cannot be applied yet, less and less often, and
+// dead-letters it with the reason once it has waited longer than MaxWait.
+func (in *Intake) settleWaiting(ctx context.Context, it *pending, reason string, now time.Time) {
+	meta, metaErr := it.msg.Metadata()
+	if metaErr == nil && now.Sub(meta.Timestamp) > in.cfg.MaxWait {
+		in.cfg.Metrics.count(it.event.Type, "refused")
+		if in.deadLetter(ctx, it.msg, fmt.Sprintf("waited longer than %s: %s", in.cfg.MaxWait, reason)) {
+			it.term()
+		} else {
+			it.nak(time.Second)
+		}
+		return
+	}
+	in.cfg.Metrics.count(it.event.Type, "waiting")
+	delivered := uint64(1)
+	if metaErr == nil {
+		delivered = meta.NumDelivered
+	}
+	it.nak(waitBackoff(delivered))
 }
 
 // waitBackoff is how long a waiting event stays away: 200ms after its first delivery,
@@ -348,17 +413,17 @@ func waitBackoff(delivered uint64) time.Duration {
 
 // retryUnsettled returns every event of a batch that could not be saved.
 func (in *Intake) retryUnsettled(items []pending) {
-	for _, it := range items {
-		if !it.settled {
-			it.msg.NakWithDelay(time.Second)
+	for i := range items {
+		if items[i].settled == unsettled {
+			items[i].nak(time.Second)
 		}
 	}
 }
 
-// deadLetter republishes a refused event with its reason and terminates it, so it is
-// never redelivered. If the dead letter cannot be published the event is retried later
-// instead: it is never dropped.
-func (in *Intake) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) {
+// deadLetter republishes a refused event with its reason, and reports whether it did;
+// the caller then terminates the event, so it is never redelivered, or retries it if
+// the dead letter could not be published: it is never dropped.
+func (in *Intake) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) bool {
 	out := nats.NewMsg(events.DeadLetterSubject(msg.Subject()))
 	out.Data = msg.Data()
 	out.Header.Set(events.HeaderReason, reason)
@@ -371,9 +436,8 @@ func (in *Intake) deadLetter(ctx context.Context, msg jetstream.Msg, reason stri
 	defer cancel()
 	if _, err := in.js.PublishMsg(pubCtx, out); err != nil {
 		in.log.Error().Err(err).Str("subject", msg.Subject()).Msg("publish dead letter; will retry the event")
-		msg.NakWithDelay(time.Second)
-		return
+		return false
 	}
 	in.log.Warn().Str("subject", msg.Subject()).Str("reason", reason).Msg("event refused and dead-lettered")
-	msg.Term()
+	return true
 }

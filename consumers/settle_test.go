@@ -1,0 +1,92 @@
+package consumers
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
+)
+
+// streamMsg is one stored stream message as the intake sees it, possibly delivered
+// twice: its copies share what was done with it, as JetStream's acks (by stream
+// sequence) do.
+type streamMsg struct {
+	subject string
+	data    []byte
+	mu      *sync.Mutex
+	actions *[]string
+}
+
+func (m streamMsg) record(a string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	*m.actions = append(*m.actions, a)
+	return nil
+}
+
+func (m streamMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{NumDelivered: 1, Timestamp: time.Now(), Stream: "S", Sequence: jetstream.SequencePair{Stream: 7}}, nil
+}
+func (m streamMsg) Data() []byte                     { return m.data }
+func (m streamMsg) Headers() nats.Header             { return nats.Header{} }
+func (m streamMsg) Subject() string                  { return m.subject }
+func (m streamMsg) Reply() string                    { return "" }
+func (m streamMsg) Ack() error                       { return m.record("ack") }
+func (m streamMsg) DoubleAck(context.Context) error  { return m.record("ack") }
+func (m streamMsg) Nak() error                       { return m.record("nak") }
+func (m streamMsg) NakWithDelay(time.Duration) error { return m.record("nak") }
+func (m streamMsg) InProgress() error                { return nil }
+func (m streamMsg) Term() error                      { return m.record("term") }
+func (m streamMsg) TermWithReason(string) error      { return m.record("term") }
+
+// openedAccountStore holds one opened account and saves whatever it is given.
+type openedAccountStore struct{ account state.Account }
+
+func (s *openedAccountStore) Load(_ context.Context, ids []string, refs []redisstore.EventRef) (map[string]redisstore.Versioned, map[redisstore.EventRef]bool, error) {
+	out := map[string]redisstore.Versioned{}
+	for _, id := range ids {
+		out[id] = redisstore.Versioned{Account: s.account, Version: "v1"}
+	}
+	return out, map[redisstore.EventRef]bool{}, nil
+}
+
+func (s *openedAccountStore) Commit(_ context.Context, steps []redisstore.Step) ([]redisstore.Outcome, error) {
+	out := make([]redisstore.Outcome, len(steps))
+	for i := range out {
+		out[i] = redisstore.Applied
+	}
+	return out, nil
+}
+
+func (s *openedAccountStore) LastFailure() string { return "" }
+
+func TestACopyOfAnEventInTheSameBatchIsSettledLikeItsFirstCopy(t *testing.T) {
+	account := state.NewAccount("acct-1")
+	account.Opened, account.Currency = true, "CNY"
+	// A payment of a bill not issued yet must wait: both deliveries of the one stored
+	// message must be nak'd. Acking the second would remove the event for good.
+	ev, err := events.New(events.BillPaid, "acct-1", "/billing", "e-pay", time.Now().Add(-time.Hour), &events.BillPaidData{BillID: "b-late", Amount: events.MustAmount("10.00")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := ev.Encode()
+	var mu sync.Mutex
+	var actions []string
+	msg := streamMsg{subject: ev.NATSSubject(), data: body, mu: &mu, actions: &actions}
+
+	in := NewIntake(nil, nil, &openedAccountStore{account: account}, zerolog.Nop(), Config{})
+	if err := in.processBatch(context.Background(), []jetstream.Msg{msg, msg}); err != nil {
+		t.Fatal(err)
+	}
+	if len(actions) != 2 || actions[0] != "nak" || actions[1] != "nak" {
+		t.Fatalf("the two deliveries were settled %v, want [nak nak]", actions)
+	}
+}
