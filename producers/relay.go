@@ -49,6 +49,7 @@ type Outbox interface {
 	ReadOwnPendingOutbox(ctx context.Context, consumer string, count int) ([]redisstore.OutboxEntry, error)
 	ClaimStaleOutbox(ctx context.Context, consumer string, minIdle time.Duration, count int) ([]redisstore.OutboxEntry, error)
 	AckOutbox(ctx context.Context, entries []redisstore.OutboxEntry) error
+	ParkOutbox(ctx context.Context, entries []redisstore.OutboxEntry) error
 }
 
 var _ Outbox = (*redisstore.Store)(nil)
@@ -82,6 +83,10 @@ type Relay struct {
 	wake      chan struct{}
 	published prometheus.Counter
 	failed    prometheus.Counter
+	parked    prometheus.Counter
+	// strikes counts, per event id, the refusals of an entry while JetStream was up.
+	strikes   map[string]int
+	lastClaim time.Time
 }
 
 // NewRelay returns a relay from outbox to js.
@@ -107,9 +112,13 @@ func NewRelay(js jetstream.JetStream, outbox Outbox, log zerolog.Logger, cfg Rel
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "refunds_relay_publish_failures_total", Help: "Outbound publishes that failed and will be retried.",
 		}),
+		parked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "refunds_relay_parked_total", Help: "Outbound events JetStream refused too often, parked for an operator.",
+		}),
+		strikes: make(map[string]int),
 	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(r.published, r.failed)
+		cfg.Registerer.MustRegister(r.published, r.failed, r.parked)
 	}
 	return r, nil
 }
@@ -127,39 +136,38 @@ func (r *Relay) Wake() {
 func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 	ticker := time.NewTicker(r.cfg.Poll)
 	defer ticker.Stop()
-	lastClaim := time.Time{}
 	work := context.WithoutCancel(ctx)
 	for {
-		for ctx.Err() == nil {
-			// Entries of other relays that died are claimed on a timer, busy or not.
-			if time.Since(lastClaim) >= r.cfg.ClaimAfter/2 {
-				lastClaim = time.Now()
-				r.relay(work, r.claimStale)
-			}
-			// This relay's own failed publishes go again first, so that within a
-			// partition nothing newer overtakes them. After a failure, wait for the
-			// next poll rather than spin while NATS is away.
-			if taken, failed := r.relay(work, r.readOwnPending); failed > 0 {
-				break
-			} else if taken > 0 {
-				continue
-			}
-			if taken, failed := r.relay(work, r.readNew); taken == 0 || failed > 0 {
-				break
-			}
-		}
+		r.passes(ctx, work)
 		select {
 		case <-ctx.Done():
-			drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+			drainCtx, cancel := context.WithTimeout(work, drainTimeout)
 			defer cancel()
-			for drainCtx.Err() == nil {
-				if taken, failed := r.relay(drainCtx, r.readNew); taken == 0 || failed > 0 {
-					break
-				}
-			}
+			r.passes(drainCtx, drainCtx)
 			return nil
 		case <-r.wake:
 		case <-ticker.C:
+		}
+	}
+}
+
+// passes relays while there is work, until stop is done or a publish fails (then the
+// caller waits for its next poll rather than spin while NATS is away). Each pass
+// publishes this relay's own failed entries first, then new ones, so that within a
+// partition nothing newer overtakes an older entry; a partition with an entry that
+// could not be stored is left alone for the rest of the pass, the others go on.
+func (r *Relay) passes(stop, work context.Context) {
+	for stop.Err() == nil {
+		// Entries of other relays that died are claimed on a timer, busy or not.
+		if time.Since(r.lastClaim) >= r.cfg.ClaimAfter/2 {
+			r.lastClaim = time.Now()
+			r.relay(work, r.claimStale, map[int]bool{})
+		}
+		blocked := map[int]bool{}
+		taken := r.relay(work, r.readOwnPending, blocked)
+		taken += r.relay(work, r.readNew, blocked)
+		if taken == 0 || len(blocked) > 0 {
+			return
 		}
 	}
 }
@@ -176,79 +184,133 @@ func (r *Relay) claimStale(ctx context.Context) ([]redisstore.OutboxEntry, error
 	return r.outbox.ClaimStaleOutbox(ctx, r.cfg.Consumer, r.cfg.ClaimAfter, r.cfg.BatchSize)
 }
 
-// relay takes one set of entries, publishes them and acknowledges the published ones.
-// It returns how many it took and how many it could not publish, so the caller loops
-// while there is more and backs off after a failure.
-func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]redisstore.OutboxEntry, error)) (taken, failed int) {
+// relay takes one set of entries, publishes those of partitions not blocked, and
+// acknowledges the ones stored; partitions where an entry was not stored are added to
+// blocked. It returns how many entries it took.
+func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]redisstore.OutboxEntry, error), blocked map[int]bool) int {
 	entries, err := take(ctx)
 	if err != nil {
 		r.log.Error().Err(err).Msg("read outbox")
-		return 0, 1
+		blocked[allPartitions] = true // nothing is known: stop the pass
+		return 0
 	}
 	if len(entries) == 0 {
-		return 0, 0
+		return 0
 	}
-	done := r.publish(ctx, entries)
+	done, poison := r.publish(ctx, entries, blocked)
+	if len(poison) > 0 {
+		if err := r.outbox.ParkOutbox(ctx, poison); err != nil {
+			r.log.Error().Err(err).Msg("park outbound events JetStream keeps refusing")
+		} else {
+			r.parked.Add(float64(len(poison)))
+			for _, e := range poison {
+				r.log.Error().Str("event_id", e.ID).Str("subject", e.Subject).Int("partition", e.Partition()).
+					Msg("outbound event refused by JetStream too often; parked in the outbox's parked stream for an operator")
+			}
+		}
+	}
 	if err := r.outbox.AckOutbox(ctx, done); err != nil {
 		// They stay pending and go again; JetStream drops the republish as a duplicate
 		// within its window.
 		r.log.Error().Err(err).Int("entries", len(done)).Msg("acknowledge outbox entries")
-		return len(entries), len(entries)
+		blocked[allPartitions] = true
 	}
-	return len(entries), len(entries) - len(done)
+	return len(entries)
 }
 
-// publish sends every entry asynchronously and waits for JetStream's acks; it returns
-// the entries that may be acknowledged: in each partition, those JetStream stored up to
-// the first that it did not. The rest stay this relay's pending entries and go again,
-// in order, before anything newer. One connection publishes in outbox order, so a
-// single relay keeps each partition's order; several relays sharing the outbox do not
-// order between them.
-func (r *Relay) publish(ctx context.Context, entries []redisstore.OutboxEntry) []redisstore.OutboxEntry {
+// maxStrikes is how many times an entry may be refused while JetStream is evidently
+// up before it is parked.
+const maxStrikes = 5
+
+// allPartitions in a blocked set stops the whole pass.
+const allPartitions = -1
+
+// publish sends the entries of unblocked partitions asynchronously and waits for
+// JetStream's acks. It returns the entries that may be acknowledged (in each
+// partition, those stored up to the first that was not) and those to park (refused
+// maxStrikes times while JetStream was up: too large, or a subject no stream takes).
+// One connection publishes in outbox order, so a single relay keeps each partition's
+// order in the stream as long as JetStream stores what it is sent; after a failure the
+// rest of that partition goes again, in order. Several relays sharing the outbox do
+// not order between them.
+func (r *Relay) publish(ctx context.Context, entries []redisstore.OutboxEntry, blocked map[int]bool) (done, poison []redisstore.OutboxEntry) {
 	futures := make([]jetstream.PubAckFuture, len(entries))
-	var firstErr error
+	errs := make([]error, len(entries))
 	for i, e := range entries {
+		if blocked[e.Partition()] || blocked[allPartitions] || e.Subject == "" {
+			continue
+		}
 		msg := nats.NewMsg(e.Subject)
 		msg.Data = e.Body
 		msg.Header.Set(nats.MsgIdHdr, e.ID)
 		msg.Header.Set("Content-Type", "application/cloudevents+json")
-		f, err := r.js.PublishMsgAsync(msg)
-		if err != nil {
-			firstErr = cmp.Or(firstErr, err)
-			continue
-		}
-		futures[i] = f
+		futures[i], errs[i] = r.js.PublishMsgAsync(msg)
 	}
 	// One deadline for the whole set: once it passes, every wait below ends at once.
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	done := make([]redisstore.OutboxEntry, 0, len(entries))
-	blocked := make(map[int]bool) // partitions with an entry not stored
+	stored := make([]bool, len(entries))
+	anyStored := false
 	for i, f := range futures {
-		p := entries[i].Partition()
-		stored := false
-		if f != nil && !blocked[p] {
-			select {
-			case <-f.Ok():
-				stored = true
-			case err := <-f.Err():
-				firstErr = cmp.Or(firstErr, err)
-			case <-waitCtx.Done():
-				firstErr = cmp.Or(firstErr, error(fmt.Errorf("no ack from JetStream: %w", waitCtx.Err())))
-			}
-		}
-		if !stored {
-			// Later entries of this partition are not acknowledged even if stored:
-			// they go again after this one (JetStream drops the repeats by id).
-			r.failed.Inc()
-			blocked[p] = true
+		if f == nil {
 			continue
 		}
-		done = append(done, entries[i])
+		select {
+		case <-f.Ok():
+			stored[i], anyStored = true, true
+		case err := <-f.Err():
+			errs[i] = err
+		case <-waitCtx.Done():
+			errs[i] = fmt.Errorf("no ack from JetStream: %w", waitCtx.Err())
+		}
+	}
+	var firstErr error
+	failed := 0
+	jetStreamUp := anyStored // evidently up if it stored something; asked below otherwise
+	asked := false
+	for i, e := range entries {
+		p := e.Partition()
+		switch {
+		case e.Subject == "":
+			// Its body is gone: it was published and deleted, only the ack was lost.
+			done = append(done, e)
+		case blocked[p] || blocked[allPartitions]:
+			// Not sent: an older entry of its partition goes first.
+		case stored[i]:
+			delete(r.strikes, e.ID)
+			done = append(done, e)
+		default:
+			failed++
+			firstErr = cmp.Or(firstErr, errs[i])
+			blocked[p] = true
+			var apiErr *jetstream.APIError
+			if !jetStreamUp && !asked && !errors.As(errs[i], &apiErr) {
+				asked, jetStreamUp = true, r.jetStreamAnswers(ctx)
+			}
+			// Only refusals while JetStream is up count: an outage must not park
+			// healthy events.
+			if jetStreamUp || errors.As(errs[i], &apiErr) {
+				if r.strikes[e.ID]++; r.strikes[e.ID] >= maxStrikes {
+					delete(r.strikes, e.ID)
+					poison = append(poison, e)
+					// The partition may go on past the parked entry on the next pass.
+				}
+			}
+		}
 	}
 	r.published.Add(float64(len(done)))
-	if failed := len(entries) - len(done); failed > 0 {
+	if failed > 0 {
+		r.failed.Add(float64(failed))
 		r.log.Warn().Err(firstErr).Int("not_stored", failed).Int("stored", len(done)).Msg("outbound events not stored; will retry in order")
 	}
-	return done
+	return done, poison
+}
+
+// jetStreamAnswers reports whether JetStream answers at all, to tell an entry it
+// refuses from an outage.
+func (r *Relay) jetStreamAnswers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := r.js.AccountInfo(ctx)
+	return err == nil
 }

@@ -21,6 +21,7 @@ import (
 type relayHarness struct {
 	js    jetstream.JetStream
 	store *redisstore.Store
+	rdb   *redis.Client
 	nats  *testenv.NATS
 }
 
@@ -55,7 +56,7 @@ func startRelayHarness(t *testing.T) *relayHarness {
 	if err := producers.EnsureOutboundStream(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
-	return &relayHarness{js: js, store: store, nats: natsServer}
+	return &relayHarness{js: js, store: store, rdb: rdb, nats: natsServer}
 }
 
 // queue saves one step per account with n outbound events each, as the intake does.
@@ -208,6 +209,35 @@ func TestRelay(t *testing.T) {
 		}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("stored\n %v\nwant\n %v", got, want)
+		}
+	})
+
+	t.Run("an event JetStream keeps refusing is parked and its partition goes on", func(t *testing.T) {
+		// No stream takes "nowhere.>": JetStream will never store the first event.
+		steps := []redisstore.Step{{
+			Event:    redisstore.EventRef{AccountID: "acct-poison", EventID: "e-poison"},
+			Outbound: []state.Outbound{{ID: "rf-poison", Subject: "nowhere.acct-poison", Body: []byte("rf-poison")}},
+		}}
+		for i := range 3 {
+			id := fmt.Sprintf("rf-after-poison-%d", i)
+			steps = append(steps, redisstore.Step{
+				Event:    redisstore.EventRef{AccountID: "acct-poison", EventID: id},
+				Outbound: []state.Outbound{{ID: id, Subject: "refunds.account.balance_changed.acct-poison", Body: []byte(id)}},
+			})
+		}
+		if _, err := h.store.Commit(ctx, steps); err != nil {
+			t.Fatal(err)
+		}
+		h.runRelay(t, "relay-poison", 30*time.Second)
+		h.waitForEmptyOutbox(t)
+		got := h.storedInOrder(t, "acct-poison")
+		if want := "rf-after-poison-0 rf-after-poison-1 rf-after-poison-2"; strings.Join(got, " ") != want {
+			t.Fatalf("stored %v, want %s", got, want)
+		}
+		parkedKey := fmt.Sprintf("rf:{p%02d}:outbox:parked", redisstore.Partition("acct-poison"))
+		parked, err := h.rdb.XRange(ctx, parkedKey, "-", "+").Result()
+		if err != nil || len(parked) != 1 || parked[0].Values["id"] != "rf-poison" {
+			t.Fatalf("parked %+v, err %v: want the refused event", parked, err)
 		}
 	})
 

@@ -20,6 +20,7 @@ const Partitions = 16
 //	                            consumption, a bill...) already counted, whatever the
 //	                            event id it came with; same retention
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
+//	rf:{pNN}:outbox:parked      stream of events JetStream kept refusing, for an operator
 //	rf:{pNN}:reserve:due        sorted set: account id -> its reserve deadline (unix ms)
 //	rf:{pNN}:reserve:claimed    sorted set: account id -> lease expiry of its claim
 //
@@ -50,6 +51,8 @@ func factKey(accountID, factID string) string {
 }
 
 func outboxKey(partition int) string { return tag(partition) + "outbox" }
+
+func parkedKey(partition int) string { return tag(partition) + "outbox:parked" }
 
 func reserveDueKey(partition int) string     { return tag(partition) + "reserve:due" }
 func reserveClaimedKey(partition int) string { return tag(partition) + "reserve:claimed" }

@@ -119,6 +119,28 @@ func (s *Store) AckOutbox(ctx context.Context, entries []OutboxEntry) error {
 	return nil
 }
 
+// ParkOutbox moves entries JetStream keeps refusing out of the outbox into the
+// partition's parked stream (rf:{pNN}:outbox:parked, same fields), where an operator
+// can see and replay them, so they stop holding up their partition.
+func (s *Store) ParkOutbox(ctx context.Context, entries []OutboxEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	// Not a transaction: the entries may be in several partitions (cluster slots). The
+	// copy is written before the entry is removed, so a failure in between parks it
+	// twice at worst, never loses it.
+	pipe := s.rdb.Pipeline()
+	for _, e := range entries {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: parkedKey(e.partition), Values: []any{"id", e.ID, "subject", e.Subject, "body", e.Body}})
+		pipe.XAck(ctx, outboxKey(e.partition), relayGroup, e.entryID)
+		pipe.XDel(ctx, outboxKey(e.partition), e.entryID)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("park %d outbox entries: %w", len(entries), err)
+	}
+	return nil
+}
+
 // OutboxLength is how many entries wait in the outbox, published or not yet
 // acknowledged. It is a gauge for operators and a check for tests.
 func (s *Store) OutboxLength(ctx context.Context) (int64, error) {
