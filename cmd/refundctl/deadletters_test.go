@@ -65,6 +65,22 @@ func TestDeadLettersAreListedAndReplayedOnTheirOriginalSubjects(t *testing.T) {
 	if err != nil || string(got.Data) != `{"id":"w-1"}` {
 		t.Fatalf("replayed event on its subject: %v %q", err, got.Data)
 	}
+	// Again: the replayed one is gone, the other is listed, nothing waits or fails.
+	var again bytes.Buffer
+	if err := run([]string{"deadletters", "-replay", "-reason", "not handled by this version"}, &again); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(again.String(), "replayed 0 of 0") {
+		t.Fatalf("second replay:\n%s", again.String())
+	}
+	var byType bytes.Buffer
+	if err := run([]string{"deadletters", "-type", "billing.topup.received"}, &byType); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(byType.String(), "1 dead letters") {
+		t.Fatalf("by type:\n%s", byType.String())
+	}
+
 	dl, err := js.Stream(ctx, consumers.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)

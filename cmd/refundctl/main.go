@@ -224,32 +224,49 @@ func deadLetters(natsURL string, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dead-letter stream: %w", err)
 	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("dead-letter stream: %w", err)
+	}
+	// Stop at what was there when we started: a replayed event refused again comes
+	// back as a new dead letter, which this run must not replay again.
+	last := info.State.LastSeq
+	listed, replayed := 0, 0
+	if info.State.Msgs == 0 {
+		last = 0
+	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return err
 	}
-	listed, replayed := 0, 0
-	for {
-		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+	for last > 0 {
+		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
-			break // nothing more within a second: the end of the stream
+			return fmt.Errorf("read dead letters: %w", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("read dead letters: %w", err)
+		}
+		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
+			last = 0 // this is the last one to look at
 		}
 		subject := msg.Headers().Get(events.HeaderOriginalSubject)
 		why := msg.Headers().Get(events.HeaderReason)
-		if *typ != "" && !strings.HasPrefix(subject, *typ+".") || *reason != "" && !strings.Contains(why, *reason) {
+		if (*typ != "" && typeOfSubject(subject) != *typ) || (*reason != "" && !strings.Contains(why, *reason)) {
 			continue
 		}
 		listed++
-		meta, _ := msg.Metadata()
 		fmt.Fprintf(out, "%s\t%s\t%s\n", subject, why, meta.Timestamp.Format(time.RFC3339))
 		if !*replay {
 			continue
 		}
-		// A fresh Nats-Msg-Id: the original id may still be in the inbound stream's
-		// duplicate window.
+		// A Nats-Msg-Id of its own, not the event id (which may still be in the inbound
+		// stream's duplicate window), and the same every time this dead letter is
+		// replayed, so a rerun after a crash between publish and delete is dropped.
 		republished := nats.NewMsg(subject)
 		republished.Data = msg.Data()
-		republished.Header.Set(nats.MsgIdHdr, fmt.Sprintf("replay-%d-%d", meta.Sequence.Stream, time.Now().UnixNano()))
+		republished.Header.Set(nats.MsgIdHdr, fmt.Sprintf("replay-of-deadletter-%d", meta.Sequence.Stream))
 		if _, err := js.PublishMsg(ctx, republished); err != nil {
 			return fmt.Errorf("replay %s (dead letter %d): %w", subject, meta.Sequence.Stream, err)
 		}
@@ -264,4 +281,12 @@ func deadLetters(natsURL string, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "%d dead letters\n", listed)
 	}
 	return nil
+}
+
+// typeOfSubject is the event type of an inbound subject "<type>.<account>".
+func typeOfSubject(subject string) string {
+	if i := strings.LastIndexByte(subject, '.'); i > 0 {
+		return subject[:i]
+	}
+	return subject
 }
