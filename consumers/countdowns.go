@@ -165,6 +165,8 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 		switch {
 		case outcome == redisstore.Conflict:
 			conflicted = append(conflicted, steps[i].Event.AccountID)
+		case outcome == redisstore.Failed:
+			c.log.Error().Str("account_id", steps[i].Event.AccountID).Str("reason", c.store.LastFailure()).Msg("save fired countdown refused by Redis; its claim expires and is retried")
 		case outcome == redisstore.Applied && steps[i].Account != nil:
 			published += len(steps[i].Outbound)
 			c.fireDelay.Observe(saved.Sub(*deadlines[i]).Seconds())

@@ -243,7 +243,7 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 		step := redisstore.Step{
 			Event: ref, ExpectedVersion: current.Version, Outbound: decision.Outbound,
 			SetDeadline: decision.DeadlineChanged, Deadline: decision.ReserveDeadline,
-			Fact: it.event.FactID(),
+			Fact: it.event.FactID(), FactDigest: it.event.FactDigest(),
 		}
 		if decision.Changed {
 			step.Account = &decision.Account
@@ -270,7 +270,7 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 	// that was not saved, and are decided again.
 	unsaved := make(map[string]bool)
 	for i, o := range outcomes {
-		if o == redisstore.Conflict || o == redisstore.Failed || (o == redisstore.Duplicate && steps[i].Account != nil) {
+		if o == redisstore.Conflict || o == redisstore.Failed || o == redisstore.FactConflict || (o == redisstore.Duplicate && steps[i].Account != nil) {
 			unsaved[steps[i].Event.AccountID] = true
 		}
 	}
@@ -294,6 +294,14 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 			case redisstore.Failed:
 				in.cfg.Metrics.count(it.event.Type, "failed")
 				in.settleWaiting(ctx, it, "Redis refused to save it: "+in.store.LastFailure(), now)
+			case redisstore.FactConflict:
+				in.cfg.Metrics.count(it.event.Type, "refused")
+				reason := fmt.Sprintf("%s was already counted with other data", it.event.FactID())
+				if in.deadLetter(ctx, it.msg, reason) {
+					it.term()
+				} else {
+					it.nak(time.Second)
+				}
 			}
 		default:
 			in.settleUndecided(ctx, it, unsaved[it.event.Subject], now)
@@ -316,7 +324,9 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 func (in *Intake) firstCopyOf(firstCopy map[string]int, it *pending, i int) (int, bool) {
 	keys := []string{"event\x00" + it.event.Subject + "\x00" + it.event.ID}
 	if fact := it.event.FactID(); fact != "" {
-		keys = append(keys, "fact\x00"+it.event.Subject+"\x00"+fact)
+		// The same fact with the same data; with other data it is decided on its own
+		// and refused as a contradiction when saved.
+		keys = append(keys, "fact\x00"+it.event.Subject+"\x00"+fact+"\x00"+it.event.FactDigest())
 	}
 	for _, k := range keys {
 		if first, ok := firstCopy[k]; ok {

@@ -3,6 +3,7 @@ package consumers_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,6 +247,23 @@ func TestIntakeAgainstRealNATSAndRedis(t *testing.T) {
 		}
 		if l := a.Ledger(defaultRules); l.Cash.String() != "70" || !l.Overdue.IsZero() {
 			t.Fatalf("cash %s, overdue %s: want 70 and 0, each fact counted once", l.Cash, l.Overdue)
+		}
+
+		// The same consumption id with another amount is a contradiction, not a repeat.
+		h.publish(t, newEvent(t, events.ConsumptionRecorded, acct, "c-3", &events.ConsumptionRecordedData{ConsumptionID: "c-fact", Amount: mustAmount(t, "99.00")}))
+		eventually(t, 10*time.Second, h.allAcknowledged(t))
+		if err := h.cashIs(acct, "70")(); err != nil {
+			t.Fatal(err)
+		}
+		dl, err := h.js.OrderedConsumer(context.Background(), consumers.DeadLetterStream, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{events.DeadLetterPrefix + "billing.consumption.recorded." + acct},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := dl.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil || !strings.Contains(msg.Headers().Get(events.HeaderReason), "already counted with other data") {
+			t.Fatalf("dead letter: %v %v", err, msg)
 		}
 	})
 

@@ -1,5 +1,11 @@
 package events
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
 // A fact is something upstream announces once under its own business id: a
 // consumption, a voucher, a transfer, a bill. Announced again under another event id
 // (a replay, a retry by a publisher that made up a new id) it is still the same fact,
@@ -8,6 +14,9 @@ package events
 
 // FactID is the business id of the fact an event announces, unique per account and
 // type, or "" when the event does not announce one.
+//
+// FactDigest fingerprints what the event says about its fact, so that the same id
+// announced with other data is told apart from a plain repeat.
 func (e Event) FactID() string {
 	var id string
 	switch p := e.Payload.(type) {
@@ -23,12 +32,20 @@ func (e Event) FactID() string {
 		id = p.BillID
 	case *CreditNoteIssuedData:
 		id = p.CreditNoteID
-	case *ResourceCreatedData:
-		id = p.ResourceID
-	case *ResourceReleasedData:
-		id = p.ResourceID
 	default:
+		// Resources are not facts: a resource id may be used again after its release,
+		// and a second create must then freeze the reserve again.
 		return ""
 	}
 	return string(e.Type) + ":" + id
+}
+
+// FactDigest is a fingerprint of the event's data, independent of its JSON layout.
+func (e Event) FactDigest() string {
+	canonical, err := json.Marshal(e.Payload)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:12])
 }

@@ -61,7 +61,9 @@ func (d *decider) releaseResource(a *Account, p *events.ResourceReleasedData) er
 		put(&a.Resources, p.ResourceID, Resource{ReleasedAt: &at})
 	default:
 		if a.orphanReleases() >= d.rules.MaxOrphanReleases {
-			return refuse("release of resource %s: the account already keeps %d releases of resources never created", p.ResourceID, d.rules.MaxOrphanReleases)
+			// Not refused: if its create came later, a lost release would leave the
+			// resource active for ever. It waits, and is dead-lettered if it waits long.
+			return wait("release of resource %s: the account already keeps %d releases of resources not yet created", p.ResourceID, d.rules.MaxOrphanReleases)
 		}
 		put(&a.Resources, p.ResourceID, Resource{ReleasedAt: &at})
 	}

@@ -50,8 +50,11 @@ func (r Rules) Validate() error {
 	if r.ReserveHold <= 0 {
 		return fmt.Errorf("reserve hold %s: must be positive", r.ReserveHold)
 	}
-	if r.ClockSkew < 0 || r.MaxOrphanReleases <= 0 {
-		return fmt.Errorf("clock skew %s and max orphan releases %d: must not be negative, and positive", r.ClockSkew, r.MaxOrphanReleases)
+	if r.ClockSkew < 0 {
+		return fmt.Errorf("clock skew %s: must not be negative", r.ClockSkew)
+	}
+	if r.MaxOrphanReleases <= 0 {
+		return fmt.Errorf("max orphan releases %d: must be positive", r.MaxOrphanReleases)
 	}
 	if len(r.DefaultCurrency) != 3 {
 		return fmt.Errorf("default currency %q: must be a 3-letter code", r.DefaultCurrency)

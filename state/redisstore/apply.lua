@@ -13,18 +13,26 @@
 -- ARGV[5] reserve deadline after the step: "" unchanged, "-" none, else unix ms
 -- ARGV[6] "1" when the step fires a claimed deadline: its claim is released
 -- ARGV[7] account id (the member in both sorted sets)
--- ARGV[8] "1" when the event announces a fact (a consumption, a bill...) under its own id
+-- ARGV[8] the digest of the fact the event announces (a consumption, a bill...), or ""
+--         when it announces none
 -- ARGV[9...] outbound events as (id, subject, body) triples
 local remember = ARGV[4] ~= '0'
-local fact = ARGV[8] == '1'
+local fact = ARGV[8] ~= ''
 if remember and redis.call('EXISTS', KEYS[2]) == 1 then
   return 'DUPLICATE'
 end
-if fact and redis.call('EXISTS', KEYS[6]) == 1 then
-  -- The same fact under another event id: counted already. The event id is remembered
-  -- so its redeliveries stop here at once.
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
-  return 'DUPLICATE'
+if fact then
+  local counted = redis.call('GET', KEYS[6])
+  if counted then
+    if counted ~= ARGV[8] then
+      -- The same fact id with other data: not a repeat, a contradiction.
+      return 'FACT_CONFLICT'
+    end
+    -- The same fact under another event id: counted already. The event id is
+    -- remembered so its redeliveries stop here at once.
+    redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+    return 'DUPLICATE'
+  end
 end
 local current = redis.call('HGET', KEYS[1], 'v') or ''
 if current ~= ARGV[1] then
@@ -37,7 +45,7 @@ if remember then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 end
 if fact then
-  redis.call('SET', KEYS[6], '1', 'EX', ARGV[4])
+  redis.call('SET', KEYS[6], ARGV[8], 'EX', ARGV[4])
 end
 if ARGV[5] == '-' then
   redis.call('ZREM', KEYS[4], ARGV[7])

@@ -6,6 +6,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -193,9 +194,11 @@ type Step struct {
 	Deadline    *time.Time
 	// Fired marks the firing of a claimed deadline: the claim is released.
 	Fired bool
-	// Fact is the business fact the event announces (events.Event.FactID), or "". A
-	// fact already counted makes the step a duplicate, whatever its event id.
-	Fact string
+	// Fact is the business fact the event announces (events.Event.FactID), or "", and
+	// FactDigest what the event says about it (events.Event.FactDigest). A fact already
+	// counted with the same digest makes the step a duplicate, whatever its event id;
+	// with another digest, a FactConflict.
+	Fact, FactDigest string
 }
 
 // NextVersion is the version the account has after the step. It names the write: a
@@ -225,6 +228,9 @@ const (
 	// Failed: Redis refused this step (an error reply); nothing changed. The other
 	// steps of the pipeline stand on their own.
 	Failed
+	// FactConflict: the fact the event announces was counted with other data; nothing
+	// changed.
+	FactConflict
 )
 
 func (o Outcome) String() string {
@@ -237,6 +243,8 @@ func (o Outcome) String() string {
 		return "conflict"
 	case Failed:
 		return "failed"
+	case FactConflict:
+		return "fact conflict"
 	}
 	return "unknown"
 }
@@ -308,6 +316,8 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 			outcomes[i] = Duplicate
 		case "CONFLICT":
 			outcomes[i] = Conflict
+		case "FACT_CONFLICT":
+			outcomes[i] = FactConflict
 		default:
 			return nil, fmt.Errorf("commit event %s: unexpected reply %v", steps[i].Event.EventID, cmd.Val())
 		}
@@ -360,9 +370,9 @@ func stepArgs(st Step, retention string) ([]any, error) {
 	if st.Fired {
 		fired = "1"
 	}
-	fact := "0"
+	fact := ""
 	if st.Fact != "" {
-		fact = "1"
+		fact = cmp.Or(st.FactDigest, "-")
 	}
 	args := make([]any, 0, 8+3*len(st.Outbound))
 	args = append(args,

@@ -115,6 +115,11 @@ func TestStore(t *testing.T) {
 			if !got.Consumed.Equal(decimal.NewFromInt(7)) {
 				t.Fatalf("consumed %s, want the fact counted once", got.Consumed)
 			}
+			other := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-5", EventID: "e-7d"}, ExpectedVersion: first.NextVersion(),
+				Account: accountWithCash("acct-5", "70"), Fact: fact, FactDigest: "other data"}
+			if outcomes, err := s.Commit(ctx, []redisstore.Step{other}); err != nil || outcomes[0] != redisstore.FactConflict {
+				t.Fatalf("outcome %v, err %v: the same fact with other data must be a conflict", outcomes, err)
+			}
 		})
 
 		t.Run("one unreadable account does not stop the others", func(t *testing.T) {
