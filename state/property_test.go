@@ -148,7 +148,13 @@ func deliverCounting(t testing.TB, evs []events.Event, after func(state.Account,
 	for waited := 0; len(queue) > 0 && waited < len(queue); {
 		ev := queue[0]
 		queue = queue[1:]
+		// The store caches accounts and shares them between decisions: Apply must never
+		// change the account it is given, maps included.
+		given := mustJSON(t, a)
 		d, err := state.Apply(a, ev, rules, now)
+		if mustJSON(t, a) != given {
+			t.Fatalf("apply %s %s changed the account it was given", ev.Type, ev.ID)
+		}
 		var w *state.Waiting
 		switch {
 		case errors.As(err, &w):
