@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/consumers"
@@ -43,14 +42,7 @@ func (r *releaseTimes) Commit(ctx context.Context, steps []redisstore.Step) ([]r
 // every point of the poll's cycle. Reports p50, p99 and max in milliseconds.
 // Run: go test -run '^$' -bench ReserveFireDelay -benchtime 3x ./consumers/
 func BenchmarkReserveFireDelay(b *testing.B) {
-	testenv.Docker(b)
-	opts, err := redis.ParseURL(testenv.StartRedis(b).URL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	store, err := redisstore.New(rdb)
+	store, err := redisstore.New(testenv.StartRedis(b).Client(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -50,13 +50,7 @@ func TestTwoRunnersFiringTheSameDeadlineTogetherReleaseTheReserveOnce(t *testing
 		"miniredis": func(t *testing.T) *redis.Client {
 			return redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 		},
-		"redis-server": func(t *testing.T) *redis.Client {
-			opts, err := redis.ParseURL(testenv.StartRedis(t).URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return redis.NewClient(opts)
-		},
+		"redis-server": func(t *testing.T) *redis.Client { return testenv.StartRedis(t).Client(t) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			client := rdb(t)

@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/consumers"
@@ -29,23 +27,8 @@ type harness struct {
 
 func startHarness(t *testing.T) *harness {
 	t.Helper()
-	natsURL, redisURL := testenv.StartNATS(t).URL, testenv.StartRedis(t).URL
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
-	store, err := redisstore.New(rdb)
+	js := testenv.StartNATS(t).JetStream(t)
+	store, err := redisstore.New(testenv.StartRedis(t).Client(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -239,22 +239,7 @@ type throughputEnv struct {
 
 func startThroughputEnv(b *testing.B) *throughputEnv {
 	b.Helper()
-	natsURL, redisURL := testenv.StartNATS(b).URL, testenv.StartRedis(b).URL
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	b.Cleanup(func() { _ = rdb.Close() })
+	js, rdb := testenv.StartNATS(b).JetStream(b), testenv.StartRedis(b).Client(b)
 	cons, err := consumers.EnsureStreams(context.Background(), js, consumers.StreamSettings{})
 	if err != nil {
 		b.Fatal(err)

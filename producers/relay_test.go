@@ -30,21 +30,8 @@ func startRelayHarness(t *testing.T) *relayHarness {
 	natsServer := testenv.StartNATS(t)
 	// No reconnect buffer: a publish during an outage fails at once instead of
 	// waiting in the client, so the relay's retry path is what keeps the order.
-	nc, err := nats.Connect(natsServer.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.ReconnectBufSize(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := redis.ParseURL(testenv.StartRedis(t).URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
+	js := natsServer.JetStream(t, nats.ReconnectWait(100*time.Millisecond), nats.ReconnectBufSize(-1))
+	rdb := testenv.StartRedis(t).Client(t)
 	store, err := redisstore.New(rdb)
 	if err != nil {
 		t.Fatal(err)

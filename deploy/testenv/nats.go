@@ -3,6 +3,9 @@ package testenv
 import (
 	"context"
 	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATS is a nats-server with JetStream enabled, storing to /data inside its
@@ -40,3 +43,19 @@ func (n *NATS) Start(ctx context.Context) error { return n.server.start(ctx) }
 
 // Restart is Stop followed by Start.
 func (n *NATS) Restart(ctx context.Context) error { return n.server.restart(ctx) }
+
+// JetStream is a JetStream client on a connection to this server that reconnects
+// across Stop/Start, closed when the test ends.
+func (n *NATS) JetStream(tb testing.TB, opts ...nats.Option) jetstream.JetStream {
+	tb.Helper()
+	nc, err := nats.Connect(n.URL, append([]nats.Option{nats.MaxReconnects(-1)}, opts...)...)
+	if err != nil {
+		tb.Fatalf("testenv: connect to %s: %v", n.URL, err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatalf("testenv: jetstream: %v", err)
+	}
+	return js
+}

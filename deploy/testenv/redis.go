@@ -3,6 +3,8 @@ package testenv
 import (
 	"context"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Redis is a redis-server with append-only persistence (appendonly yes, the
@@ -42,3 +44,15 @@ func (r *Redis) Start(ctx context.Context) error { return r.server.start(ctx) }
 
 // Restart is Stop followed by Start.
 func (r *Redis) Restart(ctx context.Context) error { return r.server.restart(ctx) }
+
+// Client is a go-redis client for this server, closed when the test ends.
+func (r *Redis) Client(tb testing.TB) *redis.Client {
+	tb.Helper()
+	opts, err := redis.ParseURL(r.URL)
+	if err != nil {
+		tb.Fatalf("testenv: redis url %s: %v", r.URL, err)
+	}
+	c := redis.NewClient(opts)
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}

@@ -25,13 +25,7 @@ import (
 //
 // Run: go test -run '^$' -bench MillionCountdowns -benchtime 20000x ./state/redisstore/
 func BenchmarkMillionCountdowns(b *testing.B) {
-	testenv.Docker(b)
-	opts, err := redis.ParseURL(testenv.StartRedis(b).URL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb := testenv.StartRedis(b).Client(b)
 	store, err := redisstore.New(rdb)
 	if err != nil {
 		b.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
 	"github.com/payinfra/refunds/deploy/testenv"
@@ -56,13 +55,7 @@ func TestAnAccountWithTenTopUpsIsStoredInAtMost2KiB(t *testing.T) {
 // hash, which includes Redis's own overhead) for 1, 10 and 100 top-ups, and the
 // document's size in bytes. Run: go test -run '^$' -bench AccountSize ./state/redisstore/
 func BenchmarkAccountSize(b *testing.B) {
-	testenv.Docker(b)
-	opts, err := redis.ParseURL(testenv.StartRedis(b).URL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb := testenv.StartRedis(b).Client(b)
 	store, err := redisstore.New(rdb)
 	if err != nil {
 		b.Fatal(err)

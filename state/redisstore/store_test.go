@@ -21,12 +21,7 @@ func forEachRedis(t *testing.T, suite func(t *testing.T, s *redisstore.Store)) {
 		suite(t, newStore(t, redis.NewClient(&redis.Options{Addr: mr.Addr()})))
 	})
 	t.Run("redis-server", func(t *testing.T) {
-		testenv.Docker(t)
-		opts, err := redis.ParseURL(testenv.StartRedis(t).URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		suite(t, newStore(t, redis.NewClient(opts)))
+		suite(t, newStore(t, testenv.StartRedis(t).Client(t)))
 	})
 }
 
