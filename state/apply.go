@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/payinfra/refunds/events"
 )
 
@@ -177,10 +179,7 @@ func (d *decider) receiveTopUp(a *Account, p *events.TopupReceivedData) error {
 		return err
 	}
 	if existing, ok := a.topUp(p.TopupID); ok {
-		if existing.Amount.Equal(p.Amount.Decimal) {
-			return nil // the same top-up announced twice under two event ids
-		}
-		return refuse("top-up %s already received with amount %s, not %s", p.TopupID, existing.Amount, p.Amount.Decimal)
+		return repeat("top-up "+p.TopupID+" already received with amount", existing.Amount, p.Amount.Decimal)
 	}
 	a.addTopUp(TopUp{
 		ID:              p.TopupID,
@@ -224,10 +223,7 @@ func (d *decider) receiveTransfer(a *Account, p *events.TransferReceivedData) er
 		return err
 	}
 	if existing, ok := a.Transfers[p.TransferID]; ok {
-		if existing.Received.Equal(p.Amount.Decimal) {
-			return nil
-		}
-		return refuse("transfer %s already received with amount %s, not %s", p.TransferID, existing.Received, p.Amount.Decimal)
+		return repeat("transfer "+p.TransferID+" already received with amount", existing.Received, p.Amount.Decimal)
 	}
 	put(&a.Transfers, p.TransferID, Transfer{Received: p.Amount.Decimal})
 	d.changed = true
@@ -239,16 +235,14 @@ func (d *decider) recallTransfer(a *Account, p *events.TransferRecalledData) err
 	if !ok {
 		return wait("transfer %s is not received yet", p.TransferID)
 	}
-	left := t.Received.Sub(t.Recalled)
-	if p.Amount.GreaterThan(left) {
-		return refuse("recall of %s from transfer %s exceeds the %s not yet recalled", p.Amount.Decimal, p.TransferID, left)
+	recalled, all, err := drawDown(p.Amount.Decimal, t.Received, t.Recalled, func(open decimal.Decimal) error {
+		return refuse("recall of %s from transfer %s exceeds the %s not yet recalled", p.Amount.Decimal, p.TransferID, open)
+	})
+	if err != nil {
+		return err
 	}
-	t.Recalled = t.Recalled.Add(p.Amount.Decimal)
-	if t.Recalled.Equal(t.Received) {
-		delete(a.Transfers, p.TransferID)
-	} else {
-		a.Transfers[p.TransferID] = t
-	}
+	t.Recalled = recalled
+	keepUnlessDone(a.Transfers, p.TransferID, t, all)
 	d.changed = true
 	return nil
 }
@@ -269,10 +263,7 @@ func (d *decider) accrueUsage(a *Account, p *events.UsageAccruedData) error {
 func (d *decider) settleCycle(a *Account, p *events.CycleSettledData) error {
 	c := a.Cycles[p.Cycle]
 	if c.Settled != nil {
-		if c.Settled.Equal(p.Amount.Decimal) {
-			return nil
-		}
-		return refuse("cycle %s already settled at %s, not %s", p.Cycle, c.Settled, p.Amount.Decimal)
+		return repeat("cycle "+p.Cycle+" already settled at", *c.Settled, p.Amount.Decimal)
 	}
 	settled := p.Amount.Decimal
 	// Only the fact that the cycle settled is kept: its accrued usage no longer
@@ -285,10 +276,7 @@ func (d *decider) settleCycle(a *Account, p *events.CycleSettledData) error {
 
 func (d *decider) issueBill(a *Account, p *events.BillIssuedData) error {
 	if existing, ok := a.Bills[p.BillID]; ok {
-		if existing.Amount.Equal(p.Amount.Decimal) {
-			return nil
-		}
-		return refuse("bill %s already issued for %s, not %s", p.BillID, existing.Amount, p.Amount.Decimal)
+		return repeat("bill "+p.BillID+" already issued for", existing.Amount, p.Amount.Decimal)
 	}
 	put(&a.Bills, p.BillID, Bill{Amount: p.Amount.Decimal})
 	d.changed = true
@@ -301,16 +289,14 @@ func (d *decider) payBill(a *Account, p *events.BillPaidData) error {
 	if !ok {
 		return wait("bill %s is not issued yet (or is already paid in full)", p.BillID)
 	}
-	unpaid := b.Amount.Sub(b.Paid)
-	if p.Amount.GreaterThan(unpaid) {
+	paid, all, err := drawDown(p.Amount.Decimal, b.Amount, b.Paid, func(unpaid decimal.Decimal) error {
 		return refuse("payment of %s on bill %s exceeds its unpaid %s", p.Amount.Decimal, p.BillID, unpaid)
+	})
+	if err != nil {
+		return err
 	}
-	b.Paid = b.Paid.Add(p.Amount.Decimal)
-	if b.Paid.Equal(b.Amount) {
-		delete(a.Bills, p.BillID)
-	} else {
-		a.Bills[p.BillID] = b
-	}
+	b.Paid = paid
+	keepUnlessDone(a.Bills, p.BillID, b, all)
 	if p.FromBalance {
 		a.Consumed = a.Consumed.Add(p.Amount.Decimal)
 	}
@@ -323,10 +309,7 @@ func (d *decider) issueCreditNote(a *Account, p *events.CreditNoteIssuedData) er
 		return refuse("credit note %s issued without an amount: nothing to hold back", p.CreditNoteID)
 	}
 	if existing, ok := a.CreditNotes[p.CreditNoteID]; ok {
-		if existing.Amount.Equal(p.Amount.Decimal) {
-			return nil
-		}
-		return refuse("credit note %s already issued for %s, not %s", p.CreditNoteID, existing.Amount, p.Amount.Decimal)
+		return repeat("credit note "+p.CreditNoteID+" already issued for", existing.Amount, p.Amount.Decimal)
 	}
 	put(&a.CreditNotes, p.CreditNoteID, CreditNote{Amount: p.Amount.Decimal})
 	d.changed = true
@@ -339,20 +322,18 @@ func (d *decider) resolveCreditNote(a *Account, p *events.CreditNoteResolvedData
 	if !ok {
 		return wait("credit note %s is not issued yet (or is already resolved)", p.CreditNoteID)
 	}
-	open := n.Amount.Sub(n.Resolved)
-	amount := open
+	amount := n.Amount.Sub(n.Resolved)
 	if p.Amount != nil {
 		amount = p.Amount.Decimal
 	}
-	if amount.GreaterThan(open) {
+	resolved, all, err := drawDown(amount, n.Amount, n.Resolved, func(open decimal.Decimal) error {
 		return refuse("resolving %s of credit note %s exceeds its unresolved %s", amount, p.CreditNoteID, open)
+	})
+	if err != nil {
+		return err
 	}
-	n.Resolved = n.Resolved.Add(amount)
-	if n.Resolved.Equal(n.Amount) {
-		delete(a.CreditNotes, p.CreditNoteID)
-	} else {
-		a.CreditNotes[p.CreditNoteID] = n
-	}
+	n.Resolved = resolved
+	keepUnlessDone(a.CreditNotes, p.CreditNoteID, n, all)
 	d.changed = true
 	return nil
 }
@@ -381,4 +362,36 @@ func (d *decider) reverseInvoice(a *Account, p *events.InvoiceReversedData) erro
 	a.Invoices[p.InvoiceID] = inv
 	d.changed = true
 	return nil
+}
+
+// repeat decides a second announcement of something the account already holds: with
+// the same amount it is a repeat and changes nothing; with another it is refused,
+// since one of the two must be wrong.
+func repeat(what string, held, announced decimal.Decimal) error {
+	if held.Equal(announced) {
+		return nil
+	}
+	return refuse("%s %s, not %s", what, held, announced)
+}
+
+// drawDown takes amount off what is still open of an entry (total less what was drawn
+// before), refused by tooMuch when it is more than that. It returns what is drawn now
+// and whether nothing is left open.
+func drawDown(amount, total, drawn decimal.Decimal, tooMuch func(open decimal.Decimal) error) (decimal.Decimal, bool, error) {
+	open := total.Sub(drawn)
+	if amount.GreaterThan(open) {
+		return drawn, false, tooMuch(open)
+	}
+	drawn = drawn.Add(amount)
+	return drawn, drawn.Equal(total), nil
+}
+
+// keepUnlessDone stores an entry back, or drops it once it is fully drawn: it holds
+// nothing back any more, and its fact record stops it coming back.
+func keepUnlessDone[V any](m map[string]V, id string, v V, done bool) {
+	if done {
+		delete(m, id)
+		return
+	}
+	m[id] = v
 }
