@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -184,8 +186,9 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 	var accountIDs []string
 	var refs []redisstore.EventRef
 	knownAccount := make(map[string]bool)
-	for _, msg := range msgs {
-		ev, err := decodeInbound(msg)
+	decoded := decodeAll(msgs)
+	for i, msg := range msgs {
+		ev, err := decoded[i].event, decoded[i].err
 		if err != nil {
 			in.cfg.Metrics.count("malformed", "refused")
 			if in.deadLetter(ctx, msg, err.Error()) {
@@ -343,6 +346,30 @@ func (in *Intake) firstCopyOf(firstCopy map[string]int, it *pending, i int) (int
 // instance, so the instances do not collide again at once.
 func conflictBackoff() time.Duration {
 	return 20*time.Millisecond + rand.N(80*time.Millisecond)
+}
+
+type decodedMsg struct {
+	event events.Event
+	err   error
+}
+
+// decodeAll decodes a batch on every core: decoding and validating is a large part of
+// the intake's work, and it does not depend on order. The results keep the batch's order.
+func decodeAll(msgs []jetstream.Msg) []decodedMsg {
+	out := make([]decodedMsg, len(msgs))
+	workers := min(runtime.GOMAXPROCS(0), len(msgs))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(msgs); i += workers {
+				out[i].event, out[i].err = decodeInbound(msgs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // decodeInbound decodes and validates an event, and refuses one whose NATS subject does

@@ -53,6 +53,28 @@ type Account struct {
 	// ReserveReleasedFor is the LastReleaseAt whose countdown ran out: the reserve was
 	// released for it. A later release starts a new countdown.
 	ReserveReleasedFor *time.Time `json:"rr,omitempty"`
+
+	// knownBalances are this account's balances, when a decision already computed them
+	// (never stored): the next event of the account in a batch needs them as its
+	// "before", and they are the costliest part of a decision.
+	knownBalances *knownBalances
+}
+
+// knownBalances are balances computed under the rules that shape them.
+type knownBalances struct {
+	ledger Ledger
+	under  balanceRules
+}
+
+// balanceRules are the rules balances depend on.
+type balanceRules struct {
+	reserve  string
+	hold     time.Duration
+	currency string
+}
+
+func balanceRulesOf(r Rules) balanceRules {
+	return balanceRules{reserve: r.ReserveAmount.String(), hold: r.ReserveHold, currency: r.DefaultCurrency}
 }
 
 // TopUp is one recharge order. What is left of it is derived by Ledger. Its stored
@@ -158,6 +180,7 @@ func (a *Account) activePayAsYouGo() int {
 // clone returns a copy that shares no slices or maps with a, so a decision never
 // mutates the state it was given.
 func (a Account) clone() Account {
+	a.knownBalances = nil // the clone is about to change
 	a.TopUps = append([]TopUp(nil), a.TopUps...)
 	a.Transfers = cloneMap(a.Transfers)
 	a.Cycles = cloneMap(a.Cycles)

@@ -77,8 +77,14 @@ func (l Ledger) ToSettle() decimal.Decimal {
 func (a Account) Ledger(r Rules) Ledger { return a.ledger(r, true) }
 
 // balances is Ledger without the per-top-up detail, for decisions that only compare
-// balances: it is computed twice for every event.
-func (a Account) balances(r Rules) Ledger { return a.ledger(r, false) }
+// balances: it is needed twice for every event, so a decision keeps what it computed
+// on the account it returns.
+func (a Account) balances(r Rules) Ledger {
+	if k := a.knownBalances; k != nil && k.under == balanceRulesOf(r) {
+		return k.ledger
+	}
+	return a.ledger(r, false)
+}
 
 func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	l := Ledger{Currency: a.currencyOr(r.DefaultCurrency)}
