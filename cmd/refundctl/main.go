@@ -82,6 +82,20 @@ func run(args []string, out io.Writer) error {
 	}
 }
 
+// connect opens a NATS connection and a JetStream client on it; the caller closes nc.
+func connect(natsURL, name string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(natsURL, nats.Name(name))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", natsURL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
 func envOr(key, fallback string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -123,15 +137,11 @@ func publish(natsURL string, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("refundctl"))
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", natsURL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	nc, js, err := connect(natsURL, "refundctl")
 	if err != nil {
 		return err
 	}
+	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ack, err := producers.NewPublisher(js).Publish(ctx, ev)
@@ -209,15 +219,11 @@ func deadLetters(natsURL string, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("refundctl deadletters"))
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", natsURL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	nc, js, err := connect(natsURL, "refundctl deadletters")
 	if err != nil {
 		return err
 	}
+	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	stream, err := js.Stream(ctx, "REFUNDS_DEADLETTER")
