@@ -139,6 +139,9 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 
 	cons, err := provision(ctx, log, js, store, h.streams)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it was ready: a clean stop all the same
+		}
 		return err
 	}
 
