@@ -135,6 +135,9 @@ type pending struct {
 	sameAs int
 	// undecided is why the event was not decided (a refusal, a wait).
 	undecided error
+	// fact and factDigest are the event's business fact, computed once: the digest
+	// encodes and hashes the payload.
+	fact, factDigest string
 	settled   settlement
 	delay     time.Duration // of a nak
 }
@@ -198,7 +201,11 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 			}
 			continue
 		}
-		items = append(items, pending{msg: msg, event: ev, step: -1, sameAs: -1})
+		it := pending{msg: msg, event: ev, step: -1, sameAs: -1, fact: ev.FactID()}
+		if it.fact != "" {
+			it.factDigest = ev.FactDigest()
+		}
+		items = append(items, it)
 		if !knownAccount[ev.Subject] {
 			knownAccount[ev.Subject] = true
 			accountIDs = append(accountIDs, ev.Subject)
@@ -246,7 +253,7 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 		step := redisstore.Step{
 			Event: ref, ExpectedVersion: current.Version, Outbound: decision.Outbound,
 			SetDeadline: decision.DeadlineChanged, Deadline: decision.ReserveDeadline,
-			Fact: it.event.FactID(), FactDigest: it.event.FactDigest(),
+			Fact: it.fact, FactDigest: it.factDigest,
 		}
 		if decision.Changed {
 			step.Account = &decision.Account
@@ -299,7 +306,7 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 				in.settleWaiting(ctx, it, "Redis refused to save it: "+in.store.LastFailure(), now)
 			case redisstore.FactConflict:
 				in.cfg.Metrics.count(it.event.Type, "refused")
-				reason := fmt.Sprintf("%s was already counted with other data", it.event.FactID())
+				reason := fmt.Sprintf("%s was already counted with other data", it.fact)
 				if in.deadLetter(ctx, it.msg, reason) {
 					it.term()
 				} else {
@@ -326,10 +333,10 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 // announces the same fact, registering i as a first copy otherwise.
 func (in *Intake) firstCopyOf(firstCopy map[string]int, it *pending, i int) (int, bool) {
 	keys := []string{"event\x00" + it.event.Subject + "\x00" + it.event.ID}
-	if fact := it.event.FactID(); fact != "" {
+	if it.fact != "" {
 		// The same fact with the same data; with other data it is decided on its own
 		// and refused as a contradiction when saved.
-		keys = append(keys, "fact\x00"+it.event.Subject+"\x00"+fact+"\x00"+it.event.FactDigest())
+		keys = append(keys, "fact\x00"+it.event.Subject+"\x00"+it.fact+"\x00"+it.factDigest)
 	}
 	for _, k := range keys {
 		if first, ok := firstCopy[k]; ok {
