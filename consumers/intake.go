@@ -138,8 +138,8 @@ type pending struct {
 	// fact and factDigest are the event's business fact, computed once: the digest
 	// encodes and hashes the payload.
 	fact, factDigest string
-	settled   settlement
-	delay     time.Duration // of a nak
+	settled          settlement
+	delay            time.Duration // of a nak
 }
 
 // settlement is what was done with a message, so its copies can be done the same.
