@@ -42,14 +42,8 @@ func (r *releaseTimes) Commit(ctx context.Context, steps []redisstore.Step) ([]r
 // every point of the poll's cycle. Reports p50, p99 and max in milliseconds.
 // Run: go test -run '^$' -bench ReserveFireDelay -benchtime 3x ./consumers/
 func BenchmarkReserveFireDelay(b *testing.B) {
-	store, err := redisstore.New(testenv.StartRedis(b).Client(b))
-	if err != nil {
-		b.Fatal(err)
-	}
+	store := testenv.PreparedStore(b, testenv.StartRedis(b).Client(b))
 	ctx := context.Background()
-	if err := store.Prepare(ctx); err != nil {
-		b.Fatal(err)
-	}
 	rules := state.DefaultRules()
 	rules.ReserveHold = time.Second
 	const accounts = 1000

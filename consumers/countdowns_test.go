@@ -55,14 +55,8 @@ func TestTwoRunnersFiringTheSameDeadlineTogetherReleaseTheReserveOnce(t *testing
 		t.Run(name, func(t *testing.T) {
 			client := rdb(t)
 			t.Cleanup(func() { _ = client.Close() })
-			store, err := redisstore.New(client)
-			if err != nil {
-				t.Fatal(err)
-			}
+			store := testenv.PreparedStore(t, client)
 			ctx := context.Background()
-			if err := store.Prepare(ctx); err != nil {
-				t.Fatal(err)
-			}
 			rules := state.DefaultRules()
 			deadline := countingDownAccount(t, store, rules, "acct-race")
 

@@ -28,14 +28,8 @@ type harness struct {
 func startHarness(t *testing.T) *harness {
 	t.Helper()
 	js := testenv.StartNATS(t).JetStream(t)
-	store, err := redisstore.New(testenv.StartRedis(t).Client(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := testenv.PreparedStore(t, testenv.StartRedis(t).Client(t))
 	ctx := context.Background()
-	if err := store.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// A short ack wait so that an event held by a crashed intake comes back quickly.
 	cons, err := consumers.EnsureStreams(ctx, js, consumers.StreamSettings{AckWait: time.Second})
 	if err != nil {

@@ -56,13 +56,7 @@ const (
 // Run: go test -run '^$' -bench IntakeThroughput -benchtime 1x ./consumers/
 func BenchmarkIntakeThroughput(b *testing.B) {
 	env := startThroughputEnv(b)
-	store, err := redisstore.New(env.rdb)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := store.Prepare(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	store := testenv.PreparedStore(b, env.rdb)
 	var run throughputRun
 	round := 0
 	for b.Loop() {

@@ -32,14 +32,8 @@ func startRelayHarness(t *testing.T) *relayHarness {
 	// waiting in the client, so the relay's retry path is what keeps the order.
 	js := natsServer.JetStream(t, nats.ReconnectWait(100*time.Millisecond), nats.ReconnectBufSize(-1))
 	rdb := testenv.StartRedis(t).Client(t)
-	store, err := redisstore.New(rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := testenv.PreparedStore(t, rdb)
 	ctx := context.Background()
-	if err := store.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := producers.EnsureOutboundStream(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -26,14 +26,8 @@ import (
 // Run: go test -run '^$' -bench MillionCountdowns -benchtime 20000x ./state/redisstore/
 func BenchmarkMillionCountdowns(b *testing.B) {
 	rdb := testenv.StartRedis(b).Client(b)
-	store, err := redisstore.New(rdb)
-	if err != nil {
-		b.Fatal(err)
-	}
+	store := testenv.PreparedStore(b, rdb)
 	ctx := context.Background()
-	if err := store.Prepare(ctx); err != nil {
-		b.Fatal(err)
-	}
 	base := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
 
 	b.Run("step-with-deadline/pending=0", func(b *testing.B) { benchmarkDeadlineSteps(b, store, "empty", base) })

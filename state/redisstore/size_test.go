@@ -56,14 +56,8 @@ func TestAnAccountWithTenTopUpsIsStoredInAtMost2KiB(t *testing.T) {
 // document's size in bytes. Run: go test -run '^$' -bench AccountSize ./state/redisstore/
 func BenchmarkAccountSize(b *testing.B) {
 	rdb := testenv.StartRedis(b).Client(b)
-	store, err := redisstore.New(rdb)
-	if err != nil {
-		b.Fatal(err)
-	}
+	store := testenv.PreparedStore(b, rdb)
 	ctx := context.Background()
-	if err := store.Prepare(ctx); err != nil {
-		b.Fatal(err)
-	}
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("topups=%d", n), func(b *testing.B) {
 			a := busyAccount(n)
@@ -75,6 +69,7 @@ func BenchmarkAccountSize(b *testing.B) {
 			}
 			var usage int64
 			for b.Loop() {
+				var err error
 				usage, err = rdb.MemoryUsage(ctx, redisstore.AccountKeyForTest(a.ID)).Result()
 				if err != nil {
 					b.Fatal(err)

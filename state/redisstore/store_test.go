@@ -28,14 +28,7 @@ func forEachRedis(t *testing.T, suite func(t *testing.T, s *redisstore.Store)) {
 func newStore(t *testing.T, rdb *redis.Client) *redisstore.Store {
 	t.Helper()
 	t.Cleanup(func() { _ = rdb.Close() })
-	s, err := redisstore.New(rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Prepare(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testenv.PreparedStore(t, rdb)
 }
 
 func accountWithCash(id, consumed string) *state.Account {
