@@ -114,10 +114,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	}
 	rdb := redis.NewClient(redisOpts)
 	defer rdb.Close()
-	store, err := redisstore.New(rdb)
-	if err != nil {
-		return err
-	}
+	store := redisstore.New(rdb)
 
 	api := &readAPI{accounts: store, rules: rules, ready: &ready, log: log}
 	listener, err := net.Listen("tcp", cfg.HTTPAddr)

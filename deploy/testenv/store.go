@@ -13,10 +13,7 @@ import (
 // scripts loaded and outbox groups created, as refundd prepares it on start.
 func PreparedStore(tb testing.TB, rdb redis.UniversalClient) *redisstore.Store {
 	tb.Helper()
-	store, err := redisstore.New(rdb)
-	if err != nil {
-		tb.Fatalf("testenv: store: %v", err)
-	}
+	store := redisstore.New(rdb)
 	if err := store.Prepare(context.Background()); err != nil {
 		tb.Fatalf("testenv: prepare store: %v", err)
 	}

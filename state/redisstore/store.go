@@ -50,32 +50,10 @@ type Store struct {
 // DefaultCachedAccounts is how many decoded accounts a store keeps: about 2 KiB each.
 const DefaultCachedAccounts = 50_000
 
-// Option configures a Store.
-type Option func(*Store) error
-
-// ErrInvalidOption is returned by an option given a value that is unsafe.
-var ErrInvalidOption = errors.New("invalid store option")
-
-// WithIdempotencyRetention sets how long event ids are remembered. Default 35 days.
-func WithIdempotencyRetention(d time.Duration) Option {
-	return func(s *Store) error {
-		if d < time.Hour {
-			return fmt.Errorf("%w: idempotency retention %s is shorter than an hour", ErrInvalidOption, d)
-		}
-		s.retention = d
-		return nil
-	}
-}
-
-// New returns a store on rdb. It does not take ownership of rdb.
-func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
-	s := &Store{rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts)}
-	for _, opt := range opts {
-		if err := opt(s); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+// New returns a store on rdb, remembering event ids and facts for
+// DefaultIdempotencyRetention. It does not take ownership of rdb.
+func New(rdb redis.UniversalClient) *Store {
+	return &Store{rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts)}
 }
 
 // Prepare loads the Lua step and creates the outbox consumer groups. Call it on start;

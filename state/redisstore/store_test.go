@@ -131,10 +131,7 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("an account another instance changed is read afresh, not from this one's cache", func(t *testing.T) {
-			other, err := redisstore.New(s.ClientForTest())
-			if err != nil {
-				t.Fatal(err)
-			}
+			other := redisstore.New(s.ClientForTest())
 			mine := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-cache", EventID: "e-c1"}, Account: accountWithCash("acct-cache", "1")}
 			if out, err := s.Commit(ctx, []redisstore.Step{mine}); err != nil || out[0] != redisstore.Applied {
 				t.Fatalf("commit: %v %v", out, err)
