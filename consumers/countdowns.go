@@ -8,16 +8,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/state"
-	"github.com/payinfra/refunds/state/redisstore"
 )
 
 // CountdownStore is what the countdown runner needs from persistence.
 type CountdownStore interface {
 	Store
-	ClaimDueCountdowns(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
+	ClaimDueTimers(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
 }
-
-var _ CountdownStore = (*redisstore.Store)(nil)
 
 // CountdownConfig tunes the runner. Zero values take the defaults stated on each field.
 type CountdownConfig struct {
@@ -39,10 +36,11 @@ type CountdownConfig struct {
 	Registerer prometheus.Registerer
 }
 
-// Countdowns fires reserve countdowns whose deadline has come. Every instance runs
-// one; a deadline is claimed by one instance at a time, and firing it is an atomic
-// step checked against the account's state (state.ReserveDue), so a stale timer does
-// nothing and two instances can never both release a reserve.
+// Countdowns fires the timers whose deadline has come, of every kind (the reserve
+// countdown, and any other state.TimerKind). Every instance runs one; an account's
+// next deadline is claimed by one instance at a time, and firing it is an atomic step
+// checked against the account's state (state.FireDue), so a stale timer does nothing
+// and two instances can never both fire the same one.
 type Countdowns struct {
 	store     CountdownStore
 	log       zerolog.Logger
@@ -102,7 +100,7 @@ func (c *Countdowns) Run(ctx context.Context) error {
 // FireDue claims what is due now and fires it; it returns how many it claimed.
 func (c *Countdowns) FireDue(ctx context.Context) int {
 	now := c.cfg.Clock()
-	accounts, err := c.store.ClaimDueCountdowns(ctx, now, c.cfg.Lease, c.cfg.BatchSize)
+	accounts, err := c.store.ClaimDueTimers(ctx, now, c.cfg.Lease, c.cfg.BatchSize)
 	if err != nil {
 		c.log.Error().Err(err).Msg("claim due reserve countdowns")
 		return 0
@@ -124,53 +122,46 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 		c.log.Error().Err(err).Int("accounts", len(accounts)).Msg("load accounts of due countdowns; their claims expire and are retried")
 		return nil
 	}
-	steps := make([]redisstore.Step, 0, len(accounts))
+	steps := make([]state.Step, 0, len(accounts))
 	deadlines := make([]*time.Time, 0, len(accounts))
 	for _, id := range accounts {
 		current := loaded[id]
 		if current.Err != nil {
-			c.log.Error().Err(current.Err).Str("account_id", id).Msg("read account of a due countdown; its claim expires and is retried")
+			c.log.Error().Err(current.Err).Str("account_id", id).Msg("read account of a due deadline; its claim expires and is retried")
 			continue
 		}
-		decision, err := state.ReserveDue(current.Account, c.rules, now)
+		decision, err := state.FireDue(current.Account, c.rules, now)
 		if err != nil {
-			c.log.Error().Err(err).Str("account_id", id).Msg("decide reserve countdown; its claim expires and is retried")
+			c.log.Error().Err(err).Str("account_id", id).Msg("decide due timers; the claim expires and is retried")
 			continue
 		}
-		step := redisstore.Step{
-			Event:           redisstore.EventRef{AccountID: id},
-			ExpectedVersion: current.Version,
-			Outbound:        decision.Outbound,
-			// The claim took the deadline out of the pending set: put back whatever
-			// deadline the account has now (none once the reserve is released).
-			SetDeadline: true,
-			Deadline:    decision.ReserveDeadline,
-			Fired:       true,
-		}
-		if decision.Changed {
-			step.Account = &decision.Account
-		}
+		step := decision.Step(state.EventRef{AccountID: id}, current.Version)
+		// The claim took the deadline out of the pending set: put back whatever
+		// deadline the account has now (none once every timer has fired).
+		step.SetNextDeadline, step.Fired = true, true
 		steps = append(steps, step)
-		deadlines = append(deadlines, current.Account.ReserveDeadline(c.rules))
+		deadlines = append(deadlines, current.Account.NextDeadline(c.rules))
 	}
-	outcomes, err := c.store.Commit(ctx, steps)
+	results, err := c.store.Commit(ctx, steps)
 	if err != nil {
-		c.log.Error().Err(err).Int("steps", len(steps)).Msg("save fired countdowns; their claims expire and are retried")
+		c.log.Error().Err(err).Int("steps", len(steps)).Msg("save fired timers; their claims expire and are retried")
 		return nil
 	}
 	var conflicted []string
 	published := 0
 	saved := c.cfg.Clock()
-	for i, outcome := range outcomes {
+	for i, r := range results {
 		switch {
-		case outcome == redisstore.Conflict:
+		case r.Outcome == state.Conflict:
 			conflicted = append(conflicted, steps[i].Event.AccountID)
-		case outcome == redisstore.Failed:
-			c.log.Error().Str("account_id", steps[i].Event.AccountID).Str("reason", c.store.LastFailure()).Msg("save fired countdown refused by Redis; its claim expires and is retried")
-		case outcome == redisstore.Applied && steps[i].Account != nil:
+		case r.Outcome == state.Failed:
+			c.log.Error().Str("account_id", steps[i].Event.AccountID).Str("reason", r.Reason).Msg("save fired timers refused by the store; the claim expires and is retried")
+		case r.Outcome == state.Applied && steps[i].Account != nil:
 			published += len(steps[i].Outbound)
-			c.fireDelay.Observe(saved.Sub(*deadlines[i]).Seconds())
-			c.log.Info().Str("account_id", steps[i].Event.AccountID).Time("deadline", *deadlines[i]).Msg("reserve released")
+			if deadlines[i] != nil {
+				c.fireDelay.Observe(saved.Sub(*deadlines[i]).Seconds())
+				c.log.Info().Str("account_id", steps[i].Event.AccountID).Time("deadline", *deadlines[i]).Msg("timers fired")
+			}
 		}
 	}
 	if published > 0 && c.cfg.AfterCommit != nil {

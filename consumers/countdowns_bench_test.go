@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/consumers"
-	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
@@ -23,13 +23,13 @@ type releaseTimes struct {
 	saved map[string]time.Time
 }
 
-func (r *releaseTimes) Commit(ctx context.Context, steps []redisstore.Step) ([]redisstore.Outcome, error) {
+func (r *releaseTimes) Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
 	out, err := r.CountdownStore.Commit(ctx, steps)
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, o := range out {
-		if o == redisstore.Applied && steps[i].Account != nil {
+		if o.Outcome == state.Applied && steps[i].Account != nil {
 			r.saved[steps[i].Event.AccountID] = now
 		}
 	}
@@ -89,7 +89,7 @@ func BenchmarkReserveFireDelay(b *testing.B) {
 func scheduleReleases(b *testing.B, store *redisstore.Store, rules state.Rules, round, n int) []time.Time {
 	b.Helper()
 	start := time.Now().UTC()
-	steps := make([]redisstore.Step, 0, n)
+	steps := make([]state.Step, 0, n)
 	deadlines := make([]time.Time, 0, n)
 	for i := range n {
 		a := state.NewAccount(fmt.Sprintf("acct-r%d-%04d", round, i))
@@ -97,9 +97,9 @@ func scheduleReleases(b *testing.B, store *redisstore.Store, rules state.Rules, 
 		released := start.Add(-time.Duration(i) * time.Millisecond)
 		a.LastReleaseAt = &released
 		deadlines = append(deadlines, *a.ReserveDeadline(rules))
-		steps = append(steps, redisstore.Step{
-			Event:   redisstore.EventRef{AccountID: a.ID, EventID: a.ID + "-release"},
-			Account: &a, SetDeadline: true, Deadline: a.ReserveDeadline(rules),
+		steps = append(steps, state.Step{
+			Event:   state.EventRef{AccountID: a.ID, EventID: a.ID + "-release"},
+			Account: &a, SetNextDeadline: true, NextDeadline: a.NextDeadline(rules),
 		})
 	}
 	if _, err := store.Commit(context.Background(), steps); err != nil {

@@ -11,8 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/consumers"
-	"github.com/payinfra/refunds/deploy/testenv"
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
@@ -27,8 +27,8 @@ type lockstepStore struct {
 	claimed    chan struct{}
 }
 
-func (s *lockstepStore) ClaimDueCountdowns(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
-	got, err := s.CountdownStore.ClaimDueCountdowns(ctx, now, lease, limit)
+func (s *lockstepStore) ClaimDueTimers(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	got, err := s.CountdownStore.ClaimDueTimers(ctx, now, lease, limit)
 	if s.claimed != nil {
 		close(s.claimed)
 		s.claimed = nil
@@ -36,7 +36,7 @@ func (s *lockstepStore) ClaimDueCountdowns(ctx context.Context, now time.Time, l
 	return got, err
 }
 
-func (s *lockstepStore) Load(ctx context.Context, ids []string, refs []redisstore.EventRef) (map[string]redisstore.Versioned, map[redisstore.EventRef]bool, error) {
+func (s *lockstepStore) Load(ctx context.Context, ids []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error) {
 	loaded, seen, err := s.CountdownStore.Load(ctx, ids, refs)
 	s.once.Do(func() {
 		s.bothLoaded.Done()
@@ -93,7 +93,7 @@ func TestTwoRunnersFiringTheSameDeadlineTogetherReleaseTheReserveOnce(t *testing
 			if n := countOutbox(t, store, events.ReserveUnfrozen); n != 1 {
 				t.Fatalf("%d refunds.reserve.unfrozen queued, want exactly 1", n)
 			}
-			if n, _ := store.PendingCountdowns(ctx); n != 0 {
+			if n, _ := store.PendingTimers(ctx); n != 0 {
 				t.Fatalf("%d deadlines still pending or claimed after the release", n)
 			}
 		})
@@ -123,9 +123,8 @@ func countingDownAccount(t *testing.T, store *redisstore.Store, rules state.Rule
 		if err != nil {
 			t.Fatal(err)
 		}
-		step := redisstore.Step{Event: redisstore.EventRef{AccountID: id, EventID: e.ID}, ExpectedVersion: version,
-			Account: &d.Account, SetDeadline: d.DeadlineChanged, Deadline: d.ReserveDeadline}
-		if out, err := store.Commit(context.Background(), []redisstore.Step{step}); err != nil || out[0] != redisstore.Applied {
+		step := d.Step(state.EventRef{AccountID: id, EventID: e.ID}, version)
+		if out, err := store.Commit(context.Background(), []state.Step{step}); err != nil || out[0].Outcome != state.Applied {
 			t.Fatalf("save %s: %v %v", ev.typ, out, err)
 		}
 		a, version = d.Account, step.NextVersion()

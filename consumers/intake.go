@@ -15,18 +15,13 @@ import (
 
 	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/state"
-	"github.com/payinfra/refunds/state/redisstore"
 )
 
 // Store is what the intake needs from persistence: load a batch, save its steps.
 type Store interface {
-	Load(ctx context.Context, accountIDs []string, refs []redisstore.EventRef) (map[string]redisstore.Versioned, map[redisstore.EventRef]bool, error)
-	Commit(ctx context.Context, steps []redisstore.Step) ([]redisstore.Outcome, error)
-	// LastFailure says why the most recent Failed step was refused.
-	LastFailure() string
+	Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error)
+	Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error)
 }
-
-var _ Store = (*redisstore.Store)(nil)
 
 // Config tunes the intake. Zero values take the defaults stated on each field.
 type Config struct {
@@ -59,6 +54,9 @@ type Intake struct {
 	cfg   Config
 	rules state.Rules
 
+	// handle is processBatch wrapped in the configured middleware.
+	handle BatchHandler
+
 	// beforeAck, when set, runs after a batch is saved and before it is acknowledged;
 	// an error stops the intake without acknowledging, as a crash at that point would.
 	beforeAck func() error
@@ -82,7 +80,9 @@ func NewIntake(js jetstream.JetStream, cons jetstream.Consumer, store Store, log
 	if cfg.Rules != nil {
 		rules = *cfg.Rules
 	}
-	return &Intake{js: js, cons: cons, store: store, log: log, cfg: cfg, rules: rules}
+	in := &Intake{js: js, cons: cons, store: store, log: log, cfg: cfg, rules: rules}
+	in.handle = chain(in.processBatch, withMetrics(cfg.Metrics))
+	return in
 }
 
 // Run consumes until ctx is cancelled. Then it stops fetching, decides and saves the
@@ -119,7 +119,7 @@ func (in *Intake) Run(ctx context.Context) error {
 			}
 			batch = append(batch, msg)
 		}
-		if err := in.processBatch(context.WithoutCancel(ctx), batch); err != nil {
+		if _, err := in.handle(context.WithoutCancel(ctx), batch); err != nil {
 			return err
 		}
 	}
@@ -140,6 +140,9 @@ type pending struct {
 	fact, factDigest string
 	settled          settlement
 	delay            time.Duration // of a nak
+	// outcome is what became of the event, for metrics: applied, duplicate, conflict,
+	// failed, refused, waiting.
+	outcome string
 }
 
 // settlement is what was done with a message, so its copies can be done the same.
@@ -152,14 +155,15 @@ const (
 	terminated // dead-lettered
 )
 
-func (p *pending) ack() { p.msg.Ack(); p.settled = acked }
-
-func (p *pending) nak(delay time.Duration) {
-	p.msg.NakWithDelay(delay)
-	p.settled, p.delay = naked, delay
+func (p *pending) ack(outcome string) {
+	p.msg.Ack()
+	p.settled, p.outcome = acked, outcome
 }
 
-func (p *pending) term() { p.msg.Term(); p.settled = terminated }
+func (p *pending) nak(delay time.Duration, outcome string) {
+	p.msg.NakWithDelay(delay)
+	p.settled, p.delay, p.outcome = naked, delay, outcome
+}
 
 // settleLike settles a copy exactly as its first copy was settled: acking a copy of an
 // event that was nak'd would remove the event from the stream (acks go by stream
@@ -167,71 +171,102 @@ func (p *pending) term() { p.msg.Term(); p.settled = terminated }
 func (p *pending) settleLike(first *pending) {
 	switch first.settled {
 	case acked:
-		p.ack()
+		p.ack("duplicate")
 	case terminated:
-		p.term()
+		p.msg.Term()
+		p.settled, p.outcome = terminated, "duplicate"
 	case naked:
-		p.nak(first.delay)
+		p.nak(first.delay, "duplicate")
 	default:
-		p.nak(time.Second)
+		p.nak(time.Second, "duplicate")
 	}
 }
 
-// processBatch decides and saves one batch. Each event keeps its own semantics: it is
-// decided on the state left by the batch's earlier events of the same account, and
-// saved as its own atomic step. Every message is settled exactly once, after the save.
-// Only a failure to stop (beforeAck) is returned; every other failure is settled per
-// message (nak, dead letter) so the intake keeps going.
-func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
-	started := time.Now()
-	now := in.cfg.Clock()
-	items := make([]pending, 0, len(msgs))
-	var accountIDs []string
-	var refs []redisstore.EventRef
-	knownAccount := make(map[string]bool)
-	decoded := decodeAll(msgs)
-	for i, msg := range msgs {
-		ev, err := decoded[i].event, decoded[i].err
-		if err != nil {
-			in.cfg.Metrics.count("malformed", "refused")
-			if in.deadLetter(ctx, msg, err.Error()) {
-				msg.Term()
-			} else {
-				msg.NakWithDelay(time.Second)
-			}
+// batch is one batch on its way through decide, commit and settle.
+type batch struct {
+	now   time.Time
+	items []pending
+	steps []state.Step
+	// malformed are the messages that did not decode, already parked.
+	malformed int
+}
+
+// processBatch decides, saves and settles one batch. Each event keeps its own
+// semantics: it is decided on the state left by the batch's earlier events of the same
+// account, and saved as its own atomic step. Every message is settled exactly once,
+// after the save. Only a failure to stop (beforeAck) is returned; every other failure is
+// settled per message (nak, dead letter) so the intake keeps going.
+func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) ([]Settled, error) {
+	b := &batch{now: in.cfg.Clock()}
+	report := in.decodeBatch(ctx, msgs, b)
+	if len(b.items) == 0 {
+		return report, nil
+	}
+	if err := in.decide(ctx, b); err != nil {
+		in.log.Error().Err(err).Int("events", len(b.items)).Msg("load batch; will retry")
+		return in.retryUnsettled(b, report), nil
+	}
+	results, err := in.store.Commit(ctx, b.steps)
+	if err != nil {
+		in.log.Error().Err(err).Int("steps", len(b.steps)).Msg("save batch; will retry")
+		return in.retryUnsettled(b, report), nil
+	}
+	if in.beforeAck != nil {
+		if err := in.beforeAck(); err != nil {
+			return nil, err
+		}
+	}
+	published := in.settle(ctx, b, results)
+	if published > 0 && in.cfg.AfterCommit != nil {
+		in.cfg.AfterCommit(published)
+	}
+	return reportOf(b, report), nil
+}
+
+// decodeBatch decodes the batch on every core, parks what is malformed, and keeps the
+// rest as the batch's items.
+func (in *Intake) decodeBatch(ctx context.Context, msgs []jetstream.Msg, b *batch) []Settled {
+	var report []Settled
+	b.items = make([]pending, 0, len(msgs))
+	for i, d := range decodeAll(msgs) {
+		if d.err != nil {
+			in.park(ctx, msgs[i], d.err.Error())
+			report = append(report, Settled{Type: "malformed", Outcome: "refused"})
 			continue
 		}
-		it := pending{msg: msg, event: ev, step: -1, sameAs: -1, fact: ev.FactID()}
+		it := pending{msg: msgs[i], event: d.event, step: -1, sameAs: -1, fact: d.event.FactID()}
 		if it.fact != "" {
-			it.factDigest = ev.FactDigest()
+			it.factDigest = d.event.FactDigest()
 		}
-		items = append(items, it)
-		if !knownAccount[ev.Subject] {
-			knownAccount[ev.Subject] = true
-			accountIDs = append(accountIDs, ev.Subject)
-		}
-		refs = append(refs, redisstore.EventRef{AccountID: ev.Subject, EventID: ev.ID})
+		b.items = append(b.items, it)
 	}
-	if len(items) == 0 {
-		return nil
-	}
+	return report
+}
 
+// decide loads the batch's accounts and decides each event on the state the batch's
+// earlier events of its account left, building the batch's steps.
+func (in *Intake) decide(ctx context.Context, b *batch) error {
+	var accountIDs []string
+	refs := make([]state.EventRef, len(b.items))
+	known := make(map[string]bool)
+	for i, it := range b.items {
+		refs[i] = state.EventRef{AccountID: it.event.Subject, EventID: it.event.ID}
+		if !known[it.event.Subject] {
+			known[it.event.Subject] = true
+			accountIDs = append(accountIDs, it.event.Subject)
+		}
+	}
 	accounts, seen, err := in.store.Load(ctx, accountIDs, refs)
 	if err != nil {
-		in.log.Error().Err(err).Int("events", len(items)).Msg("load batch; will retry")
-		in.retryUnsettled(items)
-		return nil
+		return err
 	}
-
-	steps := make([]redisstore.Step, 0, len(items))
-	firstCopy := make(map[string]int, len(items))
-	for i := range items {
-		it := &items[i]
-		ref := redisstore.EventRef{AccountID: it.event.Subject, EventID: it.event.ID}
+	b.steps = make([]state.Step, 0, len(b.items))
+	firstCopy := make(map[string]int, len(b.items))
+	for i := range b.items {
+		it, ref := &b.items[i], refs[i]
 		if seen[ref] {
 			// Already saved: acknowledging it can lose nothing.
-			in.cfg.Metrics.count(it.event.Type, "duplicate")
-			it.ack()
+			it.ack("duplicate")
 			continue
 		}
 		if first, ok := in.firstCopyOf(firstCopy, it, i); ok {
@@ -245,88 +280,74 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) error 
 			it.undecided = &state.Waiting{Reason: "the stored account cannot be read: " + current.Err.Error()}
 			continue
 		}
-		decision, err := state.Apply(current.Account, it.event, in.rules, now)
+		decision, err := state.Apply(current.Account, it.event, in.rules, b.now)
 		if err != nil {
 			it.undecided = err
 			continue
 		}
-		step := redisstore.Step{
-			Event: ref, ExpectedVersion: current.Version, Outbound: decision.Outbound,
-			SetDeadline: decision.DeadlineChanged, Deadline: decision.ReserveDeadline,
-			Fact: it.fact, FactDigest: it.factDigest,
-		}
+		step := decision.Step(ref, current.Version)
+		step.Fact, step.FactDigest = it.fact, it.factDigest
 		if decision.Changed {
-			step.Account = &decision.Account
-			accounts[ref.AccountID] = redisstore.Versioned{Account: decision.Account, Version: step.NextVersion()}
+			accounts[ref.AccountID] = state.Versioned{Account: decision.Account, Version: step.NextVersion()}
 		}
-		it.step = len(steps)
-		steps = append(steps, step)
+		it.step = len(b.steps)
+		b.steps = append(b.steps, step)
 	}
+	return nil
+}
 
-	outcomes, err := in.store.Commit(ctx, steps)
-	if err != nil {
-		in.log.Error().Err(err).Int("steps", len(steps)).Msg("save batch; will retry")
-		in.retryUnsettled(items)
-		return nil
-	}
-	if in.beforeAck != nil {
-		if err := in.beforeAck(); err != nil {
-			return err
-		}
-	}
+// settle acknowledges, retries or parks every message of a saved batch by what became
+// of its step, and returns how many outbound events the batch saved.
+func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResult) int {
 	// An account whose state after this batch is not what the batch decided: a step
-	// conflicted (another instance wrote first), Redis refused one, or a step that
+	// conflicted (another instance wrote first), the store refused one, or a step that
 	// changed the account turned out a duplicate. Its refusals were decided on state
 	// that was not saved, and are decided again.
 	unsaved := make(map[string]bool)
-	for i, o := range outcomes {
-		if o == redisstore.Conflict || o == redisstore.Failed || o == redisstore.FactConflict || (o == redisstore.Duplicate && steps[i].Account != nil) {
-			unsaved[steps[i].Event.AccountID] = true
+	for i, r := range results {
+		switch o := r.Outcome; {
+		case o == state.Conflict, o == state.Failed, o == state.FactConflict, o == state.Duplicate && b.steps[i].Account != nil:
+			unsaved[b.steps[i].Event.AccountID] = true
 		}
 	}
 	published := 0
-	for i := range items {
-		it := &items[i]
+	for i := range b.items {
+		it := &b.items[i]
 		switch {
 		case it.settled != unsettled || it.sameAs >= 0:
 		case it.step >= 0:
-			switch outcomes[it.step] {
-			case redisstore.Applied:
-				published += len(steps[it.step].Outbound)
-				in.cfg.Metrics.count(it.event.Type, "applied")
-				it.ack()
-			case redisstore.Duplicate:
-				in.cfg.Metrics.count(it.event.Type, "duplicate")
-				it.ack()
-			case redisstore.Conflict:
-				in.cfg.Metrics.count(it.event.Type, "conflict")
-				it.nak(conflictBackoff())
-			case redisstore.Failed:
-				in.cfg.Metrics.count(it.event.Type, "failed")
-				in.settleWaiting(ctx, it, "Redis refused to save it: "+in.store.LastFailure(), now)
-			case redisstore.FactConflict:
-				in.cfg.Metrics.count(it.event.Type, "refused")
-				reason := fmt.Sprintf("%s was already counted with other data", it.fact)
-				if in.deadLetter(ctx, it.msg, reason) {
-					it.term()
-				} else {
-					it.nak(time.Second)
-				}
+			r := results[it.step]
+			switch r.Outcome {
+			case state.Applied:
+				published += len(b.steps[it.step].Outbound)
+				it.ack("applied")
+			case state.Duplicate:
+				it.ack("duplicate")
+			case state.Conflict:
+				it.nak(conflictBackoff(), "conflict")
+			case state.Failed:
+				in.settleWaiting(ctx, it, "the store refused to save it: "+r.Reason, b.now)
+			case state.FactConflict:
+				in.parkItem(ctx, it, fmt.Sprintf("%s was already counted with other data", it.fact))
 			}
 		default:
-			in.settleUndecided(ctx, it, unsaved[it.event.Subject], now)
+			in.settleUndecided(ctx, it, unsaved[it.event.Subject], b.now)
 		}
 	}
-	for i := range items {
-		if it := &items[i]; it.sameAs >= 0 {
-			it.settleLike(&items[it.sameAs])
+	for i := range b.items {
+		if it := &b.items[i]; it.sameAs >= 0 {
+			it.settleLike(&b.items[it.sameAs])
 		}
 	}
-	in.cfg.Metrics.observeBatch(len(msgs), time.Since(started))
-	if published > 0 && in.cfg.AfterCommit != nil {
-		in.cfg.AfterCommit(published)
+	return published
+}
+
+// reportOf is what became of every message of the batch, for the middleware.
+func reportOf(b *batch, report []Settled) []Settled {
+	for _, it := range b.items {
+		report = append(report, Settled{Type: it.event.Type, Outcome: it.outcome})
 	}
-	return nil
+	return report
 }
 
 // firstCopyOf reports the batch's first item that is the same event as item i, or
@@ -408,18 +429,12 @@ func (in *Intake) settleUndecided(ctx context.Context, it *pending, accountUnsav
 	case errors.As(it.undecided, &waiting):
 		in.settleWaiting(ctx, it, waiting.Reason, now)
 	case errors.As(it.undecided, &refusal) && accountUnsaved:
-		in.cfg.Metrics.count(it.event.Type, "conflict")
-		it.nak(conflictBackoff())
+		it.nak(conflictBackoff(), "conflict")
 	case errors.As(it.undecided, &refusal):
-		in.cfg.Metrics.count(it.event.Type, "refused")
-		if in.deadLetter(ctx, it.msg, refusal.Reason) {
-			it.term()
-		} else {
-			it.nak(time.Second)
-		}
+		in.parkItem(ctx, it, refusal.Reason)
 	default:
 		in.log.Error().Err(it.undecided).Str("event_id", it.event.ID).Str("type", string(it.event.Type)).Msg("decide event; will retry")
-		it.nak(time.Second)
+		it.nak(time.Second, "failed")
 	}
 }
 
@@ -428,20 +443,14 @@ func (in *Intake) settleUndecided(ctx context.Context, it *pending, accountUnsav
 func (in *Intake) settleWaiting(ctx context.Context, it *pending, reason string, now time.Time) {
 	meta, metaErr := it.msg.Metadata()
 	if metaErr == nil && now.Sub(meta.Timestamp) > in.cfg.MaxWait {
-		in.cfg.Metrics.count(it.event.Type, "refused")
-		if in.deadLetter(ctx, it.msg, fmt.Sprintf("waited longer than %s: %s", in.cfg.MaxWait, reason)) {
-			it.term()
-		} else {
-			it.nak(time.Second)
-		}
+		in.parkItem(ctx, it, fmt.Sprintf("waited longer than %s: %s", in.cfg.MaxWait, reason))
 		return
 	}
-	in.cfg.Metrics.count(it.event.Type, "waiting")
 	delivered := uint64(1)
 	if metaErr == nil {
 		delivered = meta.NumDelivered
 	}
-	it.nak(waitBackoff(delivered))
+	it.nak(waitBackoff(delivered), "waiting")
 }
 
 // waitBackoff is how long a waiting event stays away: 200ms after its first delivery,
@@ -456,17 +465,38 @@ func waitBackoff(delivered uint64) time.Duration {
 }
 
 // retryUnsettled returns every event of a batch that could not be saved.
-func (in *Intake) retryUnsettled(items []pending) {
-	for i := range items {
-		if items[i].settled == unsettled {
-			items[i].nak(time.Second)
+func (in *Intake) retryUnsettled(b *batch, report []Settled) []Settled {
+	for i := range b.items {
+		if b.items[i].settled == unsettled {
+			b.items[i].nak(time.Second, "failed")
 		}
 	}
+	return reportOf(b, report)
 }
 
-// deadLetter republishes a refused event with its reason, and reports whether it did;
-// the caller then terminates the event, so it is never redelivered, or retries it if
-// the dead letter could not be published: it is never dropped.
+// parkItem parks a batch item (see park) and records it as refused.
+func (in *Intake) parkItem(ctx context.Context, it *pending, reason string) {
+	if in.park(ctx, it.msg, reason) {
+		it.settled, it.outcome = terminated, "refused"
+		return
+	}
+	it.settled, it.delay, it.outcome = naked, time.Second, "refused"
+}
+
+// park is the one place a message the engine can never apply leaves the intake: it is
+// dead-lettered with its reason and terminated, or, when the dead letter cannot be
+// published, retried in a second, so it is never dropped. It reports whether the
+// message was dead-lettered.
+func (in *Intake) park(ctx context.Context, msg jetstream.Msg, reason string) bool {
+	if in.deadLetter(ctx, msg, reason) {
+		msg.Term()
+		return true
+	}
+	msg.NakWithDelay(time.Second)
+	return false
+}
+
+// deadLetter republishes a refused event with its reason, and reports whether it did.
 func (in *Intake) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) bool {
 	out := nats.NewMsg(events.DeadLetterSubject(msg.Subject()))
 	out.Data = msg.Data()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/state"
-	"github.com/payinfra/refunds/state/redisstore"
 )
 
 // streamMsg is one stored stream message as the intake sees it, possibly delivered
@@ -50,23 +49,21 @@ func (m streamMsg) TermWithReason(string) error      { return m.record("term") }
 // openedAccountStore holds one opened account and saves whatever it is given.
 type openedAccountStore struct{ account state.Account }
 
-func (s *openedAccountStore) Load(_ context.Context, ids []string, refs []redisstore.EventRef) (map[string]redisstore.Versioned, map[redisstore.EventRef]bool, error) {
-	out := map[string]redisstore.Versioned{}
+func (s *openedAccountStore) Load(_ context.Context, ids []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error) {
+	out := map[string]state.Versioned{}
 	for _, id := range ids {
-		out[id] = redisstore.Versioned{Account: s.account, Version: "v1"}
+		out[id] = state.Versioned{Account: s.account, Version: "v1"}
 	}
-	return out, map[redisstore.EventRef]bool{}, nil
+	return out, map[state.EventRef]bool{}, nil
 }
 
-func (s *openedAccountStore) Commit(_ context.Context, steps []redisstore.Step) ([]redisstore.Outcome, error) {
-	out := make([]redisstore.Outcome, len(steps))
+func (s *openedAccountStore) Commit(_ context.Context, steps []state.Step) ([]state.StepResult, error) {
+	out := make([]state.StepResult, len(steps))
 	for i := range out {
-		out[i] = redisstore.Applied
+		out[i] = state.StepResult{Outcome: state.Applied}
 	}
 	return out, nil
 }
-
-func (s *openedAccountStore) LastFailure() string { return "" }
 
 func TestACopyOfAnEventInTheSameBatchIsSettledLikeItsFirstCopy(t *testing.T) {
 	account := state.NewAccount("acct-1")
@@ -83,7 +80,7 @@ func TestACopyOfAnEventInTheSameBatchIsSettledLikeItsFirstCopy(t *testing.T) {
 	msg := streamMsg{subject: ev.NATSSubject(), data: body, mu: &mu, actions: &actions}
 
 	in := NewIntake(nil, nil, &openedAccountStore{account: account}, zerolog.Nop(), Config{})
-	if err := in.processBatch(context.Background(), []jetstream.Msg{msg, msg}); err != nil {
+	if _, err := in.handle(context.Background(), []jetstream.Msg{msg, msg}); err != nil {
 		t.Fatal(err)
 	}
 	if len(actions) != 2 || actions[0] != "nak" || actions[1] != "nak" {

@@ -18,8 +18,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/consumers"
-	"github.com/payinfra/refunds/deploy/testenv"
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/testenv"
+	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
 
@@ -184,16 +185,16 @@ type countingStore struct {
 	applied   atomic.Int64 // steps saved with outcome Applied
 }
 
-func (c *countingStore) Load(ctx context.Context, accountIDs []string, refs []redisstore.EventRef) (map[string]redisstore.Versioned, map[redisstore.EventRef]bool, error) {
+func (c *countingStore) Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error) {
 	c.delivered.Add(int64(len(refs)))
 	return c.Store.Load(ctx, accountIDs, refs)
 }
 
-func (c *countingStore) Commit(ctx context.Context, steps []redisstore.Step) ([]redisstore.Outcome, error) {
+func (c *countingStore) Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
 	outcomes, err := c.Store.Commit(ctx, steps)
 	n := int64(0)
 	for _, o := range outcomes {
-		if o == redisstore.Applied {
+		if o.Outcome == state.Applied {
 			n++
 		}
 	}

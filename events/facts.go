@@ -30,7 +30,10 @@ func (e Event) FactID() string {
 		id = p.TransferID
 	case *BillIssuedData:
 		id = p.BillID
-	case *CreditNoteIssuedData:
+	case *CreditNoteData:
+		if e.Type != CreditNoteIssued {
+			return "" // a resolution refers to the credit note; several may
+		}
 		id = p.CreditNoteID
 	default:
 		// Resources are not facts: a resource id may be used again after its release,

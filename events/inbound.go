@@ -11,18 +11,10 @@ type AccountOpenedData struct {
 	HolderType string `json:"holder_type"` // HolderIndividual or HolderCompany
 	HolderName string `json:"holder_name"`
 	Verified   bool   `json:"verified"`
-	// Currency is the account's one currency; absent means DefaultCurrency
-	// (see AccountCurrency). It is not filled in on decode, so what was sent
-	// stays visible.
+	// Currency is the account's one currency; absent means the engine's
+	// default (state.Rules.DefaultCurrency). It is not filled in on decode,
+	// so what was sent stays visible.
 	Currency string `json:"currency,omitempty"`
-}
-
-// AccountCurrency is Currency, or DefaultCurrency when none was sent.
-func (d *AccountOpenedData) AccountCurrency() string {
-	if d.Currency == "" {
-		return DefaultCurrency
-	}
-	return d.Currency
 }
 
 func (d *AccountOpenedData) Validate() error {
@@ -201,54 +193,30 @@ func (d *BillPaidData) Validate() error {
 	)
 }
 
-// CreditNoteIssuedData is billing.creditnote.issued.
-type CreditNoteIssuedData struct {
+// CreditNoteData is billing.creditnote.issued and billing.creditnote.resolved.
+// Issued, Amount is what the credit note holds back (the engine refuses one
+// without it); resolved without Amount, the whole credit note is resolved.
+type CreditNoteData struct {
 	CreditNoteID string  `json:"credit_note_id"`
 	Amount       *Amount `json:"amount,omitempty"`
 }
 
-func (d *CreditNoteIssuedData) Validate() error {
+func (d *CreditNoteData) Validate() error {
 	return firstError(
 		checkID("data.credit_note_id", d.CreditNoteID),
 		checkOptionalPositive("data.amount", d.Amount),
 	)
 }
 
-// CreditNoteResolvedData is billing.creditnote.resolved. Without Amount the
-// whole credit note is resolved.
-type CreditNoteResolvedData struct {
-	CreditNoteID string  `json:"credit_note_id"`
-	Amount       *Amount `json:"amount,omitempty"`
-}
-
-func (d *CreditNoteResolvedData) Validate() error {
-	return firstError(
-		checkID("data.credit_note_id", d.CreditNoteID),
-		checkOptionalPositive("data.amount", d.Amount),
-	)
-}
-
-// InvoiceIssuedData is billing.invoice.issued.
-type InvoiceIssuedData struct {
-	InvoiceID string `json:"invoice_id"`
-	TopupID   string `json:"topup_id,omitempty"` // the recharge invoiced, when there is one
-}
-
-func (d *InvoiceIssuedData) Validate() error {
-	return firstError(
-		checkID("data.invoice_id", d.InvoiceID),
-		checkOptionalID("data.topup_id", d.TopupID),
-	)
-}
-
-// InvoiceReversedData is billing.invoice.reversed: the red-letter reversal
-// a discontinuation refund waits for.
-type InvoiceReversedData struct {
+// InvoiceData is billing.invoice.issued and billing.invoice.reversed (the
+// red-letter reversal a discontinuation refund waits for). TopupID is the
+// recharge invoiced, when there is one.
+type InvoiceData struct {
 	InvoiceID string `json:"invoice_id"`
 	TopupID   string `json:"topup_id,omitempty"`
 }
 
-func (d *InvoiceReversedData) Validate() error {
+func (d *InvoiceData) Validate() error {
 	return firstError(
 		checkID("data.invoice_id", d.InvoiceID),
 		checkOptionalID("data.topup_id", d.TopupID),
@@ -278,15 +246,16 @@ func (d *ResourceReleasedData) Validate() error {
 	return checkID("data.resource_id", d.ResourceID)
 }
 
-// PackagePurchasedData is billing.package.purchased. Units is the size of
-// the package; Price may be zero (a free package refunds nothing).
-type PackagePurchasedData struct {
+// PackageData is billing.package.purchased and billing.package.consumed.
+// Purchased, Units is the size of the package; consumed, how many units this
+// event used up. Price may be zero (a free package refunds nothing).
+type PackageData struct {
 	PackageID string  `json:"package_id"`
 	Price     *Amount `json:"price,omitempty"`
 	Units     int64   `json:"units"`
 }
 
-func (d *PackagePurchasedData) Validate() error {
+func (d *PackageData) Validate() error {
 	if err := firstError(
 		checkID("data.package_id", d.PackageID),
 		checkOptionalAmount("data.price", d.Price),
@@ -299,54 +268,17 @@ func (d *PackagePurchasedData) Validate() error {
 	return nil
 }
 
-// PackageConsumedData is billing.package.consumed. Units is how many units
-// this event used up.
-type PackageConsumedData struct {
-	PackageID string  `json:"package_id"`
-	Price     *Amount `json:"price,omitempty"`
-	Units     int64   `json:"units"`
-}
-
-func (d *PackageConsumedData) Validate() error {
-	if err := firstError(
-		checkID("data.package_id", d.PackageID),
-		checkOptionalAmount("data.price", d.Price),
-	); err != nil {
-		return err
-	}
-	if d.Units <= 0 {
-		return invalid("data.units", "must be greater than zero")
-	}
-	return nil
-}
-
-// OrderPurchasedData is billing.order.purchased. Amounts may be zero: free
-// orders exist, and refund nothing.
-type OrderPurchasedData struct {
+// OrderData is billing.order.purchased and billing.order.used (recorded
+// usage, which makes a refund partial). Amounts may be zero: free orders
+// exist, and refund nothing.
+type OrderData struct {
 	OrderID       string  `json:"order_id"`
 	Amount        *Amount `json:"amount,omitempty"`
 	PaymentMethod string  `json:"payment_method,omitempty"` // free text, e.g. "card", "paypal"
 	UsedAmount    *Amount `json:"used_amount,omitempty"`
 }
 
-func (d *OrderPurchasedData) Validate() error {
-	return firstError(
-		checkID("data.order_id", d.OrderID),
-		checkOptionalAmount("data.amount", d.Amount),
-		checkOptionalText("data.payment_method", d.PaymentMethod, maxShortLen),
-		checkOptionalAmount("data.used_amount", d.UsedAmount),
-	)
-}
-
-// OrderUsedData is billing.order.used: recorded usage, which makes a refund partial.
-type OrderUsedData struct {
-	OrderID       string  `json:"order_id"`
-	Amount        *Amount `json:"amount,omitempty"`
-	PaymentMethod string  `json:"payment_method,omitempty"`
-	UsedAmount    *Amount `json:"used_amount,omitempty"`
-}
-
-func (d *OrderUsedData) Validate() error {
+func (d *OrderData) Validate() error {
 	return firstError(
 		checkID("data.order_id", d.OrderID),
 		checkOptionalAmount("data.amount", d.Amount),

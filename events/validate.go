@@ -15,9 +15,6 @@ const (
 	maxEmailLen  = 254 // RFC 5321 path limit
 )
 
-// DefaultCurrency is the currency of an account opened without one.
-const DefaultCurrency = "CNY"
-
 // Enumerations of the contract. They are untyped so that they fit the plain
 // string fields of the payloads.
 const (

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/payinfra/refunds/state/redisstore"
+	"github.com/payinfra/refunds/state"
 )
 
 // OutboundStream holds every event the engine publishes ("refunds.>").
@@ -45,14 +45,12 @@ func EnsureOutboundStream(ctx context.Context, js jetstream.JetStream, replicas 
 
 // Outbox is what the relay needs from the store.
 type Outbox interface {
-	ReadOutbox(ctx context.Context, consumer string, count int) ([]redisstore.OutboxEntry, error)
-	ReadOwnPendingOutbox(ctx context.Context, consumer string, count int) ([]redisstore.OutboxEntry, error)
-	ClaimStaleOutbox(ctx context.Context, consumer string, minIdle time.Duration, count int) ([]redisstore.OutboxEntry, error)
-	AckOutbox(ctx context.Context, entries []redisstore.OutboxEntry) error
-	ParkOutbox(ctx context.Context, entries []redisstore.OutboxEntry) error
+	ReadOutbox(ctx context.Context, consumer string, count int) ([]state.OutboxEntry, error)
+	ReadOwnPendingOutbox(ctx context.Context, consumer string, count int) ([]state.OutboxEntry, error)
+	ClaimStaleOutbox(ctx context.Context, consumer string, minIdle time.Duration, count int) ([]state.OutboxEntry, error)
+	AckOutbox(ctx context.Context, entries []state.OutboxEntry) error
+	ParkOutbox(ctx context.Context, entries []state.OutboxEntry) error
 }
-
-var _ Outbox = (*redisstore.Store)(nil)
 
 // RelayConfig tunes the relay. Zero values take the defaults stated on each field.
 type RelayConfig struct {
@@ -172,22 +170,22 @@ func (r *Relay) passes(stop, work context.Context) {
 	}
 }
 
-func (r *Relay) readOwnPending(ctx context.Context) ([]redisstore.OutboxEntry, error) {
+func (r *Relay) readOwnPending(ctx context.Context) ([]state.OutboxEntry, error) {
 	return r.outbox.ReadOwnPendingOutbox(ctx, r.cfg.Consumer, r.cfg.BatchSize)
 }
 
-func (r *Relay) readNew(ctx context.Context) ([]redisstore.OutboxEntry, error) {
+func (r *Relay) readNew(ctx context.Context) ([]state.OutboxEntry, error) {
 	return r.outbox.ReadOutbox(ctx, r.cfg.Consumer, r.cfg.BatchSize)
 }
 
-func (r *Relay) claimStale(ctx context.Context) ([]redisstore.OutboxEntry, error) {
+func (r *Relay) claimStale(ctx context.Context) ([]state.OutboxEntry, error) {
 	return r.outbox.ClaimStaleOutbox(ctx, r.cfg.Consumer, r.cfg.ClaimAfter, r.cfg.BatchSize)
 }
 
 // relay takes one set of entries, publishes those of partitions not blocked, and
 // acknowledges the ones stored; partitions where an entry was not stored are added to
 // blocked. It returns how many entries it took.
-func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]redisstore.OutboxEntry, error), blocked map[int]bool) int {
+func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.OutboxEntry, error), blocked map[int]bool) int {
 	entries, err := take(ctx)
 	if err != nil {
 		r.log.Error().Err(err).Msg("read outbox")
@@ -204,7 +202,7 @@ func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]redisst
 		} else {
 			r.parked.Add(float64(len(poison)))
 			for _, e := range poison {
-				r.log.Error().Str("event_id", e.ID).Str("subject", e.Subject).Int("partition", e.Partition()).
+				r.log.Error().Str("event_id", e.ID).Str("subject", e.Subject).Int("partition", e.Partition).
 					Msg("outbound event refused by JetStream too often; parked in the outbox's parked stream for an operator")
 			}
 		}
@@ -233,11 +231,11 @@ const allPartitions = -1
 // order in the stream as long as JetStream stores what it is sent; after a failure the
 // rest of that partition goes again, in order. Several relays sharing the outbox do
 // not order between them.
-func (r *Relay) publish(ctx context.Context, entries []redisstore.OutboxEntry, blocked map[int]bool) (done, poison []redisstore.OutboxEntry) {
+func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocked map[int]bool) (done, poison []state.OutboxEntry) {
 	futures := make([]jetstream.PubAckFuture, len(entries))
 	errs := make([]error, len(entries))
 	for i, e := range entries {
-		if blocked[e.Partition()] || blocked[allPartitions] || e.Subject == "" {
+		if blocked[e.Partition] || blocked[allPartitions] || e.Subject == "" {
 			continue
 		}
 		msg := nats.NewMsg(e.Subject)
@@ -269,7 +267,7 @@ func (r *Relay) publish(ctx context.Context, entries []redisstore.OutboxEntry, b
 	jetStreamUp := anyStored // evidently up if it stored something; asked below otherwise
 	asked := false
 	for i, e := range entries {
-		p := e.Partition()
+		p := e.Partition
 		switch {
 		case e.Subject == "":
 			// Its body is gone: it was published and deleted, only the ack was lost.

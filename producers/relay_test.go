@@ -12,9 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
-	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/producers"
-	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
 
@@ -40,20 +39,26 @@ func startRelayHarness(t *testing.T) *relayHarness {
 	return &relayHarness{js: js, store: store, rdb: rdb, nats: natsServer}
 }
 
-// queue saves one step per account with n outbound events each, as the intake does.
+// queue puts n outbound events for each of accounts in the outbox.
 func (h *relayHarness) queue(t *testing.T, prefix string, accounts, n int) {
 	t.Helper()
-	var steps []redisstore.Step
 	for a := range accounts {
 		id := fmt.Sprintf("%s-%d", prefix, a)
-		var out []state.Outbound
 		for i := range n {
 			eventID := fmt.Sprintf("rf-%s-%d", id, i)
-			out = append(out, state.Outbound{ID: eventID, Subject: "refunds.account.balance_changed." + id, Body: []byte(`{"id":"` + eventID + `"}`)})
+			h.enqueue(t, id, eventID, "refunds.account.balance_changed."+id, `{"id":"`+eventID+`"}`)
 		}
-		steps = append(steps, redisstore.Step{Event: redisstore.EventRef{AccountID: id, EventID: id + "-cause"}, Outbound: out})
 	}
-	if _, err := h.store.Commit(context.Background(), steps); err != nil {
+}
+
+// enqueue appends one encoded event to the account's outbox partition, in the fields
+// the store's Lua step writes (id, subject, body). The relay publishes what it finds
+// there, whatever wrote it; writing it directly lets a test queue bodies no decision
+// would produce.
+func (h *relayHarness) enqueue(t *testing.T, account, id, subject, body string) {
+	t.Helper()
+	key := fmt.Sprintf("rf:{p%02d}:outbox", redisstore.Partition(account))
+	if err := h.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: key, Values: []any{"id", id, "subject", subject, "body", body}}).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -164,16 +169,9 @@ func TestRelay(t *testing.T) {
 			t.Fatal(err)
 		}
 		for round := range 3 {
-			var steps []redisstore.Step
 			for i := range 4 {
 				id := fmt.Sprintf("rf-outage-%d-%d", round, i)
-				steps = append(steps, redisstore.Step{
-					Event:    redisstore.EventRef{AccountID: "acct-outage", EventID: id},
-					Outbound: []state.Outbound{{ID: id, Subject: "refunds.account.balance_changed.acct-outage", Body: []byte(id)}},
-				})
-			}
-			if _, err := h.store.Commit(ctx, steps); err != nil {
-				t.Fatal(err)
+				h.enqueue(t, "acct-outage", id, "refunds.account.balance_changed.acct-outage", id)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -195,19 +193,10 @@ func TestRelay(t *testing.T) {
 
 	t.Run("an event JetStream keeps refusing is parked and its partition goes on", func(t *testing.T) {
 		// No stream takes "nowhere.>": JetStream will never store the first event.
-		steps := []redisstore.Step{{
-			Event:    redisstore.EventRef{AccountID: "acct-poison", EventID: "e-poison"},
-			Outbound: []state.Outbound{{ID: "rf-poison", Subject: "nowhere.acct-poison", Body: []byte("rf-poison")}},
-		}}
+		h.enqueue(t, "acct-poison", "rf-poison", "nowhere.acct-poison", "rf-poison")
 		for i := range 3 {
 			id := fmt.Sprintf("rf-after-poison-%d", i)
-			steps = append(steps, redisstore.Step{
-				Event:    redisstore.EventRef{AccountID: "acct-poison", EventID: id},
-				Outbound: []state.Outbound{{ID: id, Subject: "refunds.account.balance_changed.acct-poison", Body: []byte(id)}},
-			})
-		}
-		if _, err := h.store.Commit(ctx, steps); err != nil {
-			t.Fatal(err)
+			h.enqueue(t, "acct-poison", id, "refunds.account.balance_changed.acct-poison", id)
 		}
 		h.runRelay(t, "relay-poison", 30*time.Second)
 		h.waitForEmptyOutbox(t)

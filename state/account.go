@@ -5,54 +5,55 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-)
 
-// Account statuses, from billing.account.status_changed.
-const (
-	StatusActive = "active"
-	StatusFrozen = "frozen"
-	StatusClosed = "closed"
+	"github.com/payinfra/refunds/events"
 )
 
 // Account is everything the engine keeps about one billing account: facts, not
-// balances. It is stored as one compact JSON document, so the names on the wire are
-// short; the Go names say what they mean. Balances (cash, withdrawable, each top-up's
+// balances. Balances (cash, withdrawable, each top-up's
 // remainder) are derived by Ledger from these facts, which is what makes them
 // independent of the order the facts arrived in. Collections are maps (JSON sorts
 // their keys) or slices kept sorted, so the same facts also give the same document.
 type Account struct {
-	ID         string `json:"id"`
-	Opened     bool   `json:"op,omitempty"`
-	HolderType string `json:"ht,omitempty"`
-	HolderName string `json:"hn,omitempty"`
-	Verified   bool   `json:"vf,omitempty"`
+	ID         string
+	Opened     bool
+	HolderType string
+	HolderName string
+	Verified   bool
 	// Currency is set by billing.account.opened; money events wait until then.
-	Currency string `json:"cur,omitempty"`
-	Status   string `json:"st,omitempty"`
+	Currency string
+	Status   string
 
 	// TopUps are the recharges, sorted by (ReceivedAt, ID): first recharged, first
 	// consumed. Fully consumed ones are kept: dropping them would change the
 	// allocation if an older top-up arrived late.
-	TopUps []TopUp `json:"tu,omitempty"`
+	TopUps []TopUp
 	// Consumed is all cash consumption: recorded consumption, settled cycles and bills
 	// paid from the balance. Ledger allocates it.
-	Consumed decimal.Decimal `json:"cn"`
+	Consumed decimal.Decimal
 	// VouchersGranted and VouchersUsed are complimentary balance: never cash.
-	VouchersGranted decimal.Decimal `json:"vg"`
-	VouchersUsed    decimal.Decimal `json:"vu"`
+	VouchersGranted decimal.Decimal
+	VouchersUsed    decimal.Decimal
 
-	Transfers   map[string]Transfer   `json:"tr,omitempty"`
-	Cycles      map[string]Cycle      `json:"cy,omitempty"`
-	Bills       map[string]Bill       `json:"bl,omitempty"`
-	CreditNotes map[string]CreditNote `json:"crn,omitempty"`
-	Invoices    map[string]Invoice    `json:"iv,omitempty"`
-	Resources   map[string]Resource   `json:"rs,omitempty"`
+	Transfers   map[string]Transfer
+	Cycles      map[string]Cycle
+	Bills       map[string]Bill
+	CreditNotes map[string]CreditNote
+	Invoices    map[string]Invoice
+	Resources   map[string]Resource
 	// LastReleaseAt is the latest release time of a pay-as-you-go resource: the reserve
 	// countdown runs from it. A late release with an older time never moves it back.
-	LastReleaseAt *time.Time `json:"lr,omitempty"`
+	LastReleaseAt *time.Time
 	// ReserveReleasedFor is the LastReleaseAt whose countdown ran out: the reserve was
 	// released for it. A later release starts a new countdown.
-	ReserveReleasedFor *time.Time `json:"rr,omitempty"`
+	ReserveReleasedFor *time.Time
+
+	// Cases are the account's withdrawals and refunds that the rules still need: open
+	// ones, and what they hold.
+	Cases map[string]Case
+	// PaidOut is what cases paid out of cash, by the top-up it left from ("" for
+	// money that was not a top-up's). It outlives the cases themselves.
+	PaidOut map[string]decimal.Decimal
 
 	// knownBalances are this account's balances, when a decision already computed them
 	// (never stored): the next event of the account in a batch needs them as its
@@ -77,8 +78,7 @@ func balanceRulesOf(r Rules) balanceRules {
 	return balanceRules{reserve: r.ReserveAmount.String(), hold: r.ReserveHold, currency: r.DefaultCurrency}
 }
 
-// TopUp is one recharge order. What is left of it is derived by Ledger. Its stored
-// form is storedTopUp (see account_json.go).
+// TopUp is one recharge order. What is left of it is derived by Ledger.
 type TopUp struct {
 	ID              string
 	Amount          decimal.Decimal
@@ -93,52 +93,52 @@ type TopUp struct {
 
 // Transfer is funds received from another account, and how much the sender recalled.
 type Transfer struct {
-	Received decimal.Decimal `json:"r"`
-	Recalled decimal.Decimal `json:"c"`
+	Received decimal.Decimal
+	Recalled decimal.Decimal
 }
 
 // Cycle is a billing cycle's usage: unsettled until the cycle settles, then the
 // settled amount is consumption and the cycle holds nothing back. A late accrual to a
 // settled cycle therefore changes nothing, whatever the order.
 type Cycle struct {
-	Accrued decimal.Decimal  `json:"a"`
-	Settled *decimal.Decimal `json:"s,omitempty"`
+	Accrued decimal.Decimal
+	Settled *decimal.Decimal
 }
 
 // Bill is an issued bill; what is unpaid is overdue. Fully paid bills are dropped.
 type Bill struct {
-	Amount decimal.Decimal `json:"a"`
-	Paid   decimal.Decimal `json:"p"`
+	Amount decimal.Decimal
+	Paid   decimal.Decimal
 }
 
 // CreditNote is invoiced amount above actual consumption; what is unresolved is held
 // back. Fully resolved credit notes are dropped.
 type CreditNote struct {
-	Amount   decimal.Decimal `json:"a"`
-	Resolved decimal.Decimal `json:"r"`
+	Amount   decimal.Decimal
+	Resolved decimal.Decimal
 }
 
 // Invoice is an issued invoice, possibly for a recharge, and whether its red-letter
 // reversal is confirmed (a discontinuation refund waits for it).
 type Invoice struct {
-	TopupID  string `json:"t,omitempty"`
-	Reversed bool   `json:"x,omitempty"`
+	TopupID  string
+	Reversed bool
 }
 
 // Resource is what is known of one resource. A release may arrive before its create;
 // a resource created and released is dropped, since redeliveries of either are
 // recognised by their event ids.
 type Resource struct {
-	PayAsYouGo bool `json:"g,omitempty"`
-	Created    bool `json:"c,omitempty"`
+	PayAsYouGo bool
+	Created    bool
 	// ReleasedAt is set when the release arrived before the create, which says
 	// whether the release counts for the reserve (pay-as-you-go) or not.
-	ReleasedAt *time.Time `json:"r,omitempty"`
+	ReleasedAt *time.Time
 }
 
 // NewAccount is an account the engine has not heard of yet.
 func NewAccount(id string) Account {
-	return Account{ID: id, Status: StatusActive}
+	return Account{ID: id, Status: events.AccountActive}
 }
 
 // addTopUp inserts t keeping the first-recharged-first order. Ties on time are broken by
@@ -188,6 +188,8 @@ func (a Account) clone() Account {
 	a.CreditNotes = cloneMap(a.CreditNotes)
 	a.Invoices = cloneMap(a.Invoices)
 	a.Resources = cloneMap(a.Resources)
+	a.Cases = cloneMap(a.Cases)
+	a.PaidOut = cloneMap(a.PaidOut)
 	return a
 }
 

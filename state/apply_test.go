@@ -123,13 +123,13 @@ func TestBalanceChangesArePublishedWithDeterministicIDs(t *testing.T) {
 	if first.Outbound[0].ID != second.Outbound[0].ID {
 		t.Errorf("deciding the same event twice gave ids %s and %s", first.Outbound[0].ID, second.Outbound[0].ID)
 	}
-	out, err := events.Decode(first.Outbound[0].Body)
+	out, err := onTheWire(first.Outbound[0])
 	if err != nil {
 		t.Fatalf("outbound event does not decode: %v", err)
 	}
 	data := out.Payload.(*events.BalanceChangedData)
-	if out.Type != events.BalanceChanged || out.NATSSubject() != first.Outbound[0].Subject || !data.Cash.Equal(dec("100")) {
-		t.Errorf("outbound = %s on %s cash %s", out.Type, first.Outbound[0].Subject, data.Cash)
+	if out.Type != events.BalanceChanged || out.NATSSubject() != first.Outbound[0].NATSSubject() || !data.Cash.Equal(dec("100")) {
+		t.Errorf("outbound = %s on %s cash %s", out.Type, first.Outbound[0].NATSSubject(), data.Cash)
 	}
 }
 

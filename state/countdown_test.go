@@ -23,7 +23,7 @@ func TestAtTheDeadlineWithNoResourceActiveTheReserveIsReleasedOnce(t *testing.T)
 	}
 	wantDecimal(t, "withdrawable while counting down", a.Ledger(rules).Withdrawable, dec("400"))
 
-	d, err := state.ReserveDue(a, rules, deadline)
+	d, err := state.FireDue(a, rules, deadline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +32,8 @@ func TestAtTheDeadlineWithNoResourceActiveTheReserveIsReleasedOnce(t *testing.T)
 		t.Fatalf("changed %t, reserve %s: want released", d.Changed, l.ReserveState)
 	}
 	wantDecimal(t, "withdrawable grows by the reserve", l.Withdrawable, dec("500"))
-	if d.ReserveDeadline != nil || !d.DeadlineChanged {
-		t.Errorf("deadline after release %v (changed %t), want none", d.ReserveDeadline, d.DeadlineChanged)
+	if d.NextDeadline() != nil || !d.NextDeadlineChanged {
+		t.Errorf("deadline after release %v (changed %t), want none", d.NextDeadline(), d.NextDeadlineChanged)
 	}
 	unfrozen := outboundOf(t, d, events.ReserveUnfrozen)
 	if len(unfrozen) != 1 {
@@ -44,7 +44,7 @@ func TestAtTheDeadlineWithNoResourceActiveTheReserveIsReleasedOnce(t *testing.T)
 		t.Errorf("unfrozen %+v, want 100 with the last release's time", data)
 	}
 
-	again, err := state.ReserveDue(d.Account, rules, deadline.Add(time.Hour))
+	again, err := state.FireDue(d.Account, rules, deadline.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestAtTheDeadlineWithNoResourceActiveTheReserveIsReleasedOnce(t *testing.T)
 	}
 
 	t.Run("deciding the same firing twice publishes the same ids", func(t *testing.T) {
-		twice, _ := state.ReserveDue(a, rules, deadline)
+		twice, _ := state.FireDue(a, rules, deadline)
 		if twice.Outbound[0].ID != d.Outbound[0].ID {
 			t.Errorf("ids %s and %s", d.Outbound[0].ID, twice.Outbound[0].ID)
 		}
@@ -76,7 +76,7 @@ func TestAStaleTimerDoesNothing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := state.ReserveDue(tc.a, rules, tc.now)
+			d, err := state.FireDue(tc.a, rules, tc.now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,8 +86,8 @@ func TestAStaleTimerDoesNothing(t *testing.T) {
 			if d.Account.Ledger(rules).ReserveState == state.ReserveNone {
 				t.Fatal("the reserve was released")
 			}
-			if want := tc.a.ReserveDeadline(rules); !sameDeadline(d.ReserveDeadline, want) {
-				t.Errorf("deadline after the stale timer %v, want the account's %v kept", d.ReserveDeadline, want)
+			if want := tc.a.ReserveDeadline(rules); !sameDeadline(d.NextDeadline(), want) {
+				t.Errorf("deadline after the stale timer %v, want the account's %v kept", d.NextDeadline(), want)
 			}
 		})
 	}
@@ -114,8 +114,8 @@ func TestDecisionsSayWhenTheDeadlineMoves(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.DeadlineChanged != st.changed || !sameDeadline(d.ReserveDeadline, st.deadlineAt) {
-				t.Fatalf("changed %t deadline %v, want %t %v", d.DeadlineChanged, d.ReserveDeadline, st.changed, st.deadlineAt)
+			if d.NextDeadlineChanged != st.changed || !sameDeadline(d.NextDeadline(), st.deadlineAt) {
+				t.Fatalf("changed %t deadline %v, want %t %v", d.NextDeadlineChanged, d.NextDeadline(), st.changed, st.deadlineAt)
 			}
 			a = d.Account
 		})
@@ -124,7 +124,7 @@ func TestDecisionsSayWhenTheDeadlineMoves(t *testing.T) {
 
 func TestAfterTheReserveIsReleasedANewResourceFreezesItAgain(t *testing.T) {
 	a, deadline := countingDown(t)
-	released, err := state.ReserveDue(a, rules, deadline)
+	released, err := state.FireDue(a, rules, deadline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func outboundOf(t *testing.T, d state.Decision, typ events.Type) []events.Event 
 	t.Helper()
 	var out []events.Event
 	for _, o := range d.Outbound {
-		ev, err := events.Decode(o.Body)
+		ev, err := onTheWire(o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,28 +6,43 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/payinfra/refunds/events"
 )
 
-// Decision is what applying one event decided: the account afterwards and the events
-// that must be published with it. Unchanged decisions are still recorded (the event id is
-// remembered) so that a redelivery is recognised.
+// Decision is what applying one event (or firing an account's due timers) decided: the
+// account afterwards, the events that must be published with it, and the account's
+// deadlines. Unchanged decisions are still recorded (the event id is remembered) so
+// that a redelivery is recognised.
 type Decision struct {
 	Account  Account
 	Changed  bool
-	Outbound []Outbound
-	// DeadlineChanged says the reserve countdown's deadline moved, started or stopped;
-	// ReserveDeadline is the deadline after the decision (nil: no countdown runs). The
-	// store keeps one pending deadline per account from these.
-	DeadlineChanged bool
-	ReserveDeadline *time.Time
+	Outbound []events.Event
+	// Timers are the account's deadlines after the decision, by kind, earliest first.
+	Timers []Timer
+	// NextDeadlineChanged says the earliest of Timers moved, started or stopped: the
+	// store keeps that one deadline per account.
+	NextDeadlineChanged bool
 }
 
-// Outbound is an event to publish, already encoded, with the NATS subject it goes to and
-// its CloudEvents id (also its Nats-Msg-Id, so a republish after a crash is deduplicated).
-type Outbound struct {
-	ID      string
-	Subject string
-	Body    []byte
+// NextDeadline is the earliest of the decision's timers, or nil when none runs.
+func (d Decision) NextDeadline() *time.Time { return earliest(d.Timers) }
+
+// Step is the decision as one atomic write for event, decided on the account at
+// expectedVersion. It is the one place a decision becomes a step.
+func (d Decision) Step(event EventRef, expectedVersion string) Step {
+	st := Step{
+		Event:           event,
+		ExpectedVersion: expectedVersion,
+		Outbound:        d.Outbound,
+		SetNextDeadline: d.NextDeadlineChanged,
+		NextDeadline:    d.NextDeadline(),
+	}
+	if d.Changed {
+		acct := d.Account
+		st.Account = &acct
+	}
+	return st
 }
 
 // Refusal means the event can never be applied: it is parked as a dead letter with

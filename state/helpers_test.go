@@ -83,7 +83,7 @@ func (h *history) recall(id, amount string) *history {
 }
 func (h *history) creditNote(id, amount string) *history {
 	a := money(amount)
-	return h.add(events.CreditNoteIssued, &events.CreditNoteIssuedData{CreditNoteID: id, Amount: &a})
+	return h.add(events.CreditNoteIssued, &events.CreditNoteData{CreditNoteID: id, Amount: &a})
 }
 func (h *history) bill(id, amount string) *history {
 	return h.add(events.BillIssued, &events.BillIssuedData{BillID: id, Amount: money(amount)})
@@ -149,4 +149,14 @@ func wantRefusal(t testing.TB, err error) {
 	if !errors.As(err, &r) {
 		t.Fatalf("error = %v, want a refusal", err)
 	}
+}
+
+// onTheWire is an outbound event as a notifier receives it: encoded, then decoded with
+// the same checks as any inbound event.
+func onTheWire(ev events.Event) (events.Event, error) {
+	body, err := ev.Encode()
+	if err != nil {
+		return events.Event{}, err
+	}
+	return events.Decode(body)
 }

@@ -41,7 +41,9 @@ type Ledger struct {
 	// cash consumption recorded.
 	Consumed decimal.Decimal
 	// Received is all money that came in: top-ups plus transfers net of recalls.
-	Received     decimal.Decimal
+	Received decimal.Decimal
+	// PaidOut is what withdrawal and refund cases paid out of cash.
+	PaidOut      decimal.Decimal
 	Withdrawable decimal.Decimal
 	TopUps       []TopUpBalance
 }
@@ -50,6 +52,7 @@ type Ledger struct {
 type TopUpBalance struct {
 	TopUp
 	Consumed  decimal.Decimal
+	PaidOut   decimal.Decimal
 	Remaining decimal.Decimal
 	Held      decimal.Decimal
 	// Withdrawable is the order's remainder less what is held on it, never more than
@@ -103,19 +106,36 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 
 	l.Cash = l.Transferred
 	for i, t := range a.TopUps {
-		used := decimal.Min(toAllocate, t.Amount)
+		// What a case paid out of a top-up is gone before consumption is allocated:
+		// the payout named its top-up, consumption names none.
+		paidOut := a.PaidOut[t.ID]
+		used := decimal.Min(toAllocate, t.Amount.Sub(paidOut))
 		toAllocate = toAllocate.Sub(used)
-		remaining := t.Amount.Sub(used)
+		remaining := t.Amount.Sub(paidOut).Sub(used)
 		if perTopUp {
 			l.TopUps[i] = TopUpBalance{
 				TopUp:              t,
 				Consumed:           used,
+				PaidOut:            paidOut,
 				Remaining:          remaining,
 				OriginalRouteUntil: t.ReceivedAt.AddDate(0, 0, r.RouteWindows.Days(t.Channel, t.Banking, t.Bank)),
 			}
 		}
 		l.Cash = l.Cash.Add(remaining)
 		l.Received = l.Received.Add(t.Amount)
+	}
+	for _, p := range a.PaidOut {
+		l.PaidOut = l.PaidOut.Add(p)
+	}
+	var heldOn map[string]decimal.Decimal
+	for _, c := range a.Cases {
+		if held := c.Holds(); held.IsPositive() {
+			l.Held = l.Held.Add(held)
+			put(&heldOn, c.TopupID, heldOn[c.TopupID].Add(held))
+		}
+	}
+	for i := range l.TopUps {
+		l.TopUps[i].Held = heldOn[l.TopUps[i].ID]
 	}
 	l.Unfunded = toAllocate
 	l.Consumed = a.Consumed.Sub(l.Unfunded)

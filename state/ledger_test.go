@@ -101,9 +101,9 @@ func TestBillsAreOverdueUntilPaidAndPaidFromBalanceTheyAreConsumed(t *testing.T)
 func TestCreditNotesAreHeldUntilResolved(t *testing.T) {
 	h := newHistory(t).topUp("t1", "1000.00").creditNote("cn1", "200.00")
 	part := money("50.00")
-	h.add(events.CreditNoteResolved, &events.CreditNoteResolvedData{CreditNoteID: "cn1", Amount: &part})
+	h.add(events.CreditNoteResolved, &events.CreditNoteData{CreditNoteID: "cn1", Amount: &part})
 	wantDecimal(t, "credit notes after resolving 50", h.ledger().CreditNotes, dec("150"))
-	h.add(events.CreditNoteResolved, &events.CreditNoteResolvedData{CreditNoteID: "cn1"})
+	h.add(events.CreditNoteResolved, &events.CreditNoteData{CreditNoteID: "cn1"})
 	l := h.ledger()
 	wantDecimal(t, "credit notes after resolving the rest", l.CreditNotes, dec("0"))
 	wantDecimal(t, "withdrawable", l.Withdrawable, dec("1000"))
@@ -181,8 +181,8 @@ func TestLedgerRefusalsChangeNothingAndSayWhy(t *testing.T) {
 	}{
 		{"a recall above what was transferred", events.TransferRecalled, &events.TransferRecalledData{TransferID: "tr1", Amount: money("50.01")}, "exceeds"},
 		{"a payment above the bill's unpaid amount", events.BillPaid, &events.BillPaidData{BillID: "b1", Amount: money("30.01")}, "exceeds"},
-		{"resolving more than the credit note", events.CreditNoteResolved, &events.CreditNoteResolvedData{CreditNoteID: "cn1", Amount: &tooMuch}, "exceeds"},
-		{"a credit note without an amount", events.CreditNoteIssued, &events.CreditNoteIssuedData{CreditNoteID: "cn2"}, "without an amount"},
+		{"resolving more than the credit note", events.CreditNoteResolved, &events.CreditNoteData{CreditNoteID: "cn1", Amount: &tooMuch}, "exceeds"},
+		{"a credit note without an amount", events.CreditNoteIssued, &events.CreditNoteData{CreditNoteID: "cn2"}, "without an amount"},
 		{"a transfer in another currency", events.TransferReceived, &events.TransferReceivedData{TransferID: "tr2", Amount: money("1.00"), Currency: "USD"}, "currency USD"},
 		{"a voucher in another currency", events.VoucherGranted, &events.VoucherGrantedData{VoucherID: "v1", Amount: money("1.00"), Currency: "EUR"}, "currency EUR"},
 		{"a cycle settled twice at different amounts", events.CycleSettled, &events.CycleSettledData{Cycle: "2026-10", Amount: money("11.00")}, "already settled"},
@@ -208,8 +208,8 @@ func TestAReferenceWhoseParentMayBeLateWaits(t *testing.T) {
 	}{
 		{"a recall of a transfer not yet received", events.TransferRecalled, &events.TransferRecalledData{TransferID: "tr-late", Amount: money("1.00")}},
 		{"a payment of a bill not yet issued", events.BillPaid, &events.BillPaidData{BillID: "b-late", Amount: money("1.00")}},
-		{"a resolution of a credit note not yet issued", events.CreditNoteResolved, &events.CreditNoteResolvedData{CreditNoteID: "cn-late"}},
-		{"a reversal of an invoice not yet issued", events.InvoiceReversed, &events.InvoiceReversedData{InvoiceID: "i-late"}},
+		{"a resolution of a credit note not yet issued", events.CreditNoteResolved, &events.CreditNoteData{CreditNoteID: "cn-late"}},
+		{"a reversal of an invoice not yet issued", events.InvoiceReversed, &events.InvoiceData{InvoiceID: "i-late"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,9 +271,9 @@ func TestATopUpsWithdrawableIsNeverAboveTheAccounts(t *testing.T) {
 func publishes(t *testing.T, d state.Decision, typ events.Type) bool {
 	t.Helper()
 	for _, out := range d.Outbound {
-		ev, err := events.Decode(out.Body)
+		ev, err := onTheWire(out)
 		if err != nil {
-			t.Fatalf("outbound %s does not decode: %v", out.Subject, err)
+			t.Fatalf("outbound %s does not decode: %v", out.NATSSubject(), err)
 		}
 		if ev.Type == typ {
 			return true

@@ -104,20 +104,20 @@ func generateHistory(t testing.TB, seed uint64) []events.Event {
 	}
 	for i := range g.r.IntN(3) {
 		id, amount := fmt.Sprintf("cn%d", i), g.cents(100, 50000)
-		g.add(events.CreditNoteIssued, &events.CreditNoteIssuedData{CreditNoteID: id, Amount: &amount})
+		g.add(events.CreditNoteIssued, &events.CreditNoteData{CreditNoteID: id, Amount: &amount})
 		switch g.r.IntN(3) {
 		case 0:
-			g.add(events.CreditNoteResolved, &events.CreditNoteResolvedData{CreditNoteID: id})
+			g.add(events.CreditNoteResolved, &events.CreditNoteData{CreditNoteID: id})
 		case 1:
 			part := g.split(amount.Decimal, 2)[0]
-			g.add(events.CreditNoteResolved, &events.CreditNoteResolvedData{CreditNoteID: id, Amount: &part})
+			g.add(events.CreditNoteResolved, &events.CreditNoteData{CreditNoteID: id, Amount: &part})
 		}
 	}
 	for i := range g.r.IntN(3) {
 		id := fmt.Sprintf("i%d", i)
-		g.add(events.InvoiceIssued, &events.InvoiceIssuedData{InvoiceID: id, TopupID: "t0"})
+		g.add(events.InvoiceIssued, &events.InvoiceData{InvoiceID: id, TopupID: "t0"})
 		if g.r.IntN(2) == 0 {
-			g.add(events.InvoiceReversed, &events.InvoiceReversedData{InvoiceID: id})
+			g.add(events.InvoiceReversed, &events.InvoiceData{InvoiceID: id})
 		}
 	}
 	for i := range g.r.IntN(5) {

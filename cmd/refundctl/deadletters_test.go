@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payinfra/refunds/consumers"
-	"github.com/payinfra/refunds/deploy/testenv"
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/testenv"
 )
 
 func TestDeadLettersAreListedAndReplayedOnTheirOriginalSubjects(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/payinfra/refunds/consumers"
-	"github.com/payinfra/refunds/deploy/testenv"
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/testenv"
 )
 
 // The reserve countdown against real NATS and Redis, with a hold of a few seconds:

@@ -15,8 +15,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/payinfra/refunds/deploy/testenv"
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/producers"
 )
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/payinfra/refunds/deploy/testenv"
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/testenv"
 )
 
 // Seed 001's worked example, published over JetStream the way billing would, in an
@@ -27,7 +27,7 @@ func TestSeed001WorkedExampleOverJetStreamGivesWithdrawable200(t *testing.T) {
 		TopupID: "t1", Amount: amount("500.00"), Currency: "CNY", Channel: "online_banking", Banking: "corporate", Bank: "CMB", PayerType: "company", PayerName: "Acme Ltd",
 	})
 	d.publish(t, events.TransferReceived, acct, "s-transfer", at.Add(2*time.Hour), &events.TransferReceivedData{TransferID: "tr1", Amount: amount("500.00")})
-	d.publish(t, events.CreditNoteIssued, acct, "s-cn", at.Add(3*time.Hour), &events.CreditNoteIssuedData{CreditNoteID: "cn1", Amount: &creditNote})
+	d.publish(t, events.CreditNoteIssued, acct, "s-cn", at.Add(3*time.Hour), &events.CreditNoteData{CreditNoteID: "cn1", Amount: &creditNote})
 	d.publish(t, events.BillIssued, acct, "s-bill", at.Add(4*time.Hour), &events.BillIssuedData{BillID: "b1", Amount: amount("300.00")})
 	d.publish(t, events.BillIssued, acct, "s-bill-old", at.Add(4*time.Hour), &events.BillIssuedData{BillID: "b-old", Amount: amount("50.00")})
 	d.publish(t, events.UsageAccrued, acct, "s-usage", at.Add(6*time.Hour), &events.UsageAccruedData{UsageID: "u1", Cycle: "2026-11", Amount: amount("200.00")})

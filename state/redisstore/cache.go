@@ -17,11 +17,11 @@ import (
 type accountCache struct {
 	mu       sync.Mutex
 	max      int
-	accounts map[string]Versioned
+	accounts map[string]state.Versioned
 }
 
 func newAccountCache(max int) *accountCache {
-	return &accountCache{max: max, accounts: make(map[string]Versioned, max)}
+	return &accountCache{max: max, accounts: make(map[string]state.Versioned, max)}
 }
 
 // get is the cached account id at version, if that is the one cached.
@@ -45,5 +45,5 @@ func (c *accountCache) put(id, version string, a state.Account) {
 			break
 		}
 	}
-	c.accounts[id] = Versioned{Account: a, Version: version}
+	c.accounts[id] = state.Versioned{Account: a, Version: version}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
@@ -34,7 +34,7 @@ func BenchmarkMillionCountdowns(b *testing.B) {
 
 	const million = 1_000_000
 	before := usedMemory(b, rdb)
-	addPendingCountdowns(b, store, million, base)
+	addPendingTimers(b, store, million, base)
 	perCountdown := float64(usedMemory(b, rdb)-before) / million
 
 	b.Run("step-with-deadline/pending=1M", func(b *testing.B) {
@@ -49,18 +49,18 @@ func BenchmarkMillionCountdowns(b *testing.B) {
 		claims := 0
 		for b.Loop() {
 			start := time.Now()
-			got, err := store.ClaimDueCountdowns(ctx, due, time.Hour, 1000)
+			got, err := store.ClaimDueTimers(ctx, due, time.Hour, 1000)
 			total += time.Since(start)
 			claims++
 			if err != nil || len(got) != 1000 {
 				b.Fatalf("claimed %d, err %v; want the 1000 due", len(got), err)
 			}
 			// Put them back as a firing that finds them not yet due would.
-			restore := make([]redisstore.Step, len(got))
+			restore := make([]state.Step, len(got))
 			for i, id := range got {
 				n, _ := strconv.Atoi(strings.TrimPrefix(id, "acct-"))
 				at := base.Add(time.Duration(n) * time.Second)
-				restore[i] = redisstore.Step{Event: redisstore.EventRef{AccountID: id}, SetDeadline: true, Deadline: &at, Fired: true}
+				restore[i] = state.Step{Event: state.EventRef{AccountID: id}, SetNextDeadline: true, NextDeadline: &at, Fired: true}
 			}
 			if _, err := store.Commit(ctx, restore); err != nil {
 				b.Fatal(err)
@@ -71,17 +71,17 @@ func BenchmarkMillionCountdowns(b *testing.B) {
 	})
 }
 
-// addPendingCountdowns gives n accounts a pending deadline, base + i seconds, through
+// addPendingTimers gives n accounts a pending deadline, base + i seconds, through
 // the store's own step (in pipelines of 1000), so the memory is what production uses.
-func addPendingCountdowns(b *testing.B, store *redisstore.Store, n int, base time.Time) {
+func addPendingTimers(b *testing.B, store *redisstore.Store, n int, base time.Time) {
 	b.Helper()
 	ctx := context.Background()
-	steps := make([]redisstore.Step, 0, 1000)
+	steps := make([]state.Step, 0, 1000)
 	for i := 0; i < n; i++ {
 		at := base.Add(time.Duration(i) * time.Second)
-		steps = append(steps, redisstore.Step{
-			Event:       redisstore.EventRef{AccountID: fmt.Sprintf("acct-%07d", i)},
-			SetDeadline: true, Deadline: &at,
+		steps = append(steps, state.Step{
+			Event:       state.EventRef{AccountID: fmt.Sprintf("acct-%07d", i)},
+			SetNextDeadline: true, NextDeadline: &at,
 		})
 		if len(steps) == cap(steps) || i == n-1 {
 			if _, err := store.Commit(ctx, steps); err != nil {
@@ -104,12 +104,12 @@ func benchmarkDeadlineSteps(b *testing.B, store *redisstore.Store, prefix string
 		a.ID = id
 		// Far after the million's deadlines, so the claim benchmark does not see them.
 		at := base.AddDate(1, 0, 0).Add(time.Duration(i) * time.Millisecond)
-		step := redisstore.Step{
-			Event:           redisstore.EventRef{AccountID: id, EventID: prefix + "-evt-" + strconv.Itoa(i)},
-			ExpectedVersion: versions[id], Account: &a, SetDeadline: true, Deadline: &at,
+		step := state.Step{
+			Event:           state.EventRef{AccountID: id, EventID: prefix + "-evt-" + strconv.Itoa(i)},
+			ExpectedVersion: versions[id], Account: &a, SetNextDeadline: true, NextDeadline: &at,
 		}
-		out, err := store.Commit(ctx, []redisstore.Step{step})
-		if err != nil || out[0] != redisstore.Applied {
+		out, err := store.Commit(ctx, []state.Step{step})
+		if err != nil || out[0].Outcome != state.Applied {
 			b.Fatalf("step: %v %v", out, err)
 		}
 		versions[id] = step.NextVersion()

@@ -23,17 +23,17 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 				t.Fatal(err)
 			}
 			version := loaded[account].Version
-			outcomes, err := s.Commit(ctx, []redisstore.Step{{
-				Event: redisstore.EventRef{AccountID: account, EventID: event}, ExpectedVersion: version,
-				Account: &a, SetDeadline: true, Deadline: at,
+			outcomes, err := s.Commit(ctx, []state.Step{{
+				Event: state.EventRef{AccountID: account, EventID: event}, ExpectedVersion: version,
+				Account: &a, SetNextDeadline: true, NextDeadline: at,
 			}})
-			if err != nil || outcomes[0] != redisstore.Applied {
+			if err != nil || outcomes[0].Outcome != state.Applied {
 				t.Fatalf("set deadline: %v %v", outcomes, err)
 			}
 		}
 		claim := func(now time.Time) []string {
 			t.Helper()
-			got, err := s.ClaimDueCountdowns(ctx, now, lease, 100)
+			got, err := s.ClaimDueTimers(ctx, now, lease, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,11 +69,11 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			outcomes, err := s.Commit(ctx, []redisstore.Step{{
-				Event: redisstore.EventRef{AccountID: "acct-a"}, ExpectedVersion: loaded["acct-a"].Version, Account: &a,
-				SetDeadline: true, Deadline: nil, Fired: true,
+			outcomes, err := s.Commit(ctx, []state.Step{{
+				Event: state.EventRef{AccountID: "acct-a"}, ExpectedVersion: loaded["acct-a"].Version, Account: &a,
+				SetNextDeadline: true, NextDeadline: nil, Fired: true,
 			}})
-			if err != nil || outcomes[0] != redisstore.Applied {
+			if err != nil || outcomes[0].Outcome != state.Applied {
 				t.Fatalf("fire: %v %v", outcomes, err)
 			}
 			if got := claim(later); !slices.Equal(got, []string{"acct-b"}) {
@@ -93,11 +93,11 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 			}
 		})
 		t.Run("a firing leaves no idempotency record", func(t *testing.T) {
-			_, seen, err := s.Load(ctx, nil, []redisstore.EventRef{{AccountID: "acct-a"}})
+			_, seen, err := s.Load(ctx, nil, []state.EventRef{{AccountID: "acct-a"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if seen[redisstore.EventRef{AccountID: "acct-a"}] {
+			if seen[state.EventRef{AccountID: "acct-a"}] {
 				t.Fatal("the firing was remembered as an event")
 			}
 		})

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/payinfra/refunds/state"
 )
 
 // FlushScriptsForTest empties Redis's script cache, as a Redis restart does.
@@ -16,3 +18,9 @@ func AccountKeyForTest(id string) string { return accountKey(id) }
 
 // ClientForTest is the store's Redis client.
 func (s *Store) ClientForTest() redis.UniversalClient { return s.rdb }
+
+// EncodeAccountForTest is the account's stored form.
+func EncodeAccountForTest(a state.Account) ([]byte, error) { return encodeAccount(&a) }
+
+// DecodeAccountForTest reads an account's stored form.
+func DecodeAccountForTest(b []byte) (state.Account, error) { return decodeAccountJSON(b) }

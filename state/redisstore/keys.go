@@ -21,8 +21,12 @@ const Partitions = 16
 //	                            event id it came with; same retention
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
 //	rf:{pNN}:outbox:parked      stream of events JetStream kept refusing, for an operator
-//	rf:{pNN}:reserve:due        sorted set: account id -> its reserve deadline (unix ms)
+//	rf:{pNN}:reserve:due        sorted set: account id -> its next deadline (unix ms), the
+//	                            earliest of its timers of every kind (state.Timer)
 //	rf:{pNN}:reserve:claimed    sorted set: account id -> lease expiry of its claim
+//
+// The timer sets keep the names they had when the reserve countdown was the only
+// timer, so a store written by that version reads on unchanged.
 //
 // The idempotency record is keyed by the CloudEvents id, as the contract says processing
 // is idempotent on id, within the event's account: two sources reusing an id for two
@@ -54,5 +58,5 @@ func outboxKey(partition int) string { return tag(partition) + "outbox" }
 
 func parkedKey(partition int) string { return tag(partition) + "outbox:parked" }
 
-func reserveDueKey(partition int) string     { return tag(partition) + "reserve:due" }
-func reserveClaimedKey(partition int) string { return tag(partition) + "reserve:claimed" }
+func timersDueKey(partition int) string     { return tag(partition) + "reserve:due" }
+func timersClaimedKey(partition int) string { return tag(partition) + "reserve:claimed" }

@@ -15,31 +15,21 @@ import (
 // and an entry a crashed relay held is claimed by another.
 const relayGroup = "relay"
 
-// OutboxEntry is an outbound event waiting in the outbox.
-type OutboxEntry struct {
-	state.Outbound
-	partition int
-	entryID   string
-}
-
-// Partition is the outbox partition the entry is in; order holds within a partition.
-func (e OutboxEntry) Partition() int { return e.partition }
-
 // ReadOutbox takes up to count new entries per partition for relay consumer, in one
 // pipeline (one command per partition, so it works on Redis Cluster too). It does not
 // block. Entries come in outbox order within a partition.
-func (s *Store) ReadOutbox(ctx context.Context, consumer string, count int) ([]OutboxEntry, error) {
+func (s *Store) ReadOutbox(ctx context.Context, consumer string, count int) ([]state.OutboxEntry, error) {
 	return s.readOutbox(ctx, consumer, count, ">")
 }
 
 // ReadOwnPendingOutbox gives back up to count entries per partition that consumer took
 // and has not acknowledged (its publish failed), in outbox order, so it can publish
 // them again before anything newer.
-func (s *Store) ReadOwnPendingOutbox(ctx context.Context, consumer string, count int) ([]OutboxEntry, error) {
+func (s *Store) ReadOwnPendingOutbox(ctx context.Context, consumer string, count int) ([]state.OutboxEntry, error) {
 	return s.readOutbox(ctx, consumer, count, "0")
 }
 
-func (s *Store) readOutbox(ctx context.Context, consumer string, count int, from string) ([]OutboxEntry, error) {
+func (s *Store) readOutbox(ctx context.Context, consumer string, count int, from string) ([]state.OutboxEntry, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.XStreamSliceCmd, Partitions)
 	for p := 0; p < Partitions; p++ {
@@ -54,7 +44,7 @@ func (s *Store) readOutbox(ctx context.Context, consumer string, count int, from
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
-	var entries []OutboxEntry
+	var entries []state.OutboxEntry
 	for p, cmd := range cmds {
 		for _, stream := range cmd.Val() {
 			entries = appendEntries(entries, p, stream.Messages)
@@ -65,7 +55,7 @@ func (s *Store) readOutbox(ctx context.Context, consumer string, count int, from
 
 // ClaimStaleOutbox takes over entries another relay (or this one) read but did not
 // acknowledge within minIdle: the relay crashed or its publish failed.
-func (s *Store) ClaimStaleOutbox(ctx context.Context, consumer string, minIdle time.Duration, count int) ([]OutboxEntry, error) {
+func (s *Store) ClaimStaleOutbox(ctx context.Context, consumer string, minIdle time.Duration, count int) ([]state.OutboxEntry, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.XAutoClaimCmd, Partitions)
 	for p := 0; p < Partitions; p++ {
@@ -77,7 +67,7 @@ func (s *Store) ClaimStaleOutbox(ctx context.Context, consumer string, minIdle t
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("claim stale outbox entries: %w", err)
 	}
-	var entries []OutboxEntry
+	var entries []state.OutboxEntry
 	for p, cmd := range cmds {
 		msgs, _ := cmd.Val()
 		entries = appendEntries(entries, p, msgs)
@@ -85,28 +75,27 @@ func (s *Store) ClaimStaleOutbox(ctx context.Context, consumer string, minIdle t
 	return entries, nil
 }
 
-func appendEntries(entries []OutboxEntry, partition int, msgs []redis.XMessage) []OutboxEntry {
+func appendEntries(entries []state.OutboxEntry, partition int, msgs []redis.XMessage) []state.OutboxEntry {
 	for _, m := range msgs {
 		id, _ := m.Values["id"].(string)
 		subject, _ := m.Values["subject"].(string)
 		body, _ := m.Values["body"].(string)
-		entries = append(entries, OutboxEntry{
-			Outbound:  state.Outbound{ID: id, Subject: subject, Body: []byte(body)},
-			partition: partition,
-			entryID:   m.ID,
+		entries = append(entries, state.OutboxEntry{
+			ID: id, Subject: subject, Body: []byte(body),
+			Partition: partition, Position: m.ID,
 		})
 	}
 	return entries
 }
 
 // AckOutbox removes published entries from the outbox.
-func (s *Store) AckOutbox(ctx context.Context, entries []OutboxEntry) error {
+func (s *Store) AckOutbox(ctx context.Context, entries []state.OutboxEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	byPartition := make(map[int][]string)
 	for _, e := range entries {
-		byPartition[e.partition] = append(byPartition[e.partition], e.entryID)
+		byPartition[e.Partition] = append(byPartition[e.Partition], e.Position)
 	}
 	pipe := s.rdb.Pipeline()
 	for p, ids := range byPartition {
@@ -122,7 +111,7 @@ func (s *Store) AckOutbox(ctx context.Context, entries []OutboxEntry) error {
 // ParkOutbox moves entries JetStream keeps refusing out of the outbox into the
 // partition's parked stream (rf:{pNN}:outbox:parked, same fields), where an operator
 // can see and replay them, so they stop holding up their partition.
-func (s *Store) ParkOutbox(ctx context.Context, entries []OutboxEntry) error {
+func (s *Store) ParkOutbox(ctx context.Context, entries []state.OutboxEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -131,9 +120,9 @@ func (s *Store) ParkOutbox(ctx context.Context, entries []OutboxEntry) error {
 	// twice at worst, never loses it.
 	pipe := s.rdb.Pipeline()
 	for _, e := range entries {
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: parkedKey(e.partition), Values: []any{"id", e.ID, "subject", e.Subject, "body", e.Body}})
-		pipe.XAck(ctx, outboxKey(e.partition), relayGroup, e.entryID)
-		pipe.XDel(ctx, outboxKey(e.partition), e.entryID)
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: parkedKey(e.Partition), Values: []any{"id", e.ID, "subject", e.Subject, "body", e.Body}})
+		pipe.XAck(ctx, outboxKey(e.Partition), relayGroup, e.Position)
+		pipe.XDel(ctx, outboxKey(e.Partition), e.Position)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("park %d outbox entries: %w", len(entries), err)

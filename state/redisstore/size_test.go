@@ -2,14 +2,13 @@ package redisstore_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
-	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
@@ -41,7 +40,7 @@ func busyAccount(n int) state.Account {
 }
 
 func TestAnAccountWithTenTopUpsIsStoredInAtMost2KiB(t *testing.T) {
-	doc, err := json.Marshal(busyAccount(10))
+	doc, err := redisstore.EncodeAccountForTest(busyAccount(10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +61,9 @@ func BenchmarkAccountSize(b *testing.B) {
 		b.Run(fmt.Sprintf("topups=%d", n), func(b *testing.B) {
 			a := busyAccount(n)
 			a.ID = fmt.Sprintf("acct-size-%d", n)
-			doc, _ := json.Marshal(a)
-			ref := redisstore.EventRef{AccountID: a.ID, EventID: fmt.Sprintf("size-%d", n)}
-			if _, err := store.Commit(ctx, []redisstore.Step{{Event: ref, Account: &a}}); err != nil {
+			doc, _ := redisstore.EncodeAccountForTest(a)
+			ref := state.EventRef{AccountID: a.ID, EventID: fmt.Sprintf("size-%d", n)}
+			if _, err := store.Commit(ctx, []state.Step{{Event: ref, Account: &a}}); err != nil {
 				b.Fatal(err)
 			}
 			var usage int64

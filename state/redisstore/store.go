@@ -8,13 +8,10 @@ package redisstore
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,10 +38,9 @@ const DefaultIdempotencyRetention = 35 * 24 * time.Hour
 
 // Store is account state in Redis, standalone or Cluster.
 type Store struct {
-	rdb         redis.UniversalClient
-	retention   time.Duration
-	lastFailure atomic.Value
-	cache       *accountCache
+	rdb       redis.UniversalClient
+	retention time.Duration
+	cache     *accountCache
 }
 
 // DefaultCachedAccounts is how many decoded accounts a store keeps: about 2 KiB each.
@@ -74,23 +70,9 @@ func (s *Store) Prepare(ctx context.Context) error {
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
-// Versioned is an account as loaded, with the version its next step must expect.
-// A version names the write that produced it (see Step.NextVersion); "" is an account
-// never saved.
-type Versioned struct {
-	Account state.Account
-	Version string
-	// Err says the stored account could not be read. Its events must wait; the other
-	// accounts of the batch go on.
-	Err error
-}
-
-// EventRef names one event of a batch: its account and its CloudEvents id.
-type EventRef struct{ AccountID, EventID string }
-
 // Load reads the batch's accounts and which of its events were already applied, in one
 // pipeline. An account Redis has never seen comes back as state.NewAccount, version 0.
-func (s *Store) Load(ctx context.Context, accountIDs []string, refs []EventRef) (map[string]Versioned, map[EventRef]bool, error) {
+func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error) {
 	pipe := s.rdb.Pipeline()
 	accountCmds := make([]*redis.SliceCmd, len(accountIDs))
 	for i, id := range accountIDs {
@@ -103,24 +85,24 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []EventRef) 
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, nil, fmt.Errorf("load batch of %d accounts: %w", len(accountIDs), err)
 	}
-	accounts := make(map[string]Versioned, len(accountIDs))
+	accounts := make(map[string]state.Versioned, len(accountIDs))
 	for i, id := range accountIDs {
 		vals := accountCmds[i].Val()
 		if version, _ := vals[0].(string); version != "" {
 			if a, ok := s.cache.get(id, version); ok {
-				accounts[id] = Versioned{Account: a, Version: version}
+				accounts[id] = state.Versioned{Account: a, Version: version}
 				continue
 			}
 		}
 		v, err := decodeAccount(id, vals)
 		if err != nil {
-			v = Versioned{Err: err}
+			v = state.Versioned{Err: err}
 		} else if v.Version != "" {
 			s.cache.put(id, v.Version, v.Account)
 		}
 		accounts[id] = v
 	}
-	seen := make(map[EventRef]bool, len(refs))
+	seen := make(map[state.EventRef]bool, len(refs))
 	for i, ref := range refs {
 		seen[ref] = seenCmds[i].Val() == 1
 	}
@@ -140,98 +122,24 @@ func (s *Store) Account(ctx context.Context, id string) (acct state.Account, ok 
 	return v.Account, v.Version != "", nil
 }
 
-func decodeAccount(id string, vals []any) (Versioned, error) {
+func decodeAccount(id string, vals []any) (state.Versioned, error) {
 	version, _ := vals[0].(string)
 	body, _ := vals[1].(string)
 	if version == "" || body == "" {
-		return Versioned{Account: state.NewAccount(id)}, nil
+		return state.Versioned{Account: state.NewAccount(id)}, nil
 	}
-	var acct state.Account
-	// Calling the account's own decoder skips encoding/json's validation pass over a
-	// document the decoder reads in full anyway: a quarter of the intake's CPU went to
-	// decoding accounts.
-	if err := acct.UnmarshalJSON([]byte(body)); err != nil {
-		return Versioned{}, fmt.Errorf("account %s: decode state: %w", id, err)
+	acct, err := decodeAccountJSON([]byte(body))
+	if err != nil {
+		return state.Versioned{}, fmt.Errorf("account %s: decode state: %w", id, err)
 	}
-	return Versioned{Account: acct, Version: version}, nil
-}
-
-// Step is one event's atomic write.
-type Step struct {
-	// Event is the event decided. An empty EventID marks a reserve deadline firing,
-	// which leaves no idempotency record: its effect is idempotent through the
-	// account's own state.
-	Event           EventRef
-	ExpectedVersion string
-	// Account is the state after the event, or nil when the event changed nothing (its
-	// id is still remembered).
-	Account  *state.Account
-	Outbound []state.Outbound
-	// SetDeadline makes Deadline the account's pending reserve deadline (nil: none).
-	SetDeadline bool
-	Deadline    *time.Time
-	// Fired marks the firing of a claimed deadline: the claim is released.
-	Fired bool
-	// Fact is the business fact the event announces (events.Event.FactID), or "", and
-	// FactDigest what the event says about it (events.Event.FactDigest). A fact already
-	// counted with the same digest makes the step a duplicate, whatever its event id;
-	// with another digest, a FactConflict.
-	Fact, FactDigest string
-}
-
-// NextVersion is the version the account has after the step. It names the write: a
-// hash of the version it was decided on and the event, so no other write (another
-// instance's, another event's) can produce it. That is what makes a batch's later steps
-// for an account fail when an earlier one conflicted, instead of matching a version
-// another instance wrote and overwriting its change; a counter could not.
-func (st Step) NextVersion() string {
-	if st.Account == nil {
-		return st.ExpectedVersion
-	}
-	sum := sha256.Sum256([]byte(st.ExpectedVersion + "\x00" + st.Event.EventID))
-	return hex.EncodeToString(sum[:12])
-}
-
-// Outcome is what Redis did with one step.
-type Outcome int
-
-const (
-	// Applied: the step was saved with its outbound events.
-	Applied Outcome = iota + 1
-	// Duplicate: the event was applied before; nothing changed.
-	Duplicate
-	// Conflict: the account changed since it was loaded (another instance got there
-	// first); nothing changed, and the event must be decided again on fresh state.
-	Conflict
-	// Failed: Redis refused this step (an error reply); nothing changed. The other
-	// steps of the pipeline stand on their own.
-	Failed
-	// FactConflict: the fact the event announces was counted with other data; nothing
-	// changed.
-	FactConflict
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Applied:
-		return "applied"
-	case Duplicate:
-		return "duplicate"
-	case Conflict:
-		return "conflict"
-	case Failed:
-		return "failed"
-	case FactConflict:
-		return "fact conflict"
-	}
-	return "unknown"
+	return state.Versioned{Account: acct, Version: version}, nil
 }
 
 // Commit saves the steps in one pipeline, each atomically, in order. A step Redis
-// refuses is Failed without failing the others. An error means no outcome is known
+// refuses is Failed, with Redis's reply as its reason, without failing the others. An error means no outcome is known
 // (Redis unreachable); the caller retries the batch, which is safe because every step
 // is idempotent.
-func (s *Store) Commit(ctx context.Context, steps []Step) ([]Outcome, error) {
+func (s *Store) Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
 	if len(steps) == 0 {
 		return nil, nil
 	}
@@ -248,7 +156,7 @@ func (s *Store) Commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 	return outcomes, err
 }
 
-func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
+func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
 	retention := strconv.FormatInt(int64(s.retention/time.Second), 10)
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(steps))
@@ -262,8 +170,8 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 			accountKey(st.Event.AccountID),
 			seenKey(st.Event.AccountID, st.Event.EventID),
 			outboxKey(p),
-			reserveDueKey(p),
-			reserveClaimedKey(p),
+			timersDueKey(p),
+			timersClaimedKey(p),
 			// Without a fact, the seen key stands in: the script does not touch it.
 			seenKey(st.Event.AccountID, st.Event.EventID),
 		}
@@ -273,29 +181,28 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, execErr := pipe.Exec(ctx)
-	outcomes := make([]Outcome, len(steps))
+	results := make([]state.StepResult, len(steps))
 	for i, cmd := range cmds {
 		if err := cmd.Err(); err != nil {
 			if isNoScript(err) || !isErrorReply(err) {
 				// The script is gone, or Redis did not answer: nothing is known.
 				return nil, fmt.Errorf("commit %d steps: %w", len(steps), err)
 			}
-			s.failed(steps[i], err)
-			outcomes[i] = Failed
+			results[i] = state.StepResult{Outcome: state.Failed, Reason: fmt.Sprintf("account %s event %s: %v", steps[i].Event.AccountID, steps[i].Event.EventID, err)}
 			continue
 		}
 		switch cmd.Val() {
 		case "APPLIED":
-			outcomes[i] = Applied
+			results[i].Outcome = state.Applied
 			if st := steps[i]; st.Account != nil {
 				s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account)
 			}
 		case "DUPLICATE":
-			outcomes[i] = Duplicate
+			results[i].Outcome = state.Duplicate
 		case "CONFLICT":
-			outcomes[i] = Conflict
+			results[i].Outcome = state.Conflict
 		case "FACT_CONFLICT":
-			outcomes[i] = FactConflict
+			results[i].Outcome = state.FactConflict
 		default:
 			return nil, fmt.Errorf("commit event %s: unexpected reply %v", steps[i].Event.EventID, cmd.Val())
 		}
@@ -303,18 +210,7 @@ func (s *Store) commit(ctx context.Context, steps []Step) ([]Outcome, error) {
 	if execErr != nil && !isErrorReply(execErr) {
 		return nil, fmt.Errorf("commit %d steps: %w", len(steps), execErr)
 	}
-	return outcomes, nil
-}
-
-// failed keeps the reason a step was refused, for the caller's logs.
-func (s *Store) failed(st Step, err error) {
-	s.lastFailure.Store(fmt.Sprintf("account %s event %s: %v", st.Event.AccountID, st.Event.EventID, err))
-}
-
-// LastFailure is the reason the most recent Failed step was refused.
-func (s *Store) LastFailure() string {
-	v, _ := s.lastFailure.Load().(string)
-	return v
+	return results, nil
 }
 
 // isErrorReply tells an error Redis replied for one command from a failure to talk to
@@ -324,11 +220,10 @@ func isErrorReply(err error) bool {
 	return errors.As(err, &reply) && !errors.Is(err, redis.Nil)
 }
 
-func stepArgs(st Step, retention string) ([]any, error) {
+func stepArgs(st state.Step, retention string) ([]any, error) {
 	body := ""
 	if st.Account != nil {
-		// Directly, not through json.Marshal, which would compact the output again.
-		b, err := st.Account.MarshalJSON()
+		b, err := encodeAccount(st.Account)
 		if err != nil {
 			return nil, fmt.Errorf("encode account %s: %w", st.Event.AccountID, err)
 		}
@@ -338,10 +233,10 @@ func stepArgs(st Step, retention string) ([]any, error) {
 		retention = "0"
 	}
 	deadline := ""
-	if st.SetDeadline {
+	if st.SetNextDeadline {
 		deadline = "-"
-		if st.Deadline != nil {
-			deadline = strconv.FormatInt(st.Deadline.UnixMilli(), 10)
+		if st.NextDeadline != nil {
+			deadline = strconv.FormatInt(st.NextDeadline.UnixMilli(), 10)
 		}
 	}
 	fired := "0"
@@ -363,8 +258,12 @@ func stepArgs(st Step, retention string) ([]any, error) {
 		st.Event.AccountID,
 		fact,
 	)
-	for _, out := range st.Outbound {
-		args = append(args, out.ID, out.Subject, out.Body)
+	for _, ev := range st.Outbound {
+		encoded, err := ev.Encode()
+		if err != nil {
+			return nil, fmt.Errorf("encode %s for account %s: %w", ev.Type, st.Event.AccountID, err)
+		}
+		args = append(args, ev.ID, ev.NATSSubject(), encoded)
 	}
 	return args, nil
 }

@@ -3,12 +3,14 @@ package redisstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
-	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
@@ -42,11 +44,19 @@ func accountWithCash(id, consumed string) *state.Account {
 func TestStore(t *testing.T) {
 	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
 		ctx := context.Background()
-		ref := redisstore.EventRef{AccountID: "acct-1", EventID: "evt-1"}
-		out := state.Outbound{ID: "rf-1", Subject: "refunds.account.balance_changed.acct-1", Body: []byte(`{"id":"rf-1"}`)}
+		ref := state.EventRef{AccountID: "acct-1", EventID: "evt-1"}
+		out, err := events.New(events.BalanceChanged, "acct-1", state.Source, "rf-1", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC),
+			&events.BalanceChangedData{CauseID: "evt-1", CauseType: events.TopupReceived, Currency: "CNY", Cash: events.MustAmount("5.00"), Withdrawable: events.MustAmount("5.00")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantBody, err := out.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
 
 		t.Run("an account never seen loads as new, with no version", func(t *testing.T) {
-			accts, seen, err := s.Load(ctx, []string{"acct-1"}, []redisstore.EventRef{ref})
+			accts, seen, err := s.Load(ctx, []string{"acct-1"}, []state.EventRef{ref})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,13 +68,13 @@ func TestStore(t *testing.T) {
 			}
 		})
 
-		first := redisstore.Step{Event: ref, Account: accountWithCash("acct-1", "5"), Outbound: []state.Outbound{out}}
+		first := state.Step{Event: ref, Account: accountWithCash("acct-1", "5"), Outbound: []events.Event{out}}
 		t.Run("a step saves the account, remembers the event and queues its outbound events", func(t *testing.T) {
-			outcomes, err := s.Commit(ctx, []redisstore.Step{first})
-			if err != nil || outcomes[0] != redisstore.Applied {
+			outcomes, err := s.Commit(ctx, []state.Step{first})
+			if err != nil || outcomes[0].Outcome != state.Applied {
 				t.Fatalf("outcome %v, err %v", outcomes, err)
 			}
-			accts, seen, err := s.Load(ctx, []string{"acct-1"}, []redisstore.EventRef{ref})
+			accts, seen, err := s.Load(ctx, []string{"acct-1"}, []state.EventRef{ref})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,8 +87,8 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("the same event again is a duplicate and changes nothing", func(t *testing.T) {
-			outcomes, err := s.Commit(ctx, []redisstore.Step{{Event: ref, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-1", "99"), Outbound: []state.Outbound{out}}})
-			if err != nil || outcomes[0] != redisstore.Duplicate {
+			outcomes, err := s.Commit(ctx, []state.Step{{Event: ref, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-1", "99"), Outbound: []events.Event{out}}})
+			if err != nil || outcomes[0].Outcome != state.Duplicate {
 				t.Fatalf("outcome %v, err %v", outcomes, err)
 			}
 			a, _, _ := s.Account(ctx, "acct-1")
@@ -92,20 +102,20 @@ func TestStore(t *testing.T) {
 
 		t.Run("a fact already counted is a duplicate under another event id", func(t *testing.T) {
 			fact := "billing.consumption.recorded:c-7"
-			first := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-5", EventID: "e-7a"}, Account: accountWithCash("acct-5", "7"), Fact: fact}
-			again := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-5", EventID: "e-7b"}, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-5", "14"), Fact: fact}
-			elsewhere := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-6", EventID: "e-7c"}, Account: accountWithCash("acct-6", "7"), Fact: fact}
-			outcomes, err := s.Commit(ctx, []redisstore.Step{first, again, elsewhere})
-			if err != nil || outcomes[0] != redisstore.Applied || outcomes[1] != redisstore.Duplicate || outcomes[2] != redisstore.Applied {
+			first := state.Step{Event: state.EventRef{AccountID: "acct-5", EventID: "e-7a"}, Account: accountWithCash("acct-5", "7"), Fact: fact}
+			again := state.Step{Event: state.EventRef{AccountID: "acct-5", EventID: "e-7b"}, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-5", "14"), Fact: fact}
+			elsewhere := state.Step{Event: state.EventRef{AccountID: "acct-6", EventID: "e-7c"}, Account: accountWithCash("acct-6", "7"), Fact: fact}
+			outcomes, err := s.Commit(ctx, []state.Step{first, again, elsewhere})
+			if err != nil || outcomes[0].Outcome != state.Applied || outcomes[1].Outcome != state.Duplicate || outcomes[2].Outcome != state.Applied {
 				t.Fatalf("outcomes %v, err %v: want applied, duplicate, and applied on the other account", outcomes, err)
 			}
 			got, _, _ := s.Account(ctx, "acct-5")
 			if !got.Consumed.Equal(decimal.NewFromInt(7)) {
 				t.Fatalf("consumed %s, want the fact counted once", got.Consumed)
 			}
-			other := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-5", EventID: "e-7d"}, ExpectedVersion: first.NextVersion(),
+			other := state.Step{Event: state.EventRef{AccountID: "acct-5", EventID: "e-7d"}, ExpectedVersion: first.NextVersion(),
 				Account: accountWithCash("acct-5", "70"), Fact: fact, FactDigest: "other data"}
-			if outcomes, err := s.Commit(ctx, []redisstore.Step{other}); err != nil || outcomes[0] != redisstore.FactConflict {
+			if outcomes, err := s.Commit(ctx, []state.Step{other}); err != nil || outcomes[0].Outcome != state.FactConflict {
 				t.Fatalf("outcome %v, err %v: the same fact with other data must be a conflict", outcomes, err)
 			}
 		})
@@ -122,22 +132,22 @@ func TestStore(t *testing.T) {
 			if err != nil || accts["acct-garbled"].Err == nil || accts["acct-fine"].Err != nil {
 				t.Fatalf("load: %v; garbled err %v, fine err %v", err, accts["acct-garbled"].Err, accts["acct-fine"].Err)
 			}
-			bad := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-wrongtype", EventID: "e-w"}, Account: accountWithCash("acct-wrongtype", "1")}
-			good := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-fine", EventID: "e-f"}, Account: accountWithCash("acct-fine", "1")}
-			outcomes, err := s.Commit(ctx, []redisstore.Step{bad, good})
-			if err != nil || outcomes[0] != redisstore.Failed || outcomes[1] != redisstore.Applied {
+			bad := state.Step{Event: state.EventRef{AccountID: "acct-wrongtype", EventID: "e-w"}, Account: accountWithCash("acct-wrongtype", "1")}
+			good := state.Step{Event: state.EventRef{AccountID: "acct-fine", EventID: "e-f"}, Account: accountWithCash("acct-fine", "1")}
+			outcomes, err := s.Commit(ctx, []state.Step{bad, good})
+			if err != nil || outcomes[0].Outcome != state.Failed || outcomes[1].Outcome != state.Applied {
 				t.Fatalf("outcomes %v, err %v: want the bad step failed and the good one applied", outcomes, err)
 			}
 		})
 
 		t.Run("an account another instance changed is read afresh, not from this one's cache", func(t *testing.T) {
 			other := redisstore.New(s.ClientForTest())
-			mine := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-cache", EventID: "e-c1"}, Account: accountWithCash("acct-cache", "1")}
-			if out, err := s.Commit(ctx, []redisstore.Step{mine}); err != nil || out[0] != redisstore.Applied {
+			mine := state.Step{Event: state.EventRef{AccountID: "acct-cache", EventID: "e-c1"}, Account: accountWithCash("acct-cache", "1")}
+			if out, err := s.Commit(ctx, []state.Step{mine}); err != nil || out[0].Outcome != state.Applied {
 				t.Fatalf("commit: %v %v", out, err)
 			}
-			theirs := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-cache", EventID: "e-c2"}, ExpectedVersion: mine.NextVersion(), Account: accountWithCash("acct-cache", "2")}
-			if out, err := other.Commit(ctx, []redisstore.Step{theirs}); err != nil || out[0] != redisstore.Applied {
+			theirs := state.Step{Event: state.EventRef{AccountID: "acct-cache", EventID: "e-c2"}, ExpectedVersion: mine.NextVersion(), Account: accountWithCash("acct-cache", "2")}
+			if out, err := other.Commit(ctx, []state.Step{theirs}); err != nil || out[0].Outcome != state.Applied {
 				t.Fatalf("other commit: %v %v", out, err)
 			}
 			accts, _, err := s.Load(ctx, []string{"acct-cache"}, nil)
@@ -150,35 +160,35 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("the same event id on another account is another event", func(t *testing.T) {
-			other := redisstore.EventRef{AccountID: "acct-other", EventID: ref.EventID}
-			_, seen, err := s.Load(ctx, nil, []redisstore.EventRef{other})
+			other := state.EventRef{AccountID: "acct-other", EventID: ref.EventID}
+			_, seen, err := s.Load(ctx, nil, []state.EventRef{other})
 			if err != nil || seen[other] {
 				t.Fatalf("seen %v, err %v: an id saved for acct-1 made acct-other's event a duplicate", seen[other], err)
 			}
 		})
 
 		t.Run("a step decided on a stale version conflicts and changes nothing", func(t *testing.T) {
-			stale := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-1", EventID: "evt-2"}, ExpectedVersion: "", Account: accountWithCash("acct-1", "77")}
-			outcomes, err := s.Commit(ctx, []redisstore.Step{stale})
-			if err != nil || outcomes[0] != redisstore.Conflict {
+			stale := state.Step{Event: state.EventRef{AccountID: "acct-1", EventID: "evt-2"}, ExpectedVersion: "", Account: accountWithCash("acct-1", "77")}
+			outcomes, err := s.Commit(ctx, []state.Step{stale})
+			if err != nil || outcomes[0].Outcome != state.Conflict {
 				t.Fatalf("outcome %v, err %v", outcomes, err)
 			}
-			_, seen, _ := s.Load(ctx, nil, []redisstore.EventRef{stale.Event})
+			_, seen, _ := s.Load(ctx, nil, []state.EventRef{stale.Event})
 			if seen[stale.Event] {
 				t.Fatal("a conflicting step remembered its event, so its retry would be lost")
 			}
 		})
 
 		t.Run("steps of one account in one pipeline chain their versions", func(t *testing.T) {
-			a := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-a"}, Account: accountWithCash("acct-2", "1")}
-			b := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-b"}, ExpectedVersion: a.NextVersion()}
-			c := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-2", EventID: "e-c"}, ExpectedVersion: b.NextVersion(), Account: accountWithCash("acct-2", "3")}
-			outcomes, err := s.Commit(ctx, []redisstore.Step{a, b, c})
+			a := state.Step{Event: state.EventRef{AccountID: "acct-2", EventID: "e-a"}, Account: accountWithCash("acct-2", "1")}
+			b := state.Step{Event: state.EventRef{AccountID: "acct-2", EventID: "e-b"}, ExpectedVersion: a.NextVersion()}
+			c := state.Step{Event: state.EventRef{AccountID: "acct-2", EventID: "e-c"}, ExpectedVersion: b.NextVersion(), Account: accountWithCash("acct-2", "3")}
+			outcomes, err := s.Commit(ctx, []state.Step{a, b, c})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i, o := range outcomes {
-				if o != redisstore.Applied {
+				if o.Outcome != state.Applied {
 					t.Fatalf("step %d: %s", i, o)
 				}
 			}
@@ -191,15 +201,15 @@ func TestStore(t *testing.T) {
 		t.Run("after a conflict, the batch's later steps for that account conflict too", func(t *testing.T) {
 			// Another instance saves a top-up on acct-4 first; this instance's batch was
 			// decided on the version before it: [step x, step y chained on x].
-			base := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-4", EventID: "e-base"}, Account: accountWithCash("acct-4", "0")}
-			other := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-4", EventID: "e-other"}, ExpectedVersion: base.NextVersion(), Account: accountWithCash("acct-4", "500")}
-			if out, err := s.Commit(ctx, []redisstore.Step{base, other}); err != nil || out[1] != redisstore.Applied {
+			base := state.Step{Event: state.EventRef{AccountID: "acct-4", EventID: "e-base"}, Account: accountWithCash("acct-4", "0")}
+			other := state.Step{Event: state.EventRef{AccountID: "acct-4", EventID: "e-other"}, ExpectedVersion: base.NextVersion(), Account: accountWithCash("acct-4", "500")}
+			if out, err := s.Commit(ctx, []state.Step{base, other}); err != nil || out[1].Outcome != state.Applied {
 				t.Fatalf("setup: %v %v", out, err)
 			}
-			x := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-4", EventID: "e-x"}, ExpectedVersion: base.NextVersion(), Account: accountWithCash("acct-4", "100")}
-			y := redisstore.Step{Event: redisstore.EventRef{AccountID: "acct-4", EventID: "e-y"}, ExpectedVersion: x.NextVersion(), Account: accountWithCash("acct-4", "130")}
-			outcomes, err := s.Commit(ctx, []redisstore.Step{x, y})
-			if err != nil || outcomes[0] != redisstore.Conflict || outcomes[1] != redisstore.Conflict {
+			x := state.Step{Event: state.EventRef{AccountID: "acct-4", EventID: "e-x"}, ExpectedVersion: base.NextVersion(), Account: accountWithCash("acct-4", "100")}
+			y := state.Step{Event: state.EventRef{AccountID: "acct-4", EventID: "e-y"}, ExpectedVersion: x.NextVersion(), Account: accountWithCash("acct-4", "130")}
+			outcomes, err := s.Commit(ctx, []state.Step{x, y})
+			if err != nil || outcomes[0].Outcome != state.Conflict || outcomes[1].Outcome != state.Conflict {
 				t.Fatalf("outcomes %v, err %v: want both to conflict", outcomes, err)
 			}
 			got, _, _ := s.Account(ctx, "acct-4")
@@ -210,7 +220,7 @@ func TestStore(t *testing.T) {
 
 		t.Run("the relay reads, acknowledges and reclaims outbox entries", func(t *testing.T) {
 			entries, err := s.ReadOutbox(ctx, "relay-a", 100)
-			if err != nil || len(entries) != 1 || entries[0].ID != "rf-1" || string(entries[0].Body) != `{"id":"rf-1"}` {
+			if err != nil || len(entries) != 1 || entries[0].ID != "rf-1" || entries[0].Subject != "refunds.account.balance_changed.acct-1" || string(entries[0].Body) != string(wantBody) {
 				t.Fatalf("read %+v, err %v", entries, err)
 			}
 			if again, _ := s.ReadOutbox(ctx, "relay-b", 100); len(again) != 0 {
@@ -232,8 +242,8 @@ func TestStore(t *testing.T) {
 			if err := s.FlushScriptsForTest(ctx); err != nil {
 				t.Fatal(err)
 			}
-			outcomes, err := s.Commit(ctx, []redisstore.Step{{Event: redisstore.EventRef{AccountID: "acct-3", EventID: "e-x"}, Account: accountWithCash("acct-3", "1")}})
-			if err != nil || outcomes[0] != redisstore.Applied {
+			outcomes, err := s.Commit(ctx, []state.Step{{Event: state.EventRef{AccountID: "acct-3", EventID: "e-x"}, Account: accountWithCash("acct-3", "1")}})
+			if err != nil || outcomes[0].Outcome != state.Applied {
 				t.Fatalf("outcome %v, err %v", outcomes, err)
 			}
 		})

@@ -10,11 +10,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ClaimDueCountdowns claims, for this caller, the accounts whose reserve deadline is at
-// or before now, and those whose earlier claim's lease ran out: at most limit per
+// ClaimDueTimers claims, for this caller, the accounts whose next deadline (of any
+// timer kind) is at or before now, and those whose earlier claim's lease ran out: at most limit per
 // partition. The claim lasts lease; the step that fires a deadline (Step.Fired)
 // releases it. One pipelined script call per partition, so it works on Redis Cluster.
-func (s *Store) ClaimDueCountdowns(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+func (s *Store) ClaimDueTimers(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
 	nowMs := strconv.FormatInt(now.UnixMilli(), 10)
 	leaseMs := strconv.FormatInt(now.Add(lease).UnixMilli(), 10)
 	claimed, err := s.claim(ctx, nowMs, leaseMs, limit)
@@ -31,32 +31,32 @@ func (s *Store) claim(ctx context.Context, nowMs, leaseMs string, limit int) ([]
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, Partitions)
 	for p := 0; p < Partitions; p++ {
-		cmds[p] = claimScript.EvalSha(ctx, pipe, []string{reserveDueKey(p), reserveClaimedKey(p)}, nowMs, leaseMs, limit)
+		cmds[p] = claimScript.EvalSha(ctx, pipe, []string{timersDueKey(p), timersClaimedKey(p)}, nowMs, leaseMs, limit)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("claim due reserve deadlines: %w", err)
+		return nil, fmt.Errorf("claim due deadlines: %w", err)
 	}
 	var accounts []string
 	for _, cmd := range cmds {
 		ids, err := cmd.StringSlice()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("claim due reserve deadlines: %w", err)
+			return nil, fmt.Errorf("claim due deadlines: %w", err)
 		}
 		accounts = append(accounts, ids...)
 	}
 	return accounts, nil
 }
 
-// PendingCountdowns is how many reserve deadlines wait, claimed or not: a gauge for
+// PendingTimers is how many accounts' deadlines wait, claimed or not: a gauge for
 // operators and a check for tests.
-func (s *Store) PendingCountdowns(ctx context.Context) (int64, error) {
+func (s *Store) PendingTimers(ctx context.Context) (int64, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, 0, 2*Partitions)
 	for p := 0; p < Partitions; p++ {
-		cmds = append(cmds, pipe.ZCard(ctx, reserveDueKey(p)), pipe.ZCard(ctx, reserveClaimedKey(p)))
+		cmds = append(cmds, pipe.ZCard(ctx, timersDueKey(p)), pipe.ZCard(ctx, timersClaimedKey(p)))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("count pending reserve deadlines: %w", err)
+		return 0, fmt.Errorf("count pending deadlines: %w", err)
 	}
 	var n int64
 	for _, c := range cmds {

@@ -59,13 +59,16 @@ const (
 	ownerLabel = "io.payinfra.refunds.testenv"
 )
 
-func init() {
-	// testcontainers reads its configuration lazily, once, on first use (config.Read
-	// behind a sync.Once), and the environment overrides ~/.testcontainers.properties.
-	// Package init runs before any test, so this is early enough; checkRyukDisabled
-	// catches the case where something in the binary read the configuration earlier.
-	_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-}
+// disableRyuk turns testcontainers' reaper off before testcontainers first reads its
+// configuration (lazily, once, behind a sync.Once; the environment overrides
+// ~/.testcontainers.properties), unless the environment already decided. It runs on
+// the first call into testenv, not at package init, so importing testenv changes
+// nothing; checkRyukDisabled catches a binary that read the configuration earlier.
+var disableRyuk = sync.OnceFunc(func() {
+	if _, set := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !set {
+		_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+})
 
 // Docker skips the test when the Docker daemon cannot be reached, except when the
 // environment has CI=true: CI must really run the integration tests, so there the
@@ -73,6 +76,7 @@ func init() {
 // that talk to Docker some other way.
 func Docker(tb testing.TB) {
 	tb.Helper()
+	disableRyuk()
 	if err := dockerReachable(); err != nil {
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("testenv: Docker is required when CI=true: %v", err)

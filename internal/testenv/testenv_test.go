@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/payinfra/refunds/deploy/testenv"
+	"github.com/payinfra/refunds/internal/testenv"
 )
 
 func TestNATSKeepsJetStreamDataAcrossRestart(t *testing.T) {

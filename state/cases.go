@@ -1,0 +1,194 @@
+package state
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/payinfra/refunds/events"
+)
+
+// Case is one withdrawal or refund: money on its way out of (or into) the account,
+// moved from status to status by the rules, reviewers, the payout gateway, the
+// customer and timers. Its id is the withdrawal_id or refund_id.
+type Case struct {
+	ID     string
+	Kind   string // events.CaseWithdrawal, CaseDiscontinuation, CaseOrder, CasePackage
+	Status string // an events.Status* constant; "" before the case is opened
+	Amount decimal.Decimal
+	// TopupID is the top-up order the case holds money on, or "" (a non-top-up
+	// application, a refund not drawn on a recharge).
+	TopupID     string
+	Route       string // events.RouteOriginal or events.RouteDesignated
+	Destination *events.Destination
+	OpenedAt    time.Time
+	// ExpectedBy is when the case should be done; a case still open after it is
+	// reported overdue.
+	ExpectedBy *time.Time
+	PayoutID   string
+	History    []CaseEntry
+}
+
+// CaseEntry is one status change of a case, or a note on it (an ignored decision, a
+// contradicting payout result) when Status is unchanged.
+type CaseEntry struct {
+	Status string
+	At     time.Time
+	By     Actor
+	Reason string
+}
+
+// Actor is who moves a case.
+type Actor string
+
+const (
+	// ByRules is the engine deciding a request by the business rules.
+	ByRules Actor = "rules"
+	// ByReviewer is finance review's decision.
+	ByReviewer Actor = "reviewer"
+	// ByPayout is the payout gateway's result.
+	ByPayout Actor = "payout"
+	// ByCustomer is the customer, appealing a rejection.
+	ByCustomer Actor = "customer"
+	// ByTimer is a deadline of the case running out.
+	ByTimer Actor = "timer"
+)
+
+// caseMoney is what a status does with the case's amount.
+type caseMoney int
+
+const (
+	// moneyFree: the case holds nothing (not yet opened, rejected, failed, reversed).
+	moneyFree caseMoney = iota
+	// moneyHeld: the amount stays in cash but cannot be withdrawn twice; held on the
+	// account and on its top-up.
+	moneyHeld
+	// moneyPaidOut: the amount left cash.
+	moneyPaidOut
+)
+
+// caseEdge is one allowed move of a case.
+type caseEdge struct {
+	from, to string
+	by       Actor
+}
+
+// caseMachine is the state machine of one kind of case: the moves it allows, who may
+// make each, and what each status does with the money. The four kinds share advance;
+// each is a table.
+type caseMachine struct {
+	edges []caseEdge
+	money map[string]caseMoney
+}
+
+// caseMachines are the kinds of case this version runs.
+var caseMachines = map[string]caseMachine{
+	events.CaseWithdrawal: {
+		// Seed 001: refused at once, straight to transfer by the original route, or to
+		// review; review approves or rejects; the payout succeeds or fails; a failure
+		// reported after a success is a reversal.
+		edges: []caseEdge{
+			{"", events.StatusRejected, ByRules},
+			{"", events.StatusInReview, ByRules},
+			{"", events.StatusApprovedPendingTransfer, ByRules},
+			{events.StatusInReview, events.StatusApprovedPendingTransfer, ByReviewer},
+			{events.StatusInReview, events.StatusRejected, ByReviewer},
+			{events.StatusApprovedPendingTransfer, events.StatusSucceeded, ByPayout},
+			{events.StatusApprovedPendingTransfer, events.StatusFailed, ByPayout},
+			{events.StatusSucceeded, events.StatusFailed, ByPayout},
+		},
+		money: map[string]caseMoney{
+			events.StatusInReview:                moneyHeld,
+			events.StatusApprovedPendingTransfer: moneyHeld,
+			events.StatusSucceeded:               moneyPaidOut,
+		},
+	},
+}
+
+// IllegalMove is a move the case's machine does not allow: from its status, to that
+// status, by that actor.
+type IllegalMove struct {
+	CaseID, Kind, From, To string
+	By                     Actor
+}
+
+func (e *IllegalMove) Error() string {
+	from := e.From
+	if from == "" {
+		from = "(new)"
+	}
+	return fmt.Sprintf("%s case %s cannot move from %s to %s by %s", e.Kind, e.CaseID, from, e.To, e.By)
+}
+
+// allows reports whether the machine lets by move a case from one status to another.
+func (m caseMachine) allows(from, to string, by Actor) bool {
+	for _, e := range m.edges {
+		if e.from == from && e.to == to && e.by == by {
+			return true
+		}
+	}
+	return false
+}
+
+// Final reports whether a case can no longer move by anyone but the payout gateway
+// reversing a success: rejected, failed, succeeded, credited.
+func (c Case) Final() bool {
+	switch c.Status {
+	case events.StatusRejected, events.StatusFailed, events.StatusSucceeded, events.StatusCredited:
+		return true
+	}
+	return false
+}
+
+// Holds is what the case holds back from the account's withdrawable cash now.
+func (c Case) Holds() decimal.Decimal {
+	if caseMachines[c.Kind].money[c.Status] == moneyHeld {
+		return c.Amount
+	}
+	return decimal.Zero
+}
+
+// PaidOut is what the case took out of cash.
+func (c Case) PaidOut() decimal.Decimal {
+	if caseMachines[c.Kind].money[c.Status] == moneyPaidOut {
+		return c.Amount
+	}
+	return decimal.Zero
+}
+
+// advance moves case c of account a to status `to`, as by, for reason: it checks the
+// move against the case's machine, records it in the history, keeps the account's
+// money right (a hold is placed or released, a payout deducted or, reversed, given
+// back), and publishes refunds.case.status_changed. It is the only way a case moves.
+func (d *decider) advance(a *Account, c *Case, to string, by Actor, reason string) error {
+	m, ok := caseMachines[c.Kind]
+	if !ok {
+		return fmt.Errorf("case %s: no machine for kind %q", c.ID, c.Kind)
+	}
+	from := c.Status
+	if !m.allows(from, to, by) {
+		return &IllegalMove{CaseID: c.ID, Kind: c.Kind, From: from, To: to, By: by}
+	}
+	before, after := m.money[from], m.money[to]
+	switch {
+	case before != moneyPaidOut && after == moneyPaidOut:
+		put(&a.PaidOut, c.TopupID, a.PaidOut[c.TopupID].Add(c.Amount))
+	case before == moneyPaidOut && after != moneyPaidOut:
+		put(&a.PaidOut, c.TopupID, a.PaidOut[c.TopupID].Sub(c.Amount))
+	}
+	// Cases share their history slice with the account they were loaded from:
+	// append to a copy, so the decision never changes its input.
+	c.History = append(c.History[:len(c.History):len(c.History)], CaseEntry{Status: to, At: d.now, By: by, Reason: reason})
+	c.Status = to
+	put(&a.Cases, c.ID, *c)
+	return d.publish(events.CaseStatusChanged, &events.CaseStatusChangedData{
+		CaseID:     c.ID,
+		Kind:       c.Kind,
+		Status:     to,
+		Previous:   from,
+		Amount:     events.Amount{Decimal: c.Amount},
+		Reason:     reason,
+		ExpectedBy: c.ExpectedBy,
+	})
+}

@@ -1,0 +1,117 @@
+package state
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/payinfra/refunds/events"
+)
+
+// The plain data the intake, the timer runner and the relay exchange with a store. It
+// lives here, next to the decisions it carries, so that none of them depends on a
+// particular store: each declares the two or three methods it needs, in these terms.
+
+// EventRef names one event of a batch: its account and its CloudEvents id.
+type EventRef struct{ AccountID, EventID string }
+
+// Versioned is an account as loaded, with the version its next step must expect. A
+// version names the write that produced it (see Step.NextVersion); "" is an account
+// never saved.
+type Versioned struct {
+	Account Account
+	Version string
+	// Err says the stored account could not be read. Its events must wait; the other
+	// accounts of the batch go on.
+	Err error
+}
+
+// Step is one decision's atomic write: the account after it, its idempotency record,
+// its outbound events and the account's next deadline, saved together or not at all.
+type Step struct {
+	// Event is the event decided. An empty EventID marks a timer firing, which leaves
+	// no idempotency record: its effect is idempotent through the account's own state.
+	Event           EventRef
+	ExpectedVersion string
+	// Account is the state after the event, or nil when the event changed nothing (its
+	// id is still remembered).
+	Account *Account
+	// Outbound are the events to publish with the change; the store encodes them.
+	Outbound []events.Event
+	// SetNextDeadline makes NextDeadline the account's pending deadline: the earliest
+	// of its timers, whatever their kind (nil: none). Unset, the pending one stays.
+	SetNextDeadline bool
+	NextDeadline    *time.Time
+	// Fired marks the firing of a claimed deadline: the claim is released.
+	Fired bool
+	// Fact is the business fact the event announces (events.Event.FactID), or "", and
+	// FactDigest what the event says about it (events.Event.FactDigest). A fact already
+	// counted with the same digest makes the step a duplicate, whatever its event id;
+	// with another digest, a FactConflict.
+	Fact, FactDigest string
+}
+
+// NextVersion is the version the account has after the step. It names the write: a
+// hash of the version it was decided on and the event, so no other write (another
+// instance's, another event's) can produce it. That is what makes a batch's later steps
+// for an account fail when an earlier one conflicted, instead of matching a version
+// another instance wrote and overwriting its change; a counter could not.
+func (st Step) NextVersion() string {
+	if st.Account == nil {
+		return st.ExpectedVersion
+	}
+	sum := sha256.Sum256([]byte(st.ExpectedVersion + "\x00" + st.Event.EventID))
+	return hex.EncodeToString(sum[:12])
+}
+
+// Outcome is what a store did with one step.
+type Outcome int
+
+const (
+	// Applied: the step was saved with its outbound events.
+	Applied Outcome = iota + 1
+	// Duplicate: the event was applied before; nothing changed.
+	Duplicate
+	// Conflict: the account changed since it was loaded (another instance got there
+	// first); nothing changed, and the event must be decided again on fresh state.
+	Conflict
+	// Failed: the store refused this step (StepResult.Reason says why); nothing
+	// changed. The other steps of the batch stand on their own.
+	Failed
+	// FactConflict: the fact the event announces was counted with other data; nothing
+	// changed.
+	FactConflict
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Applied:
+		return "applied"
+	case Duplicate:
+		return "duplicate"
+	case Conflict:
+		return "conflict"
+	case Failed:
+		return "failed"
+	case FactConflict:
+		return "fact conflict"
+	}
+	return "unknown"
+}
+
+// StepResult is the outcome of one step, with the store's reason when it Failed.
+type StepResult struct {
+	Outcome Outcome
+	Reason  string
+}
+
+// OutboxEntry is an encoded outbound event waiting in a store's outbox. Partition and
+// Position say where it is: order holds within a partition, and the store needs both
+// to remove it once it is published.
+type OutboxEntry struct {
+	ID        string // the event's id, also its Nats-Msg-Id
+	Subject   string
+	Body      []byte
+	Partition int
+	Position  string
+}
