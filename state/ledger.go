@@ -194,3 +194,61 @@ func (a Account) currencyOr(fallback string) string {
 	}
 	return fallback
 }
+
+// NonWithdrawable is one reason part of the cash cannot be withdrawn. The parts of a
+// ledger add up to cash − withdrawable.
+type NonWithdrawable struct {
+	Part   string
+	Amount decimal.Decimal
+	// Until is when the part frees itself (the reserve's countdown), if it does.
+	Until *time.Time
+}
+
+// Parts of the balance that cannot be withdrawn.
+const (
+	PartTransferred = "transferred"
+	PartHeld        = "held"
+	PartReserve     = "reserve"
+	PartOverdue     = "overdue"
+	PartUnsettled   = "unsettled"
+	PartCreditNotes = "credit_notes"
+)
+
+// NonWithdrawable answers seed 001's "why is my withdrawable balance low?": the parts
+// holding cash back, which add up exactly to cash − withdrawable.
+//
+// Transferred funds are held back whole, and they offset what must be settled first:
+// overdue bills, then unsettled usage, then credit notes (outstanding payments before
+// amounts still to be billed or resolved). Only what they do not cover freezes cash.
+// When cash is smaller than everything held back, the parts are capped in the order
+// listed, so they still add up.
+func (l Ledger) NonWithdrawable() []NonWithdrawable {
+	parts := []NonWithdrawable{
+		{Part: PartTransferred, Amount: l.Transferred},
+		{Part: PartHeld, Amount: l.Held},
+		{Part: PartReserve, Amount: l.Reserve, Until: l.ReserveUnfreeze},
+	}
+	offset := l.Transferred
+	for _, owed := range []struct {
+		part   string
+		amount decimal.Decimal
+	}{{PartOverdue, l.Overdue}, {PartUnsettled, l.Unsettled}, {PartCreditNotes, l.CreditNotes}} {
+		covered := decimal.Min(offset, owed.amount)
+		offset = offset.Sub(covered)
+		parts = append(parts, NonWithdrawable{Part: owed.part, Amount: owed.amount.Sub(covered)})
+	}
+
+	budget := l.Cash.Sub(l.Withdrawable)
+	shown := make([]NonWithdrawable, 0, len(parts))
+	for _, p := range parts {
+		capped := decimal.Min(p.Amount, budget)
+		if !capped.IsPositive() {
+			continue
+		}
+		budget = budget.Sub(capped)
+		p.Amount = capped
+		shown = append(shown, p)
+	}
+	return shown
+}
+

@@ -24,10 +24,7 @@ func TestSeed001WorkedExampleWithdrawable200(t *testing.T) {
 	// 500 + 100 + 200 = 800"
 	parts := map[string]decimal.Decimal{}
 	for _, p := range l.NonWithdrawable() {
-		parts[p.Part] = p.Amount.Decimal
-		if p.Resolution == "" {
-			t.Errorf("part %s has no resolution", p.Part)
-		}
+		parts[p.Part] = p.Amount
 	}
 	wantDecimal(t, "transferred part", parts[state.PartTransferred], dec("500"))
 	wantDecimal(t, "reserve part", parts[state.PartReserve], dec("100"))
@@ -290,7 +287,7 @@ func wantPartsAddUp(t testing.TB, l state.Ledger) {
 		if !p.Amount.IsPositive() {
 			t.Errorf("part %s shown with amount %s", p.Part, p.Amount)
 		}
-		sum = sum.Add(p.Amount.Decimal)
+		sum = sum.Add(p.Amount)
 	}
 	wantDecimal(t, "sum of non-withdrawable parts", sum, l.Cash.Sub(l.Withdrawable))
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/payinfra/refunds/consumers"
 	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/producers"
 )
@@ -226,7 +227,7 @@ func deadLetters(natsURL string, args []string, out io.Writer) error {
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	stream, err := js.Stream(ctx, "REFUNDS_DEADLETTER")
+	stream, err := js.Stream(ctx, consumers.DeadLetterStream)
 	if err != nil {
 		return fmt.Errorf("dead-letter stream: %w", err)
 	}

@@ -39,8 +39,8 @@ func (api *readAPI) routes(reg *prometheus.Registry) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /v1/accounts/{id}", api.account(func(a state.Account) any { return a.View(api.rules) }))
-	mux.HandleFunc("GET /v1/accounts/{id}/topups", api.account(func(a state.Account) any { return a.TopUpViews(api.rules) }))
+	mux.HandleFunc("GET /v1/accounts/{id}", api.account(func(a state.Account) any { return accountView(a, api.rules) }))
+	mux.HandleFunc("GET /v1/accounts/{id}/topups", api.account(func(a state.Account) any { return topUpViews(a, api.rules) }))
 	mux.HandleFunc("GET /v1/cases/{id}", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown case "+r.PathValue("id"))
 	})

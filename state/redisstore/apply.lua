@@ -1,16 +1,16 @@
--- One atomic step: remember the event, save the account, keep its reserve deadline,
+-- One atomic step: remember the event, save the account, keep its next deadline,
 -- queue its outbound events. No money arithmetic happens here; the state is decided in
 -- Go and passed whole.
 --
 -- KEYS[1] account hash   KEYS[2] idempotency record   KEYS[3] outbox stream
--- KEYS[4] pending reserve deadlines (sorted set, score = deadline in unix ms)
--- KEYS[5] claimed reserve deadlines (sorted set, score = claim lease expiry)
+-- KEYS[4] pending deadlines: each account's earliest timer, any kind (sorted set, score = deadline in unix ms)
+-- KEYS[5] claimed deadlines (sorted set, score = claim lease expiry)
 -- KEYS[6] fact record: the business fact the event announces (ARGV[8] = "1")
 -- ARGV[1] version the decision was made on ("" for a new account)
 -- ARGV[2] version to store   ARGV[3] account JSON, "" when the step changed nothing
 -- ARGV[4] idempotency retention in seconds; "0" for a timer firing, whose effect is
 --         idempotent through the account's own state
--- ARGV[5] reserve deadline after the step: "" unchanged, "-" none, else unix ms
+-- ARGV[5] the account's next deadline after the step: "" unchanged, "-" none, else unix ms
 -- ARGV[6] "1" when the step fires a claimed deadline: its claim is released
 -- ARGV[7] account id (the member in both sorted sets)
 -- ARGV[8] the digest of the fact the event announces (a consumption, a bill...), or ""

@@ -1,4 +1,4 @@
--- Claims the reserve deadlines of one partition that are due, for one instance, so
+-- Claims the deadlines (any timer kind) of one partition that are due, for one instance, so
 -- that each is fired by one instance at a time. A claim is a lease: the firing step
 -- releases it; if the instance dies first, the lease runs out and the deadline is
 -- claimed again (by any instance), so it is never lost.
