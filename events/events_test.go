@@ -513,7 +513,7 @@ func TestCatalog(t *testing.T) {
 		CreditNoteIssued, CreditNoteResolved, InvoiceIssued, InvoiceReversed, ResourceCreated,
 		ResourceReleased, PackagePurchased, PackageConsumed, OrderPurchased, OrderUsed,
 		WithdrawalRequested, DiscontinuationRequested, RefundRequested, CaseDecided, PayoutReported,
-		CaseStatusChanged, ReviewRequested, PayoutRequested, ReserveFrozen, ReserveUnfrozen, BalanceChanged,
+		CaseStatusChanged, CaseOverdue, ReviewRequested, PayoutRequested, ReserveFrozen, ReserveUnfrozen, BalanceChanged,
 	}
 	catalog := Catalog()
 	if len(catalog) != len(all) {

@@ -16,9 +16,12 @@ type CaseStatusChangedData struct {
 	Kind   string `json:"kind"`   // one of the Case constants
 	Status string `json:"status"` // one of the Status constants
 	// Previous is the status before this change; "" for a case just opened.
-	Previous   string     `json:"previous"`
-	Amount     Amount     `json:"amount"`
-	Reason     string     `json:"reason,omitempty"`
+	Previous string `json:"previous"`
+	Amount   Amount `json:"amount"`
+	Reason   string `json:"reason,omitempty"`
+	// ReasonCode is ours, not in CONTRACT.md: a machine-readable code for a
+	// refusal (e.g. exceeds_account_withdrawable), next to the readable Reason.
+	ReasonCode string     `json:"reason_code,omitempty"`
 	ExpectedBy *time.Time `json:"expected_by,omitempty"` // when the money should arrive
 }
 
@@ -30,6 +33,27 @@ func (d *CaseStatusChangedData) Validate() error {
 		checkOptionalEnum("data.previous", d.Previous, caseStatuses),
 		checkPositive("data.amount", d.Amount),
 		checkOptionalText("data.reason", d.Reason, maxReasonLen),
+		checkOptionalText("data.reason_code", d.ReasonCode, maxShortLen),
+	)
+}
+
+// CaseOverdueData is refunds.case.overdue: a case still open after the time
+// it was expected to be done by, published once per case.
+type CaseOverdueData struct {
+	CaseID     string    `json:"case_id"`
+	Kind       string    `json:"kind"`
+	Status     string    `json:"status"`
+	ExpectedBy time.Time `json:"expected_by"`
+}
+
+func (d *CaseOverdueData) Validate() error {
+	if d.ExpectedBy.IsZero() {
+		return invalid("data.expected_by", "is required")
+	}
+	return firstError(
+		checkID("data.case_id", d.CaseID),
+		checkEnum("data.kind", d.Kind, caseKinds),
+		checkEnum("data.status", d.Status, caseStatuses),
 	)
 }
 

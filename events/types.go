@@ -42,6 +42,7 @@ const (
 // Outbound types: what this service publishes.
 const (
 	CaseStatusChanged Type = "refunds.case.status_changed"
+	CaseOverdue       Type = "refunds.case.overdue"
 	ReviewRequested   Type = "refunds.review.requested"
 	PayoutRequested   Type = "refunds.payout.requested"
 	ReserveFrozen     Type = "refunds.reserve.frozen"
@@ -111,6 +112,7 @@ var catalog = buildCatalog([]Spec{
 	{PayoutReported, Inbound, func() Payload { return new(PayoutReportedData) }},
 
 	{CaseStatusChanged, Outbound, func() Payload { return new(CaseStatusChangedData) }},
+	{CaseOverdue, Outbound, func() Payload { return new(CaseOverdueData) }},
 	{ReviewRequested, Outbound, func() Payload { return new(ReviewRequestedData) }},
 	{PayoutRequested, Outbound, func() Payload { return new(PayoutRequestedData) }},
 	{ReserveFrozen, Outbound, func() Payload { return new(ReserveFrozenData) }},

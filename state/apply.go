@@ -88,6 +88,9 @@ var handlers = map[events.Type]handler{
 	events.InvoiceReversed:      on((*decider).reverseInvoice),
 	events.ResourceCreated:      on((*decider).createResource),
 	events.ResourceReleased:     on((*decider).releaseResource),
+	events.WithdrawalRequested:  on((*decider).requestWithdrawal),
+	events.CaseDecided:          on((*decider).decideCase),
+	events.PayoutReported:       on((*decider).reportPayout),
 }
 
 // notYetHandled are the inbound types of the contract this version deliberately does
@@ -98,11 +101,8 @@ var notYetHandled = map[events.Type]bool{
 	events.PackageConsumed:          true,
 	events.OrderPurchased:           true,
 	events.OrderUsed:                true,
-	events.WithdrawalRequested:      true,
 	events.DiscontinuationRequested: true,
 	events.RefundRequested:          true,
-	events.CaseDecided:              true,
-	events.PayoutReported:           true,
 }
 
 // finish publishes what the decision changed for notifiers (the reserve freezing, the

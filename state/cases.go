@@ -24,10 +24,11 @@ type Case struct {
 	Destination *events.Destination
 	OpenedAt    time.Time
 	// ExpectedBy is when the case should be done; a case still open after it is
-	// reported overdue.
-	ExpectedBy *time.Time
-	PayoutID   string
-	History    []CaseEntry
+	// reported overdue, once (OverdueReported).
+	ExpectedBy      *time.Time
+	OverdueReported bool
+	PayoutID        string
+	History         []CaseEntry
 }
 
 // CaseEntry is one status change of a case, or a note on it (an ignored decision, a
@@ -36,6 +37,8 @@ type CaseEntry struct {
 	Status string
 	At     time.Time
 	By     Actor
+	// Code is the machine-readable reason of a refusal (a Reason* constant), or "".
+	Code   string
 	Reason string
 }
 
@@ -162,6 +165,11 @@ func (c Case) PaidOut() decimal.Decimal {
 // money right (a hold is placed or released, a payout deducted or, reversed, given
 // back), and publishes refunds.case.status_changed. It is the only way a case moves.
 func (d *decider) advance(a *Account, c *Case, to string, by Actor, reason string) error {
+	return d.advanceWithCode(a, c, to, by, "", reason)
+}
+
+// advanceWithCode is advance with a machine-readable reason code.
+func (d *decider) advanceWithCode(a *Account, c *Case, to string, by Actor, code, reason string) error {
 	m, ok := caseMachines[c.Kind]
 	if !ok {
 		return fmt.Errorf("case %s: no machine for kind %q", c.ID, c.Kind)
@@ -179,7 +187,7 @@ func (d *decider) advance(a *Account, c *Case, to string, by Actor, reason strin
 	}
 	// Cases share their history slice with the account they were loaded from:
 	// append to a copy, so the decision never changes its input.
-	c.History = append(c.History[:len(c.History):len(c.History)], CaseEntry{Status: to, At: d.now, By: by, Reason: reason})
+	c.History = append(c.History[:len(c.History):len(c.History)], CaseEntry{Status: to, At: d.now, By: by, Code: code, Reason: reason})
 	c.Status = to
 	put(&a.Cases, c.ID, *c)
 	return d.publish(events.CaseStatusChanged, &events.CaseStatusChangedData{
@@ -189,6 +197,7 @@ func (d *decider) advance(a *Account, c *Case, to string, by Actor, reason strin
 		Previous:   from,
 		Amount:     events.Amount{Decimal: c.Amount},
 		Reason:     reason,
+		ReasonCode: code,
 		ExpectedBy: c.ExpectedBy,
 	})
 }

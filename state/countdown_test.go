@@ -149,7 +149,7 @@ func TestTheHoldIsConfiguration(t *testing.T) {
 	}
 }
 
-func outboundOf(t *testing.T, d state.Decision, typ events.Type) []events.Event {
+func outboundOf(t testing.TB, d state.Decision, typ events.Type) []events.Event {
 	t.Helper()
 	var out []events.Event
 	for _, o := range d.Outbound {

@@ -251,4 +251,3 @@ func (l Ledger) NonWithdrawable() []NonWithdrawable {
 	}
 	return shown
 }
-

@@ -24,6 +24,13 @@ type Rules struct {
 	// rules count time from the event, so one dated 2099 would otherwise freeze a reserve
 	// forever or jump the first-recharged order.
 	ClockSkew time.Duration
+	// Calendar says which days are business days, for expected completion times
+	// counted in business days. Default: mainland China, DefaultCalendar.
+	Calendar Calendar
+	// DesignatedPayoutTime is how long after approval a withdrawal to a designated
+	// account is expected to arrive. Seed 001: 7 to 15 days; default 15 days, so a
+	// case reported overdue is really late.
+	DesignatedPayoutTime time.Duration
 	// MaxOrphanReleases bounds the releases of resources not yet created an account
 	// keeps while they wait for their creates. A flood of made-up resource ids would
 	// otherwise grow the account's document without end.
@@ -33,12 +40,14 @@ type Rules struct {
 // DefaultRules are the rules of the seed documents.
 func DefaultRules() Rules {
 	return Rules{
-		ReserveAmount:     decimal.NewFromInt(100),
-		ReserveHold:       24 * time.Hour,
-		RouteWindows:      DefaultRouteWindows(),
-		DefaultCurrency:   "CNY",
-		ClockSkew:         5 * time.Minute,
-		MaxOrphanReleases: 1000,
+		ReserveAmount:        decimal.NewFromInt(100),
+		ReserveHold:          24 * time.Hour,
+		RouteWindows:         DefaultRouteWindows(),
+		DefaultCurrency:      "CNY",
+		ClockSkew:            5 * time.Minute,
+		MaxOrphanReleases:    1000,
+		Calendar:             DefaultCalendar(),
+		DesignatedPayoutTime: 15 * 24 * time.Hour,
 	}
 }
 
@@ -55,6 +64,12 @@ func (r Rules) Validate() error {
 	}
 	if r.MaxOrphanReleases <= 0 {
 		return fmt.Errorf("max orphan releases %d: must be positive", r.MaxOrphanReleases)
+	}
+	if r.DesignatedPayoutTime <= 0 {
+		return fmt.Errorf("designated payout time %s: must be positive", r.DesignatedPayoutTime)
+	}
+	if r.Calendar.Name() == "" {
+		return fmt.Errorf("calendar: none configured")
 	}
 	if len(r.DefaultCurrency) != 3 {
 		return fmt.Errorf("default currency %q: must be a 3-letter code", r.DefaultCurrency)

@@ -14,6 +14,9 @@ const (
 	// TimerReserveUnfreeze is the end of the reserve countdown: the hold after the
 	// last pay-as-you-go release [001].
 	TimerReserveUnfreeze TimerKind = "reserve_unfreeze"
+	// TimerCaseOverdue is a case's expected completion: still open then, it is
+	// reported overdue [001].
+	TimerCaseOverdue TimerKind = "case_overdue"
 )
 
 // Timer is one deadline of an account. Subject tells apart several timers of one kind
@@ -43,6 +46,7 @@ var timerKinds = []struct {
 	timerKind
 }{
 	{TimerReserveUnfreeze, timerKind{pending: reserveTimers, fire: (*decider).unfreezeReserve}},
+	{TimerCaseOverdue, timerKind{pending: caseOverdueTimers, fire: (*decider).reportOverdue}},
 }
 
 // Timers are the account's pending deadlines, every kind, earliest first.

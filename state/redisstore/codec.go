@@ -100,6 +100,7 @@ type storedCase struct {
 	Destination *events.Destination `json:"d,omitempty"`
 	OpenedAt    time.Time           `json:"o"`
 	ExpectedBy  *time.Time          `json:"e,omitempty"`
+	Overdue     bool                `json:"x,omitempty"`
 	PayoutID    string              `json:"p,omitempty"`
 	History     []storedCaseEntry   `json:"h,omitempty"`
 }
@@ -108,6 +109,7 @@ type storedCaseEntry struct {
 	Status string      `json:"s"`
 	At     time.Time   `json:"at"`
 	By     state.Actor `json:"by"`
+	Code   string      `json:"c,omitempty"`
 	Reason string      `json:"r,omitempty"`
 }
 
@@ -187,7 +189,7 @@ func decodeAccountJSON(b []byte) (state.Account, error) {
 func storeCase(c state.Case) storedCase {
 	s := storedCase{
 		Kind: c.Kind, Status: c.Status, Amount: c.Amount, TopupID: c.TopupID, Route: c.Route,
-		Destination: c.Destination, OpenedAt: c.OpenedAt, ExpectedBy: c.ExpectedBy, PayoutID: c.PayoutID,
+		Destination: c.Destination, OpenedAt: c.OpenedAt, ExpectedBy: c.ExpectedBy, Overdue: c.OverdueReported, PayoutID: c.PayoutID,
 	}
 	for _, h := range c.History {
 		s.History = append(s.History, storedCaseEntry(h))
@@ -198,7 +200,7 @@ func storeCase(c state.Case) storedCase {
 func loadCase(id string, s storedCase) state.Case {
 	c := state.Case{
 		ID: id, Kind: s.Kind, Status: s.Status, Amount: s.Amount, TopupID: s.TopupID, Route: s.Route,
-		Destination: s.Destination, OpenedAt: s.OpenedAt, ExpectedBy: s.ExpectedBy, PayoutID: s.PayoutID,
+		Destination: s.Destination, OpenedAt: s.OpenedAt, ExpectedBy: s.ExpectedBy, OverdueReported: s.Overdue, PayoutID: s.PayoutID,
 	}
 	for _, h := range s.History {
 		c.History = append(c.History, state.CaseEntry(h))

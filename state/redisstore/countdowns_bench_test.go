@@ -80,7 +80,7 @@ func addPendingTimers(b *testing.B, store *redisstore.Store, n int, base time.Ti
 	for i := 0; i < n; i++ {
 		at := base.Add(time.Duration(i) * time.Second)
 		steps = append(steps, state.Step{
-			Event:       state.EventRef{AccountID: fmt.Sprintf("acct-%07d", i)},
+			Event:           state.EventRef{AccountID: fmt.Sprintf("acct-%07d", i)},
 			SetNextDeadline: true, NextDeadline: &at,
 		})
 		if len(steps) == cap(steps) || i == n-1 {
