@@ -123,6 +123,7 @@ func (d *decider) finish(next Account) (Decision, error) {
 		Outbound:            d.outbound,
 		Timers:              after,
 		NextDeadlineChanged: !sameTime(earliest(before), earliest(after)),
+		OpenedCases:         d.opened,
 	}, nil
 }
 
@@ -150,6 +151,7 @@ type decider struct {
 	before   Account
 	changed  bool
 	outbound []events.Event
+	opened   []string // ids of the cases opened
 }
 
 func (d *decider) publish(t events.Type, p events.Payload) error {

@@ -178,6 +178,9 @@ func (d *decider) advanceWithCode(a *Account, c *Case, to string, by Actor, code
 	if !m.allows(from, to, by) {
 		return &IllegalMove{CaseID: c.ID, Kind: c.Kind, From: from, To: to, By: by}
 	}
+	if from == "" {
+		d.opened = append(d.opened, c.ID)
+	}
 	before, after := m.money[from], m.money[to]
 	switch {
 	case before != moneyPaidOut && after == moneyPaidOut:

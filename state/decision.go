@@ -23,6 +23,9 @@ type Decision struct {
 	// NextDeadlineChanged says the earliest of Timers moved, started or stopped: the
 	// store keeps that one deadline per account.
 	NextDeadlineChanged bool
+	// OpenedCases are the ids of the cases the decision opened: the store indexes them
+	// so a case can be found by its id alone.
+	OpenedCases []string
 }
 
 // NextDeadline is the earliest of the decision's timers, or nil when none runs.
@@ -37,6 +40,7 @@ func (d Decision) Step(event EventRef, expectedVersion string) Step {
 		Outbound:        d.Outbound,
 		SetNextDeadline: d.NextDeadlineChanged,
 		NextDeadline:    d.NextDeadline(),
+		OpenedCases:     d.OpenedCases,
 	}
 	if d.Changed {
 		acct := d.Account

@@ -44,6 +44,8 @@ type Step struct {
 	NextDeadline    *time.Time
 	// Fired marks the firing of a claimed deadline: the claim is released.
 	Fired bool
+	// OpenedCases are case ids to index under the account (see Decision.OpenedCases).
+	OpenedCases []string
 	// Fact is the business fact the event announces (events.Event.FactID), or "", and
 	// FactDigest what the event says about it (events.Event.FactDigest). A fact already
 	// counted with the same digest makes the step a duplicate, whatever its event id;

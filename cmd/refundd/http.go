@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,7 @@ import (
 // accountReader is what the read API needs from the store.
 type accountReader interface {
 	Account(ctx context.Context, id string) (state.Account, bool, error)
+	Case(ctx context.Context, id string) (c state.Case, accountID string, ok bool, err error)
 }
 
 type readAPI struct {
@@ -41,9 +44,8 @@ func (api *readAPI) routes(reg *prometheus.Registry) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1/accounts/{id}", api.account(func(a state.Account) any { return accountView(a, api.rules) }))
 	mux.HandleFunc("GET /v1/accounts/{id}/topups", api.account(func(a state.Account) any { return topUpViews(a, api.rules) }))
-	mux.HandleFunc("GET /v1/cases/{id}", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "unknown case "+r.PathValue("id"))
-	})
+	mux.HandleFunc("GET /v1/accounts/{id}/cases", api.accountCases)
+	mux.HandleFunc("GET /v1/cases/{id}", api.caseByID)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint "+r.Method+" "+r.URL.Path)
 	})
@@ -70,6 +72,55 @@ func (api *readAPI) account(view func(state.Account) any) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, view(acct))
 	}
+}
+
+// caseByID serves GET /v1/cases/{id}, or 404 for an id no account holds.
+func (api *readAPI) caseByID(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if len(id) > 128 {
+		writeError(w, http.StatusNotFound, "unknown case")
+		return
+	}
+	c, accountID, ok, err := api.accounts.Case(r.Context(), id)
+	if err != nil {
+		api.log.Error().Err(err).Str("case_id", id).Msg("read case")
+		writeError(w, http.StatusServiceUnavailable, "case store unavailable")
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown case "+id)
+		return
+	}
+	writeJSON(w, http.StatusOK, caseView(accountID, c))
+}
+
+// accountCases serves GET /v1/accounts/{id}/cases?offset=N&limit=M (limit 1-100,
+// default 20): the account's cases, newest first.
+func (api *readAPI) accountCases(w http.ResponseWriter, r *http.Request) {
+	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit, err := queryInt(r, "limit", 20, 1, 100)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	api.account(func(a state.Account) any { return casesPage(a, offset, limit) })(w, r)
+}
+
+// queryInt reads an integer query parameter within [lo, hi], or def when absent.
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	raw := r.URL.Query().Get(name)
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s must be an integer from %d to %d", name, lo, hi)
+	}
+	return n, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

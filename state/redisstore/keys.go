@@ -19,6 +19,7 @@ const Partitions = 16
 //	rf:{pNN}:fact:<account>:<type>:<business id>  string, like seen: a fact (a
 //	                            consumption, a bill...) already counted, whatever the
 //	                            event id it came with; same retention
+//	rf:{pNN}:case:<case id>     string: the case's account id (NN from the case id)
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
 //	rf:{pNN}:outbox:parked      stream of events JetStream kept refusing, for an operator
 //	rf:{pNN}:reserve:due        sorted set: account id -> its next deadline (unix ms), the
@@ -52,6 +53,13 @@ func seenKey(accountID, eventID string) string {
 
 func factKey(accountID, factID string) string {
 	return tag(Partition(accountID)) + "fact:" + accountID + ":" + factID
+}
+
+// caseIndexKey maps a case id to its account. It lives in the case id's own partition,
+// not the account's, so it is written beside the account's atomic step rather than in
+// it (see Store.Commit); a reader checks the account really holds the case.
+func caseIndexKey(caseID string) string {
+	return tag(Partition(caseID)) + "case:" + caseID
 }
 
 func outboxKey(partition int) string { return tag(partition) + "outbox" }

@@ -109,6 +109,24 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 	return accounts, seen, nil
 }
 
+// Case finds a case by its id alone, for the read API: the index names its account,
+// and the account holds it. ok is false when no account holds a case of that id.
+func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID string, ok bool, err error) {
+	accountID, err = s.rdb.Get(ctx, caseIndexKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return state.Case{}, "", false, nil
+	}
+	if err != nil {
+		return state.Case{}, "", false, fmt.Errorf("find case %s: %w", id, err)
+	}
+	acct, found, err := s.Account(ctx, accountID)
+	if err != nil || !found {
+		return state.Case{}, "", false, err
+	}
+	c, ok = acct.Cases[id]
+	return c, accountID, ok, nil
+}
+
 // Account reads one account for the read API. ok is false when it was never seen.
 func (s *Store) Account(ctx context.Context, id string) (acct state.Account, ok bool, err error) {
 	vals, err := s.rdb.HMGet(ctx, accountKey(id), "v", "s").Result()
@@ -177,6 +195,12 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		}
 		if st.Fact != "" {
 			keys[5] = factKey(st.Event.AccountID, st.Fact)
+		}
+		for _, id := range st.OpenedCases {
+			// Before the step, so a crash between the two leaves an index entry
+			// without its case (a reader finds no case there), never a case that
+			// cannot be found. NX: the first account to use a case id keeps it.
+			pipe.SetNX(ctx, caseIndexKey(id), st.Event.AccountID, 0)
 		}
 		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
 	}
