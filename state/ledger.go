@@ -104,12 +104,54 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	toAllocate := a.Consumed.Sub(fromTransferred)
 	l.Received = transferredIn
 
+	// Money held by open cases is frozen: consumption never draws on it, so what a
+	// case holds stays in cash until the case ends. Consumption beyond the money not
+	// held is unfunded, as consumption before its top-up is.
+	var heldOn map[string]decimal.Decimal
+	for _, c := range a.Cases {
+		if held := c.Holds(); held.IsPositive() {
+			l.Held = l.Held.Add(held)
+			put(&heldOn, c.TopupID, heldOn[c.TopupID].Add(held))
+		}
+	}
+	// A payout of a non-top-up application names no top-up: it comes out of the most
+	// recent recharges, as if it had been set aside last.
+	var paidOutOf []decimal.Decimal // by top-up index; nil while nothing was paid out
+	if len(a.PaidOut) > 0 {
+		paidOutOf = make([]decimal.Decimal, len(a.TopUps))
+		for i := range a.TopUps {
+			paidOutOf[i] = a.PaidOut[a.TopUps[i].ID]
+		}
+	}
+	if unnamed := a.PaidOut[""]; unnamed.IsPositive() {
+		for i := len(a.TopUps) - 1; i >= 0 && unnamed.IsPositive(); i-- {
+			t := a.TopUps[i]
+			take := decimal.Min(unnamed, decimal.Max(decimal.Zero, t.Amount.Sub(paidOutOf[i]).Sub(heldOn[t.ID])))
+			paidOutOf[i] = paidOutOf[i].Add(take)
+			unnamed = unnamed.Sub(take)
+		}
+	}
+	if notOnATopUp := heldOn[""]; notOnATopUp.IsPositive() {
+		// A non-top-up application holds money no top-up is named for: keep that much
+		// of the top-ups' money away from consumption too.
+		free := decimal.Zero
+		for i, t := range a.TopUps {
+			free = free.Add(decimal.Max(decimal.Zero, t.Amount.Sub(at(paidOutOf, i)).Sub(heldOn[t.ID])))
+		}
+		capacity := decimal.Max(decimal.Zero, free.Sub(notOnATopUp))
+		if toAllocate.GreaterThan(capacity) {
+			l.Unfunded = toAllocate.Sub(capacity)
+			toAllocate = capacity
+		}
+	}
+
 	l.Cash = l.Transferred
 	for i, t := range a.TopUps {
 		// What a case paid out of a top-up is gone before consumption is allocated:
 		// the payout named its top-up, consumption names none.
-		paidOut := a.PaidOut[t.ID]
-		used := decimal.Min(toAllocate, t.Amount.Sub(paidOut))
+		paidOut := at(paidOutOf, i)
+		available := decimal.Max(decimal.Zero, t.Amount.Sub(paidOut).Sub(heldOn[t.ID]))
+		used := decimal.Min(toAllocate, available)
 		toAllocate = toAllocate.Sub(used)
 		remaining := t.Amount.Sub(paidOut).Sub(used)
 		if perTopUp {
@@ -117,6 +159,7 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 				TopUp:              t,
 				Consumed:           used,
 				PaidOut:            paidOut,
+				Held:               heldOn[t.ID],
 				Remaining:          remaining,
 				OriginalRouteUntil: t.ReceivedAt.AddDate(0, 0, r.RouteWindows.Days(t.Channel, t.Banking, t.Bank)),
 			}
@@ -127,17 +170,7 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	for _, p := range a.PaidOut {
 		l.PaidOut = l.PaidOut.Add(p)
 	}
-	var heldOn map[string]decimal.Decimal
-	for _, c := range a.Cases {
-		if held := c.Holds(); held.IsPositive() {
-			l.Held = l.Held.Add(held)
-			put(&heldOn, c.TopupID, heldOn[c.TopupID].Add(held))
-		}
-	}
-	for i := range l.TopUps {
-		l.TopUps[i].Held = heldOn[l.TopUps[i].ID]
-	}
-	l.Unfunded = toAllocate
+	l.Unfunded = l.Unfunded.Add(toAllocate)
 	l.Consumed = a.Consumed.Sub(l.Unfunded)
 
 	l.Vouchers = decimal.Max(decimal.Zero, a.VouchersGranted.Sub(a.VouchersUsed))
@@ -250,4 +283,12 @@ func (l Ledger) NonWithdrawable() []NonWithdrawable {
 		shown = append(shown, p)
 	}
 	return shown
+}
+
+// at is amounts[i], or zero when there are no amounts.
+func at(amounts []decimal.Decimal, i int) decimal.Decimal {
+	if amounts == nil {
+		return decimal.Zero
+	}
+	return amounts[i]
 }

@@ -224,6 +224,65 @@ func TestPropertyArrivalOrderDoesNotMatter(t *testing.T) {
 	}
 }
 
+// withWithdrawals adds withdrawals to a generated history: requests by either route on
+// random top-ups (some too large, some with a reused id), review decisions, payout
+// results (some failed, some reversed after success, some for a forged payout id).
+// Their outcome depends on arrival order (a request is decided on the balance of its
+// moment), so only the invariants are checked, not equal results.
+func withWithdrawals(t testing.TB, seed uint64, evs []events.Event) []events.Event {
+	g := &generator{r: rand.New(rand.NewPCG(seed, 99)), t: t, events: evs}
+	topups := 0
+	for _, ev := range evs {
+		if ev.Type == events.TopupReceived {
+			topups++
+		}
+	}
+	for i := range 1 + g.r.IntN(6) {
+		id := fmt.Sprintf("w%d", i)
+		p := &events.WithdrawalRequestedData{WithdrawalID: id, TopupID: fmt.Sprintf("t%d", g.r.IntN(topups)), Amount: g.cents(1, 120000), Method: events.MethodOriginal}
+		designated := g.r.IntN(3) == 0
+		if designated {
+			p.Method = events.MethodDesignated
+			p.Destination = &events.Destination{Kind: events.DestinationAlipay, AccountNo: "alipay-7", PayeeName: "Zhang San"}
+			if g.r.IntN(3) == 0 {
+				p.TopupID = "" // a non-top-up application
+			}
+		}
+		g.add(events.WithdrawalRequested, p)
+		if designated {
+			decision := []string{events.DecisionApproved, events.DecisionRejected}[g.r.IntN(2)]
+			g.add(events.CaseDecided, &events.CaseDecidedData{CaseID: id, Decision: decision, Reviewer: "r"})
+		}
+		switch g.r.IntN(5) {
+		case 0, 1:
+			g.add(events.PayoutReported, &events.PayoutReportedData{PayoutID: "po-" + id, CaseID: id, Status: events.PayoutSucceeded})
+		case 2:
+			g.add(events.PayoutReported, &events.PayoutReportedData{PayoutID: "po-" + id, CaseID: id, Status: events.PayoutFailed})
+		case 3:
+			g.add(events.PayoutReported, &events.PayoutReportedData{PayoutID: "po-" + id, CaseID: id, Status: events.PayoutSucceeded})
+			g.add(events.PayoutReported, &events.PayoutReportedData{PayoutID: "po-" + id, CaseID: id, Status: events.PayoutFailed})
+		case 4:
+			g.add(events.PayoutReported, &events.PayoutReportedData{PayoutID: "po-forged", CaseID: id, Status: events.PayoutSucceeded})
+		}
+	}
+	return g.events
+}
+
+func TestPropertyWithdrawalsConserveMoneyAndHoldWithinCashInAnyOrder(t *testing.T) {
+	for seed := range uint64(propertyRuns(t)) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			evs := withWithdrawals(t, seed, generateHistory(t, seed))
+			r := rand.New(rand.NewPCG(seed, 13))
+			for range 3 {
+				deliver(t, shuffled(r, evs), func(a state.Account, applied []events.Event) {
+					t.Helper()
+					wantConserved(t, a, applied)
+				})
+			}
+		})
+	}
+}
+
 func TestPropertyMoneyIsConservedAfterEveryEvent(t *testing.T) {
 	for seed := range uint64(propertyRuns(t)) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -267,16 +326,33 @@ func wantConserved(t testing.TB, a state.Account, applied []events.Event) {
 	remaining := l.Transferred
 	for _, tu := range l.TopUps {
 		remaining = remaining.Add(tu.Remaining)
-		if tu.Remaining.IsNegative() || tu.Consumed.IsNegative() || !tu.Consumed.Add(tu.Remaining).Equal(tu.Amount) {
-			t.Fatalf("top-up %s: consumed %s + remaining %s != amount %s", tu.ID, tu.Consumed, tu.Remaining, tu.Amount)
+		if tu.Remaining.IsNegative() || tu.Consumed.IsNegative() || !tu.Consumed.Add(tu.PaidOut).Add(tu.Remaining).Equal(tu.Amount) {
+			t.Fatalf("top-up %s: consumed %s + paid out %s + remaining %s != amount %s", tu.ID, tu.Consumed, tu.PaidOut, tu.Remaining, tu.Amount)
+		}
+		if tu.Held.IsNegative() || tu.Held.GreaterThan(tu.Remaining) {
+			t.Fatalf("top-up %s holds %s of its remaining %s", tu.ID, tu.Held, tu.Remaining)
 		}
 		if tu.Withdrawable.GreaterThan(l.Withdrawable) || tu.Withdrawable.GreaterThan(tu.Remaining) {
 			t.Fatalf("top-up %s withdrawable %s above its remainder %s or the account's %s", tu.ID, tu.Withdrawable, tu.Remaining, l.Withdrawable)
 		}
 	}
-	withdrawn := decimal.Zero // no withdrawal has completed: cases come later
-	if !received.Equal(consumed.Add(withdrawn).Add(l.Held).Add(remaining)) {
-		t.Fatalf("received %s != consumed %s + withdrawn %s + held %s + remaining %s", received, consumed, withdrawn, l.Held, remaining)
+	// Withdrawn is summed from the cases, not taken from the ledger: every succeeded
+	// withdrawal, and nothing else.
+	withdrawn := decimal.Zero
+	for _, c := range a.Cases {
+		if c.Status == events.StatusSucceeded {
+			withdrawn = withdrawn.Add(c.Amount)
+		}
+	}
+	// Cash includes what is held: "remaining" in seed terms is cash less held.
+	if !received.Equal(consumed.Add(withdrawn).Add(l.Held).Add(remaining.Sub(l.Held))) {
+		t.Fatalf("received %s != consumed %s + withdrawn %s + held %s + remaining %s", received, consumed, withdrawn, l.Held, remaining.Sub(l.Held))
+	}
+	if l.Held.IsNegative() || l.Held.GreaterThan(l.Cash) {
+		t.Fatalf("held %s outside [0, cash %s]", l.Held, l.Cash)
+	}
+	if !l.PaidOut.Equal(withdrawn) {
+		t.Fatalf("ledger paid out %s, the succeeded cases %s", l.PaidOut, withdrawn)
 	}
 	if !l.Received.Equal(received) || !l.Consumed.Equal(consumed) {
 		t.Fatalf("ledger says received %s consumed %s; the events say %s and %s", l.Received, l.Consumed, received, consumed)
