@@ -136,7 +136,7 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 		// of the top-ups' money away from consumption too.
 		free := decimal.Zero
 		for i, t := range a.TopUps {
-			free = free.Add(decimal.Max(decimal.Zero, t.Amount.Sub(at(paidOutOf, i)).Sub(heldOn[t.ID])))
+			free = free.Add(decimal.Max(decimal.Zero, t.Amount.Sub(amountAt(paidOutOf, i)).Sub(heldOn[t.ID])))
 		}
 		capacity := decimal.Max(decimal.Zero, free.Sub(notOnATopUp))
 		if toAllocate.GreaterThan(capacity) {
@@ -149,7 +149,7 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	for i, t := range a.TopUps {
 		// What a case paid out of a top-up is gone before consumption is allocated:
 		// the payout named its top-up, consumption names none.
-		paidOut := at(paidOutOf, i)
+		paidOut := amountAt(paidOutOf, i)
 		available := decimal.Max(decimal.Zero, t.Amount.Sub(paidOut).Sub(heldOn[t.ID]))
 		used := decimal.Min(toAllocate, available)
 		toAllocate = toAllocate.Sub(used)
@@ -285,8 +285,8 @@ func (l Ledger) NonWithdrawable() []NonWithdrawable {
 	return shown
 }
 
-// at is amounts[i], or zero when there are no amounts.
-func at(amounts []decimal.Decimal, i int) decimal.Decimal {
+// amountAt is amounts[i], or zero when there are no amounts.
+func amountAt(amounts []decimal.Decimal, i int) decimal.Decimal {
 	if amounts == nil {
 		return decimal.Zero
 	}
