@@ -250,7 +250,7 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 	refs := make([]state.EventRef, len(b.items))
 	known := make(map[string]bool)
 	for i, it := range b.items {
-		refs[i] = state.EventRef{AccountID: it.event.Subject, EventID: it.event.ID}
+		refs[i] = state.EventRef{AccountID: it.event.Subject, EventID: it.event.ID, CaseID: it.event.CaseRef()}
 		if !known[it.event.Subject] {
 			known[it.event.Subject] = true
 			accountIDs = append(accountIDs, it.event.Subject)

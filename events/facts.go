@@ -52,3 +52,20 @@ func (e Event) FactDigest() string {
 	sum := sha256.Sum256(canonical)
 	return hex.EncodeToString(sum[:12])
 }
+
+// CaseRef is the withdrawal or refund case the event names, or "": a request names
+// the case it opens (so a repeat finds it), a decision or a payout result the case it
+// answers.
+func (e Event) CaseRef() string {
+	switch p := e.Payload.(type) {
+	case *WithdrawalRequestedData:
+		return p.WithdrawalID
+	case *RefundRequestedData:
+		return p.RefundID
+	case *CaseDecidedData:
+		return p.CaseID
+	case *PayoutReportedData:
+		return p.CaseID
+	}
+	return ""
+}

@@ -48,12 +48,19 @@ type Account struct {
 	// released for it. A later release starts a new countdown.
 	ReserveReleasedFor *time.Time
 
-	// Cases are the account's withdrawals and refunds that the rules still need: open
-	// ones, and what they hold.
+	// Cases are the account's open withdrawals and refunds: what the rules need, and
+	// what they hold. A case that ends leaves the account's document (Decision.
+	// ClosedCases): the store keeps it apart, so a long history does not make every
+	// event dearer.
 	Cases map[string]Case
 	// PaidOut is what cases paid out of cash, by the top-up it left from ("" for
 	// money that was not a top-up's). It outlives the cases themselves.
 	PaidOut map[string]decimal.Decimal
+
+	// closed are ended cases the store loaded for this decision because its event
+	// names them (a late payout result, a repeated request), and the ones ended by it.
+	// Never stored in the document.
+	closed map[string]Case
 
 	// knownBalances are this account's balances, when a decision already computed them
 	// (never stored): the next event of the account in a batch needs them as its
@@ -189,6 +196,7 @@ func (a Account) clone() Account {
 	a.Invoices = cloneMap(a.Invoices)
 	a.Resources = cloneMap(a.Resources)
 	a.Cases = cloneMap(a.Cases)
+	a.closed = cloneMap(a.closed)
 	a.PaidOut = cloneMap(a.PaidOut)
 	return a
 }
@@ -210,4 +218,40 @@ func put[V any](m *map[string]V, k string, v V) {
 		*m = make(map[string]V)
 	}
 	(*m)[k] = v
+}
+
+// WithClosedCases is the account with ended cases attached for one decision: the
+// store loads those the decided events name (events.Event.CaseRef).
+func (a Account) WithClosedCases(cases map[string]Case) Account {
+	if len(cases) == 0 {
+		return a
+	}
+	a.closed = cloneMap(a.closed)
+	for id, c := range cases {
+		put(&a.closed, id, c)
+	}
+	return a
+}
+
+// findCase is the case of that id, open or ended (when loaded).
+func (a *Account) findCase(id string) (Case, bool) {
+	if c, ok := a.Cases[id]; ok {
+		return c, true
+	}
+	c, ok := a.closed[id]
+	return c, ok
+}
+
+// AllCases are the account's open cases and the ended ones attached to it.
+func (a Account) AllCases() []Case {
+	out := make([]Case, 0, len(a.Cases)+len(a.closed))
+	for _, c := range a.Cases {
+		out = append(out, c)
+	}
+	for id, c := range a.closed {
+		if _, open := a.Cases[id]; !open {
+			out = append(out, c)
+		}
+	}
+	return out
 }

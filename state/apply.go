@@ -3,6 +3,8 @@ package state
 import (
 	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -124,7 +126,21 @@ func (d *decider) finish(next Account) (Decision, error) {
 		Timers:              after,
 		NextDeadlineChanged: !sameTime(earliest(before), earliest(after)),
 		OpenedCases:         d.opened,
+		ClosedCases:         d.closedCases(next),
 	}, nil
+}
+
+// closedCases are the ended cases the decision wrote, in id order.
+func (d *decider) closedCases(a Account) []Case {
+	if len(d.closed) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(d.closed))
+	out := make([]Case, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, a.closed[id])
+	}
+	return out
 }
 
 func sameTime(a, b *time.Time) bool {
@@ -151,7 +167,8 @@ type decider struct {
 	before   Account
 	changed  bool
 	outbound []events.Event
-	opened   []string // ids of the cases opened
+	opened   []string        // ids of the cases opened
+	closed   map[string]bool // ids of the ended cases the decision wrote
 }
 
 func (d *decider) publish(t events.Type, p events.Payload) error {

@@ -160,6 +160,21 @@ func (c Case) PaidOut() decimal.Decimal {
 	return decimal.Zero
 }
 
+// saveCase keeps a case where it belongs: an open case in the account's document, an
+// ended one out of it, to be stored apart with the decision (Decision.ClosedCases).
+func (d *decider) saveCase(a *Account, c Case) {
+	if !c.Final() {
+		put(&a.Cases, c.ID, c)
+		return
+	}
+	delete(a.Cases, c.ID)
+	put(&a.closed, c.ID, c)
+	if d.closed == nil {
+		d.closed = make(map[string]bool)
+	}
+	d.closed[c.ID] = true
+}
+
 // advance moves case c of account a to status `to`, as by, for reason: it checks the
 // move against the case's machine, records it in the history, keeps the account's
 // money right (a hold is placed or released, a payout deducted or, reversed, given
@@ -192,7 +207,7 @@ func (d *decider) advanceWithCode(a *Account, c *Case, to string, by Actor, code
 	// append to a copy, so the decision never changes its input.
 	c.History = append(c.History[:len(c.History):len(c.History)], CaseEntry{Status: to, At: d.now, By: by, Code: code, Reason: reason})
 	c.Status = to
-	put(&a.Cases, c.ID, *c)
+	d.saveCase(a, *c)
 	return d.publish(events.CaseStatusChanged, &events.CaseStatusChangedData{
 		CaseID:     c.ID,
 		Kind:       c.Kind,

@@ -26,6 +26,10 @@ type Decision struct {
 	// OpenedCases are the ids of the cases the decision opened: the store indexes them
 	// so a case can be found by its id alone.
 	OpenedCases []string
+	// ClosedCases are the cases that ended (or, ended, changed) with the decision:
+	// they are out of the account's document, and the store keeps them apart in the
+	// same atomic step.
+	ClosedCases []Case
 }
 
 // NextDeadline is the earliest of the decision's timers, or nil when none runs.
@@ -41,8 +45,9 @@ func (d Decision) Step(event EventRef, expectedVersion string) Step {
 		SetNextDeadline: d.NextDeadlineChanged,
 		NextDeadline:    d.NextDeadline(),
 		OpenedCases:     d.OpenedCases,
+		ClosedCases:     d.ClosedCases,
 	}
-	if d.Changed {
+	if d.Changed || len(d.ClosedCases) > 0 {
 		acct := d.Account
 		st.Account = &acct
 	}

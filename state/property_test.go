@@ -139,20 +139,26 @@ func deliver(t testing.TB, evs []events.Event, after func(state.Account, []event
 	return a
 }
 
-// deliverCounting is deliver, also returning how many events were left waiting.
+// deliverCounting is deliver, also returning how many events were left waiting. It
+// keeps ended cases apart as the store does, and attaches the one an event names.
 func deliverCounting(t testing.TB, evs []events.Event, after func(state.Account, []events.Event)) (state.Account, int) {
 	t.Helper()
 	a := state.NewAccount(account)
+	ended := make(map[string]state.Case)
 	var applied []events.Event
 	queue := append([]events.Event(nil), evs...)
 	for waited := 0; len(queue) > 0 && waited < len(queue); {
 		ev := queue[0]
 		queue = queue[1:]
+		given := a
+		if c, ok := ended[ev.CaseRef()]; ok {
+			given = a.WithClosedCases(map[string]state.Case{c.ID: c})
+		}
 		// The store caches accounts and shares them between decisions: Apply must never
 		// change the account it is given, maps included.
-		given := mustJSON(t, a)
-		d, err := state.Apply(a, ev, rules, now)
-		if mustJSON(t, a) != given {
+		before := mustJSON(t, given)
+		d, err := state.Apply(given, ev, rules, now)
+		if mustJSON(t, given) != before {
 			t.Fatalf("apply %s %s changed the account it was given", ev.Type, ev.ID)
 		}
 		var w *state.Waiting
@@ -165,10 +171,16 @@ func deliverCounting(t testing.TB, evs []events.Event, after func(state.Account,
 			t.Fatalf("apply %s %s: %v", ev.Type, ev.ID, err)
 		}
 		waited = 0
+		for _, c := range d.ClosedCases {
+			if _, open := d.Account.Cases[c.ID]; open {
+				t.Fatalf("case %s is both open and ended", c.ID)
+			}
+			ended[c.ID] = c
+		}
 		a = roundTrip(t, d.Account)
 		applied = append(applied, ev)
 		if after != nil {
-			after(a, applied)
+			after(a.WithClosedCases(ended), applied)
 		}
 	}
 	return a, len(queue)
@@ -339,7 +351,7 @@ func wantConserved(t testing.TB, a state.Account, applied []events.Event) {
 	// Withdrawn is summed from the cases, not taken from the ledger: every succeeded
 	// withdrawal, and nothing else.
 	withdrawn := decimal.Zero
-	for _, c := range a.Cases {
+	for _, c := range a.AllCases() {
 		if c.Status == events.StatusSucceeded {
 			withdrawn = withdrawn.Add(c.Amount)
 		}

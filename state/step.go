@@ -12,8 +12,12 @@ import (
 // lives here, next to the decisions it carries, so that none of them depends on a
 // particular store: each declares the two or three methods it needs, in these terms.
 
-// EventRef names one event of a batch: its account and its CloudEvents id.
-type EventRef struct{ AccountID, EventID string }
+// EventRef names one event of a batch: its account and its CloudEvents id, and the
+// case it names (events.Event.CaseRef), which the store loads if it has ended.
+type EventRef struct {
+	AccountID, EventID string
+	CaseID             string
+}
 
 // Versioned is an account as loaded, with the version its next step must expect. A
 // version names the write that produced it (see Step.NextVersion); "" is an account
@@ -46,6 +50,8 @@ type Step struct {
 	Fired bool
 	// OpenedCases are case ids to index under the account (see Decision.OpenedCases).
 	OpenedCases []string
+	// ClosedCases are ended cases to keep apart from the account's document.
+	ClosedCases []Case
 	// Fact is the business fact the event announces (events.Event.FactID), or "", and
 	// FactDigest what the event says about it (events.Event.FactDigest). A fact already
 	// counted with the same digest makes the step a duplicate, whatever its event id;

@@ -186,7 +186,7 @@ func TestWithdrawalCaseTransitions(t *testing.T) {
 			if !l.Held.Equal(decimal.RequireFromString(tc.wantHeld)) || !l.PaidOut.Equal(decimal.RequireFromString(tc.wantPaidOut)) {
 				t.Errorf("held %s paid out %s, want %s and %s", l.Held, l.PaidOut, tc.wantHeld, tc.wantPaidOut)
 			}
-			got := next.Cases["w1"]
+			got, _ := next.findCase("w1")
 			if got.Status != tc.to || len(got.History) != 1 || got.History[0].By != tc.by || got.History[0].Reason != "because" {
 				t.Errorf("case after the move %+v", got)
 			}
@@ -199,6 +199,9 @@ func TestWithdrawalCaseTransitions(t *testing.T) {
 			}
 			if a.Cases["w1"].Status != tc.from {
 				t.Errorf("the move changed the account it was decided on")
+			}
+			if _, open := next.Cases["w1"]; open == got.Final() {
+				t.Errorf("case %s: in the account's document %t, final %t; an ended case leaves it", got.Status, open, got.Final())
 			}
 		})
 	}

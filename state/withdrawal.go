@@ -36,7 +36,7 @@ const (
 // and its top-up, and it goes to review (designated account, non-top-up funds) or
 // straight to transfer by the original route.
 func (d *decider) requestWithdrawal(a *Account, p *events.WithdrawalRequestedData) (effect, error) {
-	if existing, ok := a.Cases[p.WithdrawalID]; ok {
+	if existing, ok := a.findCase(p.WithdrawalID); ok {
 		if sameWithdrawal(existing, p) {
 			return unchanged, nil
 		}
@@ -193,7 +193,7 @@ func (d *decider) expectedBy(a *Account, c *Case) (time.Time, error) {
 // transfer, rejection releases its hold. A decision for a case that is no longer in
 // review changes nothing but the case's history.
 func (d *decider) decideCase(a *Account, p *events.CaseDecidedData) (effect, error) {
-	c, ok := a.Cases[p.CaseID]
+	c, ok := a.findCase(p.CaseID)
 	if !ok {
 		return unchanged, wait("case %s is not requested yet", p.CaseID)
 	}
@@ -215,7 +215,7 @@ func (d *decider) decideCase(a *Account, p *events.CaseDecidedData) (effect, err
 // reversal that gives the money back. Anything that contradicts the case (another
 // payout id, a success after a failure) changes no money: it is kept in the history.
 func (d *decider) reportPayout(a *Account, p *events.PayoutReportedData) (effect, error) {
-	c, ok := a.Cases[p.CaseID]
+	c, ok := a.findCase(p.CaseID)
 	if !ok {
 		return unchanged, wait("case %s is not requested yet", p.CaseID)
 	}
@@ -252,7 +252,7 @@ func orUnknown(reason string) string {
 // see it; the status and money stay as they are.
 func (d *decider) note(a *Account, c *Case, by Actor, reason string) (effect, error) {
 	c.History = append(c.History[:len(c.History):len(c.History)], CaseEntry{Status: c.Status, At: d.now, By: by, Reason: reason})
-	put(&a.Cases, c.ID, *c)
+	d.saveCase(a, *c)
 	return changed, nil
 }
 
@@ -276,7 +276,7 @@ func (d *decider) reportOverdue(a *Account, t Timer) (effect, error) {
 		return unchanged, nil
 	}
 	c.OverdueReported = true
-	put(&a.Cases, c.ID, c)
+	d.saveCase(a, c)
 	d.cause = cause{ID: "case-overdue/" + c.ID + "/" + c.ExpectedBy.Format(time.RFC3339Nano), Type: events.CaseOverdue}
 	return changed, d.publish(events.CaseOverdue, &events.CaseOverdueData{
 		CaseID: c.ID, Kind: c.Kind, Status: c.Status, ExpectedBy: *c.ExpectedBy,

@@ -29,6 +29,29 @@ func designated(id, topup, amount string) *events.WithdrawalRequestedData {
 	return &events.WithdrawalRequestedData{WithdrawalID: id, TopupID: topup, Amount: money(amount), Method: events.MethodDesignated, Destination: bankCard()}
 }
 
+// carry is the account after d as the store gives it to the next decision that names
+// one of its ended cases: the cases that ended are attached again.
+func carry(d state.Decision) state.Account {
+	ended := make(map[string]state.Case)
+	for _, c := range d.ClosedCases {
+		ended[c.ID] = c
+	}
+	return d.Account.WithClosedCases(ended)
+}
+
+// caseIn is the case of that id after d, open or ended.
+func caseIn(d state.Decision, id string) state.Case {
+	if c, ok := d.Account.Cases[id]; ok {
+		return c
+	}
+	for _, c := range d.ClosedCases {
+		if c.ID == id {
+			return c
+		}
+	}
+	return state.Case{}
+}
+
 // decide applies ev as the engine would at the moment it happened (or at the tests'
 // now, whichever is later).
 func decide(t testing.TB, a state.Account, ev events.Event) state.Decision {
@@ -58,7 +81,7 @@ func TestAWithdrawalByTheOriginalRouteHoldsItsAmountAndGoesStraightToTransfer(t 
 	at := h.at.Add(time.Hour)
 	d := decide(t, h.account(), requestAt(t, "w1", at, original("w1", "t1", "120.00")))
 
-	c := d.Account.Cases["w1"]
+	c := caseIn(d, "w1")
 	if c.Status != events.StatusApprovedPendingTransfer || c.Route != events.RouteOriginal {
 		t.Fatalf("case %+v, want approved_pending_transfer by the original route", c)
 	}
@@ -149,10 +172,10 @@ func TestATopUpIsWithdrawnInInstallmentsUpToItsRemainder(t *testing.T) {
 	} {
 		at = at.Add(time.Minute)
 		d := decide(t, a, requestAt(t, step.id, at, original(step.id, "t1", step.amount)))
-		if got := d.Account.Cases[step.id].Status; got != step.status {
+		if got := caseIn(d, step.id).Status; got != step.status {
 			t.Fatalf("installment %d (%s): status %s, want %s", i+1, step.amount, got, step.status)
 		}
-		a = d.Account
+		a = carry(d)
 	}
 	l := a.Ledger(rules)
 	wantDecimal(t, "held", l.Held, dec("380"))
@@ -163,11 +186,11 @@ func TestTheSameWithdrawalIDTwiceIsOneCase(t *testing.T) {
 	h := newHistory(t).topUp("t1", "500.00")
 	first := decide(t, h.account(), requestAt(t, "w1", h.at.Add(time.Hour), original("w1", "t1", "100.00")))
 
-	again := decide(t, first.Account, event(t, events.WithdrawalRequested, "e-again", h.at.Add(2*time.Hour), original("w1", "t1", "100.00")))
+	again := decide(t, carry(first), event(t, events.WithdrawalRequested, "e-again", h.at.Add(2*time.Hour), original("w1", "t1", "100.00")))
 	if again.Changed || len(again.Outbound) != 0 {
 		t.Errorf("the same request again changed the account or published %d events", len(again.Outbound))
 	}
-	_, err := state.Apply(first.Account, event(t, events.WithdrawalRequested, "e-other", h.at.Add(2*time.Hour), original("w1", "t1", "200.00")), rules, now)
+	_, err := state.Apply(carry(first), event(t, events.WithdrawalRequested, "e-other", h.at.Add(2*time.Hour), original("w1", "t1", "200.00")), rules, now)
 	wantRefusal(t, err)
 	wantDecimal(t, "held after the conflicting request", first.Account.Ledger(rules).Held, dec("100"))
 }
@@ -186,7 +209,7 @@ func TestDesignatedAccountsAndNonTopUpApplicationsGoToReview(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHistory(t).topUp("t1", "500.00")
 			d := decide(t, h.account(), requestAt(t, "w1", h.at.Add(time.Hour), tc.request))
-			if c := d.Account.Cases["w1"]; c.Status != events.StatusInReview || c.Route != events.RouteDesignated {
+			if c := caseIn(d, "w1"); c.Status != events.StatusInReview || c.Route != events.RouteDesignated {
 				t.Fatalf("case %+v, want in review, designated", c)
 			}
 			wantDecimal(t, "held in review", d.Account.Ledger(rules).Held, dec("50"))
@@ -205,7 +228,7 @@ func TestDesignatedAccountsAndNonTopUpApplicationsGoToReview(t *testing.T) {
 func inReview(t *testing.T) (state.Account, time.Time) {
 	h := newHistory(t).topUp("t1", "500.00")
 	at := h.at.Add(time.Hour)
-	return decide(t, h.account(), requestAt(t, "w1", at, designated("w1", "t1", "50.00"))).Account, at
+	return carry(decide(t, h.account(), requestAt(t, "w1", at, designated("w1", "t1", "50.00")))), at
 }
 
 func reviewed(t testing.TB, id, decision string, at time.Time) events.Event {
@@ -222,7 +245,7 @@ func TestReviewMovesACase(t *testing.T) {
 	t.Run("an approval asks for the payout to the designated account, expected 15 days later", func(t *testing.T) {
 		a, at := inReview(t)
 		d := decide(t, a, reviewed(t, "w1", events.DecisionApproved, at.Add(time.Hour)))
-		c := d.Account.Cases["w1"]
+		c := caseIn(d, "w1")
 		if c.Status != events.StatusApprovedPendingTransfer || c.ExpectedBy == nil || !c.ExpectedBy.Equal(at.Add(time.Hour).Add(15*24*time.Hour)) {
 			t.Fatalf("case %+v, want approved, expected 15 days after approval", c)
 		}
@@ -244,9 +267,9 @@ func TestReviewMovesACase(t *testing.T) {
 	})
 	t.Run("a decision for a case already final is ignored, with a note in its history", func(t *testing.T) {
 		a, at := inReview(t)
-		rejected := decide(t, a, reviewed(t, "w1", events.DecisionRejected, at.Add(time.Hour))).Account
+		rejected := carry(decide(t, a, reviewed(t, "w1", events.DecisionRejected, at.Add(time.Hour))))
 		d := decide(t, rejected, reviewed(t, "w1", events.DecisionApproved, at.Add(2*time.Hour)))
-		c := d.Account.Cases["w1"]
+		c := caseIn(d, "w1")
 		if c.Status != events.StatusRejected || len(statusChanges(t, d)) != 0 || len(outboundOf(t, d, events.PayoutRequested)) != 0 {
 			t.Fatalf("case %+v after a late approval", c)
 		}
@@ -268,7 +291,7 @@ func TestPayoutResultsSettleACase(t *testing.T) {
 	approved := func(t *testing.T) (state.Account, time.Time, string) {
 		h := newHistory(t).topUp("t1", "500.00")
 		at := h.at.Add(time.Hour)
-		a := decide(t, h.account(), requestAt(t, "w1", at, original("w1", "t1", "100.00"))).Account
+		a := carry(decide(t, h.account(), requestAt(t, "w1", at, original("w1", "t1", "100.00"))))
 		return a, at, a.Cases["w1"].PayoutID
 	}
 	t.Run("success deducts the held amount from cash", func(t *testing.T) {
@@ -290,12 +313,12 @@ func TestPayoutResultsSettleACase(t *testing.T) {
 	})
 	t.Run("a failure after a success is a reversal: the money comes back", func(t *testing.T) {
 		a, at, payout := approved(t)
-		succeeded := decide(t, a, paid(t, "w1", payout, events.PayoutSucceeded, at.Add(time.Minute))).Account
+		succeeded := carry(decide(t, a, paid(t, "w1", payout, events.PayoutSucceeded, at.Add(time.Minute))))
 		d := decide(t, succeeded, paid(t, "w1", payout, events.PayoutFailed, at.Add(time.Hour)))
 		l := d.Account.Ledger(rules)
 		wantDecimal(t, "cash", l.Cash, dec("500"))
 		wantDecimal(t, "withdrawable", l.Withdrawable, dec("500"))
-		if c := d.Account.Cases["w1"]; c.Status != events.StatusFailed || c.History[len(c.History)-1].Reason != "payout reversed after success: account closed at the bank" {
+		if c := caseIn(d, "w1"); c.Status != events.StatusFailed || c.History[len(c.History)-1].Reason != "payout reversed after success: account closed at the bank" {
 			t.Fatalf("case %+v, want failed with the reversal recorded", c)
 		}
 	})
@@ -303,16 +326,16 @@ func TestPayoutResultsSettleACase(t *testing.T) {
 		a, at, _ := approved(t)
 		d := decide(t, a, paid(t, "w1", "po-forged", events.PayoutSucceeded, at.Add(time.Minute)))
 		wantDecimal(t, "cash", d.Account.Ledger(rules).Cash, dec("500"))
-		if c := d.Account.Cases["w1"]; c.Status != events.StatusApprovedPendingTransfer || c.History[len(c.History)-1].By != state.ByPayout {
+		if c := caseIn(d, "w1"); c.Status != events.StatusApprovedPendingTransfer || c.History[len(c.History)-1].By != state.ByPayout {
 			t.Fatalf("case %+v", c)
 		}
 	})
 	t.Run("a success after a failure contradicts the case and moves no money", func(t *testing.T) {
 		a, at, payout := approved(t)
-		failed := decide(t, a, paid(t, "w1", payout, events.PayoutFailed, at.Add(time.Minute))).Account
+		failed := carry(decide(t, a, paid(t, "w1", payout, events.PayoutFailed, at.Add(time.Minute))))
 		d := decide(t, failed, paid(t, "w1", payout, events.PayoutSucceeded, at.Add(time.Hour)))
 		wantDecimal(t, "cash", d.Account.Ledger(rules).Cash, dec("500"))
-		if c := d.Account.Cases["w1"]; c.Status != events.StatusFailed || len(statusChanges(t, d)) != 0 {
+		if c := caseIn(d, "w1"); c.Status != events.StatusFailed || len(statusChanges(t, d)) != 0 {
 			t.Fatalf("case %+v", c)
 		}
 	})
@@ -368,7 +391,7 @@ func TestABankCardWithdrawalIsExpectedWithinTwoBusinessDays(t *testing.T) {
 	friday := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC) // 10:00 in Beijing
 	d := decide(t, h.account(), requestAt(t, "w1", friday, original("w1", "t1", "10.00")))
 	want := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC) // the Tuesday after
-	if got := d.Account.Cases["w1"].ExpectedBy; got == nil || !got.Equal(want) {
+	if got := caseIn(d, "w1").ExpectedBy; got == nil || !got.Equal(want) {
 		t.Fatalf("expected by %v, want %v", got, want)
 	}
 }
@@ -376,7 +399,7 @@ func TestABankCardWithdrawalIsExpectedWithinTwoBusinessDays(t *testing.T) {
 func TestACaseOpenPastItsExpectedTimeIsReportedOverdueOnce(t *testing.T) {
 	h := newHistory(t).topUp("t1", "500.00")
 	at := h.at.Add(time.Hour)
-	a := decide(t, h.account(), requestAt(t, "w1", at, original("w1", "t1", "100.00"))).Account
+	a := carry(decide(t, h.account(), requestAt(t, "w1", at, original("w1", "t1", "100.00"))))
 	expected := *a.Cases["w1"].ExpectedBy
 	if next := a.NextDeadline(rules); next == nil || !next.Equal(expected) {
 		t.Fatalf("next deadline %v, want the case's expected time %v", next, expected)

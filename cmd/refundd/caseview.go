@@ -72,11 +72,11 @@ func caseView(accountID string, c state.Case) CaseView {
 	return v
 }
 
-// casesPage lists the account's cases newest first (by opening time, then id), from
-// offset, at most limit.
-func casesPage(a state.Account, offset, limit int) CasesPage {
-	all := make([]state.Case, 0, len(a.Cases))
-	for _, c := range a.Cases {
+// casesPage lists an account's cases, open and ended, newest first (by opening time,
+// then id), from offset, at most limit.
+func casesPage(accountID string, open map[string]state.Case, ended []state.Case, offset, limit int) CasesPage {
+	all := slices.Clone(ended)
+	for _, c := range open {
 		all = append(all, c)
 	}
 	slices.SortFunc(all, func(x, y state.Case) int {
@@ -84,7 +84,7 @@ func casesPage(a state.Account, offset, limit int) CasesPage {
 	})
 	page := CasesPage{Cases: []CaseView{}}
 	for i := offset; i < len(all) && i < offset+limit; i++ {
-		page.Cases = append(page.Cases, caseView(a.ID, all[i]))
+		page.Cases = append(page.Cases, caseView(accountID, all[i]))
 	}
 	if next := offset + limit; next < len(all) {
 		page.NextOffset = &next

@@ -20,6 +20,7 @@ import (
 type accountReader interface {
 	Account(ctx context.Context, id string) (state.Account, bool, error)
 	Case(ctx context.Context, id string) (c state.Case, accountID string, ok bool, err error)
+	EndedCases(ctx context.Context, accountID string) ([]state.Case, error)
 }
 
 type readAPI struct {
@@ -42,8 +43,8 @@ func (api *readAPI) routes(reg *prometheus.Registry) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /v1/accounts/{id}", api.account(func(a state.Account) any { return accountView(a, api.rules) }))
-	mux.HandleFunc("GET /v1/accounts/{id}/topups", api.account(func(a state.Account) any { return topUpViews(a, api.rules) }))
+	mux.HandleFunc("GET /v1/accounts/{id}", api.account(func(_ context.Context, a state.Account) (any, error) { return accountView(a, api.rules), nil }))
+	mux.HandleFunc("GET /v1/accounts/{id}/topups", api.account(func(_ context.Context, a state.Account) (any, error) { return topUpViews(a, api.rules), nil }))
 	mux.HandleFunc("GET /v1/accounts/{id}/cases", api.accountCases)
 	mux.HandleFunc("GET /v1/cases/{id}", api.caseByID)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +54,7 @@ func (api *readAPI) routes(reg *prometheus.Registry) http.Handler {
 }
 
 // account serves one view of an account, or 404 for an id the engine never saw.
-func (api *readAPI) account(view func(state.Account) any) http.HandlerFunc {
+func (api *readAPI) account(view func(context.Context, state.Account) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if !events.ValidAccountID(id) {
@@ -70,7 +71,13 @@ func (api *readAPI) account(view func(state.Account) any) http.HandlerFunc {
 			writeError(w, http.StatusNotFound, "unknown account "+id)
 			return
 		}
-		writeJSON(w, http.StatusOK, view(acct))
+		body, err := view(r.Context(), acct)
+		if err != nil {
+			api.log.Error().Err(err).Str("account_id", id).Msg("read account view")
+			writeError(w, http.StatusServiceUnavailable, "account store unavailable")
+			return
+		}
+		writeJSON(w, http.StatusOK, body)
 	}
 }
 
@@ -107,7 +114,13 @@ func (api *readAPI) accountCases(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	api.account(func(a state.Account) any { return casesPage(a, offset, limit) })(w, r)
+	api.account(func(ctx context.Context, a state.Account) (any, error) {
+		ended, err := api.accounts.EndedCases(ctx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		return casesPage(a.ID, a.Cases, ended, offset, limit), nil
+	})(w, r)
 }
 
 // queryInt reads an integer query parameter within [lo, hi], or def when absent.

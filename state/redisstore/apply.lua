@@ -6,6 +6,7 @@
 -- KEYS[4] pending deadlines: each account's earliest timer, any kind (sorted set, score = deadline in unix ms)
 -- KEYS[5] claimed deadlines (sorted set, score = claim lease expiry)
 -- KEYS[6] fact record: the business fact the event announces (ARGV[8] = "1")
+-- KEYS[7] the account's ended cases (hash: case id -> case JSON)
 -- ARGV[1] version the decision was made on ("" for a new account)
 -- ARGV[2] version to store   ARGV[3] account JSON, "" when the step changed nothing
 -- ARGV[4] idempotency retention in seconds; "0" for a timer firing, whose effect is
@@ -15,7 +16,8 @@
 -- ARGV[7] account id (the member in both sorted sets)
 -- ARGV[8] the digest of the fact the event announces (a consumption, a bill...), or ""
 --         when it announces none
--- ARGV[9...] outbound events as (id, subject, body) triples
+-- ARGV[9] n, the number of ended cases to keep, then n (case id, case JSON) pairs
+-- ARGV[10 + 2n ...] outbound events as (id, subject, body) triples
 local remember = ARGV[4] ~= '0'
 local fact = ARGV[8] ~= ''
 if remember and redis.call('EXISTS', KEYS[2]) == 1 then
@@ -55,7 +57,11 @@ end
 if ARGV[6] == '1' then
   redis.call('ZREM', KEYS[5], ARGV[7])
 end
-for i = 9, #ARGV, 3 do
+local closed = tonumber(ARGV[9])
+for i = 10, 9 + 2 * closed, 2 do
+  redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
+end
+for i = 10 + 2 * closed, #ARGV, 3 do
   redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
 end
 return 'APPLIED'

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -218,4 +219,12 @@ func convertMap[K comparable, V, W any](m map[K]V, convert func(V) W) map[K]W {
 		out[k] = convert(v)
 	}
 	return out
+}
+
+func decodeCase(id string, b []byte) (state.Case, error) {
+	var s storedCase
+	if err := json.Unmarshal(b, &s); err != nil {
+		return state.Case{}, fmt.Errorf("case %s: decode: %w", id, err)
+	}
+	return loadCase(id, s), nil
 }

@@ -24,3 +24,6 @@ func EncodeAccountForTest(a state.Account) ([]byte, error) { return encodeAccoun
 
 // DecodeAccountForTest reads an account's stored form.
 func DecodeAccountForTest(b []byte) (state.Account, error) { return decodeAccountJSON(b) }
+
+// ClosedCasesKeyForTest is the Redis key of an account's ended cases.
+func ClosedCasesKeyForTest(id string) string { return closedCasesKey(id) }

@@ -19,6 +19,7 @@ const Partitions = 16
 //	rf:{pNN}:fact:<account>:<type>:<business id>  string, like seen: a fact (a
 //	                            consumption, a bill...) already counted, whatever the
 //	                            event id it came with; same retention
+//	rf:{pNN}:cases:<account id> hash: the account's ended cases, case id -> case JSON
 //	rf:{pNN}:case:<case id>     string: the case's account id (NN from the case id)
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
 //	rf:{pNN}:outbox:parked      stream of events JetStream kept refusing, for an operator
@@ -53,6 +54,12 @@ func seenKey(accountID, eventID string) string {
 
 func factKey(accountID, factID string) string {
 	return tag(Partition(accountID)) + "fact:" + accountID + ":" + factID
+}
+
+// closedCasesKey holds an account's ended cases, out of its document: a hash of case id
+// to case JSON, in the account's slot so the step that ends a case writes it.
+func closedCasesKey(accountID string) string {
+	return tag(Partition(accountID)) + "cases:" + accountID
 }
 
 // caseIndexKey maps a case id to its account. It lives in the case id's own partition,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
@@ -78,4 +79,65 @@ func BenchmarkAccountSize(b *testing.B) {
 			b.ReportMetric(float64(usage), "redis-bytes")
 		})
 	}
+}
+
+// withdrawal is a realistic withdrawal case: a designated bank card, a history of
+// three moves with reasons.
+func withdrawal(id, status string, at time.Time) state.Case {
+	expected := at.Add(15 * 24 * time.Hour)
+	c := state.Case{
+		ID: id, Kind: events.CaseWithdrawal, Status: status, Amount: decimal.RequireFromString("1234.56"),
+		TopupID: "topup-2026-000001", Route: events.RouteDesignated, OpenedAt: at, ExpectedBy: &expected, PayoutID: "po-" + id,
+		Destination: &events.Destination{Kind: events.DestinationBankCard, AccountNo: "6222020200012341234", PayeeName: "Hangzhou Example Technology Co., Ltd.",
+			Bank: "ICBC", Branch: "Hangzhou Xihu Sub-branch", ProvinceCity: "Zhejiang Hangzhou"},
+	}
+	for i, s := range []string{events.StatusInReview, events.StatusApprovedPendingTransfer, status} {
+		c.History = append(c.History, state.CaseEntry{Status: s, At: at.Add(time.Duration(i) * time.Hour), By: state.ByReviewer, Reason: "documents checked by finance"})
+	}
+	return c
+}
+
+// BenchmarkAccountWithCases reports what an account with 10 top-ups, 3 open cases and
+// 100 ended ones costs in Redis: the document every event reads and writes, and the
+// hash the ended cases live in apart from it. Run:
+// go test -run '^$' -bench AccountWithCases -benchtime 1x ./state/redisstore/
+func BenchmarkAccountWithCases(b *testing.B) {
+	rdb := testenv.StartRedis(b).Client(b)
+	store := testenv.PreparedStore(b, rdb)
+	ctx := context.Background()
+	a := busyAccount(10)
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	a.Cases = map[string]state.Case{}
+	for i := range 3 {
+		c := withdrawal(fmt.Sprintf("wd-open-%03d", i), events.StatusApprovedPendingTransfer, at)
+		c.History = c.History[:2]
+		a.Cases[c.ID] = c
+	}
+	var ended []state.Case
+	for i := range 100 {
+		ended = append(ended, withdrawal(fmt.Sprintf("wd-done-%03d", i), events.StatusSucceeded, at.Add(time.Duration(i)*time.Hour)))
+	}
+	doc, err := redisstore.EncodeAccountForTest(a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	step := state.Step{Event: state.EventRef{AccountID: a.ID, EventID: "size-cases"}, Account: &a, ClosedCases: ended}
+	if res, err := store.Commit(ctx, []state.Step{step}); err != nil || res[0].Outcome != state.Applied {
+		b.Fatalf("commit: %v %v", res, err)
+	}
+	var docUsage, endedUsage int64
+	for b.Loop() {
+		docUsage, err = rdb.MemoryUsage(ctx, redisstore.AccountKeyForTest(a.ID)).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		endedUsage, err = rdb.MemoryUsage(ctx, redisstore.ClosedCasesKeyForTest(a.ID), 0).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(doc)), "doc-bytes")
+	b.ReportMetric(float64(docUsage), "doc-redis-bytes")
+	b.ReportMetric(float64(endedUsage), "ended-redis-bytes")
+	b.ReportMetric(float64(endedUsage)/100, "bytes/ended-case")
 }

@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -78,6 +79,16 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 	for i, id := range accountIDs {
 		accountCmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s")
 	}
+	// Ended cases the events name: a late result, a repeated request.
+	var caseCmds map[state.EventRef]*redis.StringCmd
+	for _, ref := range refs {
+		if ref.CaseID != "" {
+			if caseCmds == nil {
+				caseCmds = make(map[state.EventRef]*redis.StringCmd)
+			}
+			caseCmds[ref] = pipe.HGet(ctx, closedCasesKey(ref.AccountID), ref.CaseID)
+		}
+	}
 	seenCmds := make([]*redis.IntCmd, len(refs))
 	for i, ref := range refs {
 		seenCmds[i] = pipe.Exists(ctx, seenKey(ref.AccountID, ref.EventID))
@@ -102,6 +113,32 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 		}
 		accounts[id] = v
 	}
+	closed := make(map[string]map[string]state.Case)
+	for ref, cmd := range caseCmds {
+		body, err := cmd.Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("load case %s: %w", ref.CaseID, err)
+		}
+		c, err := decodeCase(ref.CaseID, []byte(body))
+		if err != nil {
+			v := accounts[ref.AccountID]
+			v.Err = err
+			accounts[ref.AccountID] = v
+			continue
+		}
+		if closed[ref.AccountID] == nil {
+			closed[ref.AccountID] = make(map[string]state.Case)
+		}
+		closed[ref.AccountID][ref.CaseID] = c
+	}
+	for id, cases := range closed {
+		v := accounts[id]
+		v.Account = v.Account.WithClosedCases(cases)
+		accounts[id] = v
+	}
 	seen := make(map[state.EventRef]bool, len(refs))
 	for i, ref := range refs {
 		seen[ref] = seenCmds[i].Val() == 1
@@ -110,7 +147,8 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 }
 
 // Case finds a case by its id alone, for the read API: the index names its account,
-// and the account holds it. ok is false when no account holds a case of that id.
+// and the account holds it, open in its document or ended apart. ok is false when no
+// account holds a case of that id.
 func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID string, ok bool, err error) {
 	accountID, err = s.rdb.Get(ctx, caseIndexKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
@@ -123,8 +161,35 @@ func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID st
 	if err != nil || !found {
 		return state.Case{}, "", false, err
 	}
-	c, ok = acct.Cases[id]
-	return c, accountID, ok, nil
+	if c, ok = acct.Cases[id]; ok {
+		return c, accountID, true, nil
+	}
+	body, err := s.rdb.HGet(ctx, closedCasesKey(accountID), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return state.Case{}, "", false, nil
+	}
+	if err != nil {
+		return state.Case{}, "", false, fmt.Errorf("load case %s: %w", id, err)
+	}
+	c, err = decodeCase(id, []byte(body))
+	return c, accountID, err == nil, err
+}
+
+// EndedCases lists an account's ended cases, for the read API.
+func (s *Store) EndedCases(ctx context.Context, accountID string) ([]state.Case, error) {
+	all, err := s.rdb.HGetAll(ctx, closedCasesKey(accountID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("load ended cases of %s: %w", accountID, err)
+	}
+	out := make([]state.Case, 0, len(all))
+	for id, body := range all {
+		c, err := decodeCase(id, []byte(body))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // Account reads one account for the read API. ok is false when it was never seen.
@@ -192,6 +257,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			timersClaimedKey(p),
 			// Without a fact, the seen key stands in: the script does not touch it.
 			seenKey(st.Event.AccountID, st.Event.EventID),
+			closedCasesKey(st.Event.AccountID),
 		}
 		if st.Fact != "" {
 			keys[5] = factKey(st.Event.AccountID, st.Fact)
@@ -271,7 +337,7 @@ func stepArgs(st state.Step, retention string) ([]any, error) {
 	if st.Fact != "" {
 		fact = cmp.Or(st.FactDigest, "-")
 	}
-	args := make([]any, 0, 8+3*len(st.Outbound))
+	args := make([]any, 0, 9+2*len(st.ClosedCases)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -281,7 +347,15 @@ func stepArgs(st state.Step, retention string) ([]any, error) {
 		fired,
 		st.Event.AccountID,
 		fact,
+		len(st.ClosedCases),
 	)
+	for _, c := range st.ClosedCases {
+		encoded, err := json.Marshal(storeCase(c))
+		if err != nil {
+			return nil, fmt.Errorf("encode case %s: %w", c.ID, err)
+		}
+		args = append(args, c.ID, encoded)
+	}
 	for _, ev := range st.Outbound {
 		encoded, err := ev.Encode()
 		if err != nil {
