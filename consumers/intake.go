@@ -21,6 +21,9 @@ import (
 type Store interface {
 	Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error)
 	Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error)
+	// SameHolderOverdue lists, per holder name, the accounts under it with an overdue
+	// amount: the risk rule of a withdrawal needs it.
+	SameHolderOverdue(ctx context.Context, holderNames []string) (map[string][]string, error)
 }
 
 // Config tunes the intake. Zero values take the defaults stated on each field.
@@ -260,6 +263,9 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 	if err != nil {
 		return err
 	}
+	if err := in.loadRisk(ctx, b, accounts); err != nil {
+		return err
+	}
 	b.steps = make([]state.Step, 0, len(b.items))
 	firstCopy := make(map[string]int, len(b.items))
 	for i := range b.items {
@@ -292,6 +298,41 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 		}
 		it.step = len(b.steps)
 		b.steps = append(b.steps, step)
+	}
+	return nil
+}
+
+// loadRisk gives the accounts of the batch's withdrawal requests what the risk rule
+// needs: the accounts of holders of the same name that have an overdue amount. Only
+// batches with a request pay the extra read.
+func (in *Intake) loadRisk(ctx context.Context, b *batch, accounts map[string]state.Versioned) error {
+	var names []string
+	holderOf := make(map[string]string)
+	for _, it := range b.items {
+		if it.event.Type != events.WithdrawalRequested {
+			continue
+		}
+		id := it.event.Subject
+		if _, done := holderOf[id]; done {
+			continue
+		}
+		name := accounts[id].Account.HolderName
+		holderOf[id] = name
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	overdue, err := in.store.SameHolderOverdue(ctx, names)
+	if err != nil {
+		return err
+	}
+	for id, name := range holderOf {
+		v := accounts[id]
+		v.Account = v.Account.WithSameHolderOverdue(overdue[name])
+		accounts[id] = v
 	}
 	return nil
 }

@@ -57,6 +57,10 @@ func (s *openedAccountStore) Load(_ context.Context, ids []string, refs []state.
 	return out, map[state.EventRef]bool{}, nil
 }
 
+func (s *openedAccountStore) SameHolderOverdue(context.Context, []string) (map[string][]string, error) {
+	return nil, nil
+}
+
 func (s *openedAccountStore) Commit(_ context.Context, steps []state.Step) ([]state.StepResult, error) {
 	out := make([]state.StepResult, len(steps))
 	for i := range out {

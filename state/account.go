@@ -61,6 +61,10 @@ type Account struct {
 	// names them (a late payout result, a repeated request), and the ones ended by it.
 	// Never stored in the document.
 	closed map[string]Case
+	// sameHolderOverdue are the accounts, other than this one maybe, whose holder has
+	// this account's holder's name and which have an overdue amount: loaded for a
+	// withdrawal's risk rule. Never stored.
+	sameHolderOverdue []string
 
 	// knownBalances are this account's balances, when a decision already computed them
 	// (never stored): the next event of the account in a batch needs them as its
@@ -254,4 +258,25 @@ func (a Account) AllCases() []Case {
 		}
 	}
 	return out
+}
+
+// WithSameHolderOverdue is the account with the accounts of holders of the same name
+// that have an overdue amount, for the risk rule of a withdrawal [001].
+func (a Account) WithSameHolderOverdue(accountIDs []string) Account {
+	a.sameHolderOverdue = accountIDs
+	return a
+}
+
+// hasOverdue says whether an issued bill is unpaid: fully paid bills are dropped.
+func (a Account) hasOverdue() bool { return len(a.Bills) > 0 }
+
+// otherAccountOverdue says whether another account under the same holder name has an
+// overdue amount.
+func (a Account) otherAccountOverdue() bool {
+	for _, id := range a.sameHolderOverdue {
+		if id != a.ID {
+			return true
+		}
+	}
+	return false
 }

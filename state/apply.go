@@ -118,6 +118,8 @@ func (d *decider) finish(next Account) (Decision, error) {
 			return Decision{}, err
 		}
 	}
+	// Loaded for this decision only: the next one gets it fresh from the store.
+	next.sameHolderOverdue = nil
 	before, after := d.before.Timers(d.rules), next.Timers(d.rules)
 	return Decision{
 		Account:             next,
@@ -127,7 +129,20 @@ func (d *decider) finish(next Account) (Decision, error) {
 		NextDeadlineChanged: !sameTime(earliest(before), earliest(after)),
 		OpenedCases:         d.opened,
 		ClosedCases:         d.closedCases(next),
+		HolderOverdue:       holderOverdueChange(d.before, next),
 	}, nil
+}
+
+// holderOverdueChange is the account's new entry in the index of holders with an
+// overdue amount, when the decision changed whether it has one (or opened it).
+func holderOverdueChange(before, after Account) *HolderOverdue {
+	if !after.Opened || after.HolderName == "" {
+		return nil
+	}
+	if before.Opened && before.hasOverdue() == after.hasOverdue() {
+		return nil
+	}
+	return &HolderOverdue{Name: after.HolderName, Overdue: after.hasOverdue()}
 }
 
 // closedCases are the ended cases the decision wrote, in id order.

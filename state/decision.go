@@ -30,6 +30,16 @@ type Decision struct {
 	// they are out of the account's document, and the store keeps them apart in the
 	// same atomic step.
 	ClosedCases []Case
+	// HolderOverdue, when set, is the account's entry in the index of holders with an
+	// overdue amount, changed by the decision: the risk rule of another account under
+	// the same name reads it.
+	HolderOverdue *HolderOverdue
+}
+
+// HolderOverdue says whether the account of the holder Name has an overdue amount.
+type HolderOverdue struct {
+	Name    string
+	Overdue bool
 }
 
 // NextDeadline is the earliest of the decision's timers, or nil when none runs.
@@ -46,8 +56,9 @@ func (d Decision) Step(event EventRef, expectedVersion string) Step {
 		NextDeadline:    d.NextDeadline(),
 		OpenedCases:     d.OpenedCases,
 		ClosedCases:     d.ClosedCases,
+		HolderOverdue:   d.HolderOverdue,
 	}
-	if d.Changed || len(d.ClosedCases) > 0 {
+	if d.Changed || len(d.ClosedCases) > 0 || d.HolderOverdue != nil {
 		acct := d.Account
 		st.Account = &acct
 	}

@@ -52,6 +52,8 @@ type Step struct {
 	OpenedCases []string
 	// ClosedCases are ended cases to keep apart from the account's document.
 	ClosedCases []Case
+	// HolderOverdue is the account's changed entry in the holder index, or nil.
+	HolderOverdue *HolderOverdue
 	// Fact is the business fact the event announces (events.Event.FactID), or "", and
 	// FactDigest what the event says about it (events.Event.FactDigest). A fact already
 	// counted with the same digest makes the step a duplicate, whatever its event id;

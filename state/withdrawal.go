@@ -29,6 +29,7 @@ const (
 const (
 	ReviewDesignatedAccount = "designated receiving account"
 	ReviewNonTopUpFunds     = "application for non-top-up funds"
+	ReviewRiskSameHolder    = "risk: an account registered under the same name has an overdue amount"
 )
 
 // requestWithdrawal opens a withdrawal case [001]. It is refused at once (rejected,
@@ -58,6 +59,9 @@ func (d *decider) requestWithdrawal(a *Account, p *events.WithdrawalRequestedDat
 	}
 	if p.Method == events.MethodDesignated {
 		review = append(review, ReviewDesignatedAccount)
+	}
+	if a.otherAccountOverdue() {
+		review = append(review, ReviewRiskSameHolder)
 	}
 	if len(review) > 0 {
 		if err := d.advance(a, &c, events.StatusInReview, ByRules, "review: "+review[0]); err != nil {

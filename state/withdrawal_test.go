@@ -424,3 +424,50 @@ func TestACaseOpenPastItsExpectedTimeIsReportedOverdueOnce(t *testing.T) {
 		t.Fatalf("a second firing changed %t, published %d", again.Changed, len(again.Outbound))
 	}
 }
+
+func TestAnOverdueAmountOnAnotherAccountUnderTheSameNameSendsAWithdrawalToReview(t *testing.T) {
+	tests := []struct {
+		name        string
+		overdueOn   []string
+		wantStatus  string
+		wantReasons int
+	}{
+		{"another account of the holder is overdue", []string{"acct-other", account}, events.StatusInReview, 1},
+		{"only this account is in the index", []string{account}, events.StatusApprovedPendingTransfer, 0},
+		{"no account of the holder is overdue", nil, events.StatusApprovedPendingTransfer, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHistory(t).topUp("t1", "500.00")
+			a := h.account().WithSameHolderOverdue(tc.overdueOn)
+			d := decide(t, a, requestAt(t, "w1", h.at.Add(time.Hour), original("w1", "t1", "100.00")))
+			if got := caseIn(d, "w1").Status; got != tc.wantStatus {
+				t.Fatalf("status %s, want %s", got, tc.wantStatus)
+			}
+			reviews := outboundOf(t, d, events.ReviewRequested)
+			if len(reviews) != tc.wantReasons {
+				t.Fatalf("review requests %+v, want %d", reviews, tc.wantReasons)
+			}
+			if tc.wantReasons > 0 && reviews[0].Payload.(*events.ReviewRequestedData).Reasons[0] != state.ReviewRiskSameHolder {
+				t.Errorf("reasons %v, want the risk flag", reviews[0].Payload.(*events.ReviewRequestedData).Reasons)
+			}
+		})
+	}
+}
+
+func TestADecisionSaysWhenTheAccountStartsOrStopsBeingOverdue(t *testing.T) {
+	h := newHistory(t).topUp("t1", "500.00")
+	a := h.account()
+	issued := decide(t, a, event(t, events.BillIssued, "e-bill", h.at.Add(time.Hour), &events.BillIssuedData{BillID: "b1", Amount: money("30.00")}))
+	if got := issued.HolderOverdue; got == nil || !got.Overdue || got.Name != "Acme Ltd" {
+		t.Fatalf("after a bill: %+v, want Acme Ltd overdue", got)
+	}
+	part := decide(t, issued.Account, event(t, events.BillPaid, "e-part", h.at.Add(2*time.Hour), &events.BillPaidData{BillID: "b1", Amount: money("10.00")}))
+	if part.HolderOverdue != nil {
+		t.Errorf("a part payment changed the index: %+v", part.HolderOverdue)
+	}
+	paid := decide(t, part.Account, event(t, events.BillPaid, "e-rest", h.at.Add(3*time.Hour), &events.BillPaidData{BillID: "b1", Amount: money("20.00")}))
+	if got := paid.HolderOverdue; got == nil || got.Overdue {
+		t.Fatalf("after paying in full: %+v, want not overdue", got)
+	}
+}

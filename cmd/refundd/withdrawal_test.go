@@ -228,3 +228,19 @@ func TestTwoRequestsRacingForTheSameMoneyNeverBothPassAcrossTwoInstances(t *test
 		b.waitForAccount(t, acct, accountJSON{Cash: "500.00", Held: "300.00", Withdrawable: "200.00"})
 	}
 }
+
+func TestAnOverdueBillOnAnotherAccountOfTheSameHolderSendsAWithdrawalToReview(t *testing.T) {
+	d := startDaemon(t, testenv.StartNATS(t).URL, testenv.StartRedis(t).URL)
+	at := d.openWithTopUp(t, "acct-risk-a")
+	d.openWithTopUp(t, "acct-risk-b") // the same holder, Li Wei
+	d.publish(t, events.BillIssued, "acct-risk-b", "risk-bill", at.Add(time.Minute), &events.BillIssuedData{BillID: "b1", Amount: events.MustAmount("80.00")})
+	d.waitForAccount(t, "acct-risk-b", accountJSON{Cash: "500.00", Held: "0.00", Withdrawable: "420.00"})
+
+	d.withdraw(t, "acct-risk-a", "w-risk-1", at.Add(2*time.Minute), events.MethodOriginal, "100.00")
+	d.waitForCase(t, "w-risk-1", events.StatusInReview)
+
+	d.publish(t, events.BillPaid, "acct-risk-b", "risk-paid", at.Add(3*time.Minute), &events.BillPaidData{BillID: "b1", Amount: events.MustAmount("80.00")})
+	d.waitForAccount(t, "acct-risk-b", accountJSON{Cash: "500.00", Held: "0.00", Withdrawable: "500.00"})
+	d.withdraw(t, "acct-risk-a", "w-risk-2", at.Add(4*time.Minute), events.MethodOriginal, "100.00")
+	d.waitForCase(t, "w-risk-2", events.StatusApprovedPendingTransfer)
+}

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 )
@@ -21,6 +23,8 @@ const Partitions = 16
 //	                            event id it came with; same retention
 //	rf:{pNN}:cases:<account id> hash: the account's ended cases, case id -> case JSON
 //	rf:{pNN}:case:<case id>     string: the case's account id (NN from the case id)
+//	rf:{pNN}:holder-overdue:<h> set: accounts with an overdue amount whose holder name
+//	                            hashes to h (SHA-256, 24 hex digits; NN from h)
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
 //	rf:{pNN}:outbox:parked      stream of events JetStream kept refusing, for an operator
 //	rf:{pNN}:reserve:due        sorted set: account id -> its next deadline (unix ms), the
@@ -60,6 +64,15 @@ func factKey(accountID, factID string) string {
 // to case JSON, in the account's slot so the step that ends a case writes it.
 func closedCasesKey(accountID string) string {
 	return tag(Partition(accountID)) + "cases:" + accountID
+}
+
+// holderOverdueKey is the set of accounts with an overdue amount whose holder has this
+// name. It lives in the partition of the name's hash, so it is written beside the
+// accounts' steps rather than in them (see Store.Commit).
+func holderOverdueKey(holderName string) string {
+	sum := sha256.Sum256([]byte(holderName))
+	h := hex.EncodeToString(sum[:12])
+	return tag(Partition(h)) + "holder-overdue:" + h
 }
 
 // caseIndexKey maps a case id to its account. It lives in the case id's own partition,

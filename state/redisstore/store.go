@@ -175,6 +175,27 @@ func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID st
 	return c, accountID, err == nil, err
 }
 
+// SameHolderOverdue lists, for each holder name, the accounts under that name that
+// have an overdue amount, for the withdrawal risk rule. One pipelined read per name.
+func (s *Store) SameHolderOverdue(ctx context.Context, holderNames []string) (map[string][]string, error) {
+	if len(holderNames) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(holderNames))
+	for i, name := range holderNames {
+		cmds[i] = pipe.SMembers(ctx, holderOverdueKey(name))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read holder overdue index: %w", err)
+	}
+	out := make(map[string][]string, len(holderNames))
+	for i, name := range holderNames {
+		out[name] = cmds[i].Val()
+	}
+	return out, nil
+}
+
 // EndedCases lists an account's ended cases, for the read API.
 func (s *Store) EndedCases(ctx context.Context, accountID string) ([]state.Case, error) {
 	all, err := s.rdb.HGetAll(ctx, closedCasesKey(accountID)).Result()
@@ -262,6 +283,12 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		if st.Fact != "" {
 			keys[5] = factKey(st.Event.AccountID, st.Fact)
 		}
+		if h := st.HolderOverdue; h != nil && h.Overdue {
+			// Before the step, as for the case index: a crash in between leaves the
+			// account flagged without its overdue bill, which only sends a withdrawal
+			// of the same holder to review; never the other way round.
+			pipe.SAdd(ctx, holderOverdueKey(h.Name), st.Event.AccountID)
+		}
 		for _, id := range st.OpenedCases {
 			// Before the step, so a crash between the two leaves an index entry
 			// without its case (a reader finds no case there), never a case that
@@ -269,6 +296,10 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			pipe.SetNX(ctx, caseIndexKey(id), st.Event.AccountID, 0)
 		}
 		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
+		if h := st.HolderOverdue; h != nil && !h.Overdue {
+			// After the step, for the same reason: removed only once it is paid.
+			pipe.SRem(ctx, holderOverdueKey(h.Name), st.Event.AccountID)
+		}
 	}
 	_, execErr := pipe.Exec(ctx)
 	results := make([]state.StepResult, len(steps))
