@@ -160,6 +160,15 @@ func (c Case) PaidOut() decimal.Decimal {
 	return decimal.Zero
 }
 
+// happenedAt is when what the decision records happened: the event's own time, or now
+// for a timer.
+func (d *decider) happenedAt() time.Time {
+	if d.ev.Time.IsZero() {
+		return d.now
+	}
+	return d.ev.Time.UTC()
+}
+
 // saveCase keeps a case where it belongs: an open case in the account's document, an
 // ended one out of it, to be stored apart with the decision (Decision.ClosedCases).
 func (d *decider) saveCase(a *Account, c Case) {
@@ -205,7 +214,7 @@ func (d *decider) advanceWithCode(a *Account, c *Case, to string, by Actor, code
 	}
 	// Cases share their history slice with the account they were loaded from:
 	// append to a copy, so the decision never changes its input.
-	c.History = append(c.History[:len(c.History):len(c.History)], CaseEntry{Status: to, At: d.now, By: by, Code: code, Reason: reason})
+	c.History = append(c.History[:len(c.History):len(c.History)], CaseEntry{Status: to, At: d.happenedAt(), By: by, Code: code, Reason: reason})
 	c.Status = to
 	d.saveCase(a, *c)
 	return d.publish(events.CaseStatusChanged, &events.CaseStatusChangedData{

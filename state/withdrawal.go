@@ -108,23 +108,28 @@ func (d *decider) withdrawalRefusal(a *Account, p *events.WithdrawalRequestedDat
 		if p.Method != events.MethodDesignated {
 			return ReasonNonTopUpNeedsADesignee, "non-top-up funds are withdrawn only to a designated receiving account"
 		}
-		if p.Amount.GreaterThan(l.Withdrawable) {
-			return ReasonExceedsAccount, fmt.Sprintf("the amount %s exceeds the account's withdrawable %s", p.Amount.Decimal, l.Withdrawable)
-		}
-		return "", ""
+		return exceedsAccount(p.Amount.Decimal, l.Withdrawable)
 	}
 	t, ok := l.topUp(p.TopupID)
 	if !ok {
 		return ReasonUnknownTopUp, fmt.Sprintf("top-up %s is not a recharge of this account", p.TopupID)
 	}
-	if p.Amount.GreaterThan(l.Withdrawable) {
-		return ReasonExceedsAccount, fmt.Sprintf("the amount %s exceeds the account's withdrawable %s", p.Amount.Decimal, l.Withdrawable)
+	if code, reason := exceedsAccount(p.Amount.Decimal, l.Withdrawable); code != "" {
+		return code, reason
 	}
 	if open := t.Remaining.Sub(t.Held); p.Amount.GreaterThan(open) {
-		return ReasonExceedsTopUp, fmt.Sprintf("the amount %s exceeds the %s withdrawable from top-up %s", p.Amount.Decimal, decimal.Max(open, decimal.Zero), p.TopupID)
+		return ReasonExceedsTopUp, fmt.Sprintf("the amount %s exceeds the %s withdrawable from top-up %s", cny(p.Amount.Decimal), cny(decimal.Max(open, decimal.Zero)), p.TopupID)
 	}
 	if p.Method == events.MethodOriginal && d.ev.Time.After(t.OriginalRouteUntil) {
 		return ReasonOriginalRouteExpired, fmt.Sprintf("the original payment route of top-up %s closed on %s; withdraw to a designated receiving account", p.TopupID, t.OriginalRouteUntil.Format(time.RFC3339))
+	}
+	return "", ""
+}
+
+// exceedsAccount refuses an amount above what the account may withdraw.
+func exceedsAccount(amount, withdrawable decimal.Decimal) (code, reason string) {
+	if amount.GreaterThan(withdrawable) {
+		return ReasonExceedsAccount, fmt.Sprintf("the amount %s exceeds the account's withdrawable %s", cny(amount), cny(withdrawable))
 	}
 	return "", ""
 }
@@ -172,10 +177,7 @@ func (d *decider) approve(a *Account, c *Case, by Actor, reason string) error {
 // for other channels, which seed 001 does not name); to a designated account, 15 days
 // (the seed's 7–15, at its upper end, so "overdue" means late).
 func (d *decider) expectedBy(a *Account, c *Case) (time.Time, error) {
-	from := d.now
-	if !d.ev.Time.IsZero() {
-		from = d.ev.Time.UTC()
-	}
+	from := d.happenedAt()
 	if c.Route == events.RouteDesignated {
 		return from.Add(d.rules.DesignatedPayoutTime), nil
 	}
@@ -206,7 +208,7 @@ func (d *decider) decideCase(a *Account, p *events.CaseDecidedData) (effect, err
 	}
 	reason := p.Reason
 	if reason == "" {
-		reason = p.Decision + " by review"
+		reason = p.Decision + " by " + p.Reviewer
 	}
 	if p.Decision == events.DecisionRejected {
 		return changed, d.advance(a, &c, events.StatusRejected, ByReviewer, reason)
@@ -245,6 +247,9 @@ func (d *decider) reportPayout(a *Account, p *events.PayoutReportedData) (effect
 	return d.note(a, &c, ByPayout, fmt.Sprintf("result %s contradicts the case's %s; no money moved", p.Status, c.Status))
 }
 
+// cny writes an amount as people read it in a reason: two decimals.
+func cny(d decimal.Decimal) string { return d.StringFixed(2) }
+
 func orUnknown(reason string) string {
 	if reason == "" {
 		return "no reason given"
@@ -255,7 +260,7 @@ func orUnknown(reason string) string {
 // note records in a case's history what was received and ignored, so an operator can
 // see it; the status and money stay as they are.
 func (d *decider) note(a *Account, c *Case, by Actor, reason string) (effect, error) {
-	c.History = append(c.History[:len(c.History):len(c.History)], CaseEntry{Status: c.Status, At: d.now, By: by, Reason: reason})
+	c.History = append(c.History[:len(c.History):len(c.History)], CaseEntry{Status: c.Status, At: d.happenedAt(), By: by, Reason: reason})
 	d.saveCase(a, *c)
 	return changed, nil
 }

@@ -40,7 +40,9 @@ commands:
           validate and publish one CloudEvent on "<type>.<account>"
   account ID     show GET /v1/accounts/{id}
   topups ID      show GET /v1/accounts/{id}/topups
-  case ID        show GET /v1/cases/{id}
+  case ID        show GET /v1/cases/{id}: a withdrawal or refund and its history
+  cases ACCOUNT [-offset N] [-limit M]
+                 show GET /v1/accounts/{id}/cases: the account's cases, newest first
   watch          print every event the engine publishes (refunds.>) and dead letters
   deadletters [-type T] [-reason TEXT] [-replay]
                  list refused events with their reasons; with -replay, publish each
@@ -74,6 +76,8 @@ func run(args []string, out io.Writer) error {
 		return get(httpAddr, "/v1/accounts/%s/topups", rest, out)
 	case "case":
 		return get(httpAddr, "/v1/cases/%s", rest, out)
+	case "cases":
+		return cases(httpAddr, rest, out)
 	case "watch":
 		return watch(natsURL, out)
 	case "deadletters":
@@ -95,6 +99,21 @@ func connect(natsURL, name string) (*nats.Conn, jetstream.JetStream, error) {
 		return nil, nil, err
 	}
 	return nc, js, nil
+}
+
+// cases shows one page of an account's cases.
+func cases(httpAddr string, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("cases needs an account id")
+	}
+	fs := flag.NewFlagSet("cases", flag.ContinueOnError)
+	offset := fs.Int("offset", 0, "where the page starts")
+	limit := fs.Int("limit", 20, "cases per page, 1-100")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/v1/accounts/%%s/cases?offset=%d&limit=%d", *offset, *limit)
+	return get(httpAddr, path, args[:1], out)
 }
 
 func envOr(key, fallback string) string {

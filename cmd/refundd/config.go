@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/payinfra/refunds/state"
 )
 
 // Config is refundd's settings. Each comes from a flag, else from its environment
@@ -27,6 +29,11 @@ type Config struct {
 	// Instance names this process in logs and in the outbox consumer group.
 	Instance string
 	LogLevel string
+	// Calendar is the business-day calendar expected completion times count in,
+	// loaded from CalendarFile (REFUNDS_CALENDAR) or, without one, the mainland-China
+	// calendar shipped in state/calendars.
+	Calendar     state.Calendar
+	CalendarFile string
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -49,6 +56,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.BoolVar(&cfg.Dev, "dev", false, "run an in-process NATS JetStream server and Redis-compatible server at the configured addresses")
 	fs.StringVar(&cfg.DevDataDir, "dev-data", "", "with --dev: directory for the JetStream store (default: a temporary directory)")
 	fs.StringVar(&cfg.Instance, "instance", envOr("REFUNDS_INSTANCE", fmt.Sprintf("%s-%d", host, os.Getpid())), "this instance's name (env REFUNDS_INSTANCE)")
+	fs.StringVar(&cfg.CalendarFile, "calendar", envOr("REFUNDS_CALENDAR", ""), "business-day calendar file, JSON like state/calendars/cn-mainland.json (env REFUNDS_CALENDAR; default: the mainland-China calendar built in)")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("REFUNDS_LOG_LEVEL", "info"), "debug, info, warn or error (env REFUNDS_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -61,7 +69,28 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: reserve hold %q must be a positive Go duration such as 24h", ErrInvalidConfig, *hold)
 	}
 	cfg.ReserveHold = d
+	cfg.Calendar = state.DefaultCalendar()
+	if cfg.CalendarFile != "" {
+		data, err := os.ReadFile(cfg.CalendarFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: calendar: %w", ErrInvalidConfig, err)
+		}
+		if cfg.Calendar, err = state.ParseCalendar(data); err != nil {
+			return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
 	return cfg, cfg.validate()
+}
+
+// requireCalendarCovers refuses to run past the calendar's end: expected completion
+// times would otherwise be guessed, and every request counted in business days would
+// wait.
+func requireCalendarCovers(c state.Calendar, now time.Time) error {
+	if !c.Covers(now) {
+		return fmt.Errorf("%w: the business-day calendar %s ends %s, before now (%s); give a current one with --calendar",
+			ErrInvalidConfig, c.Name(), c.Until().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 func (c Config) validate() error {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"errors"
+	"os"
 	"testing"
 	"time"
+
+	"github.com/payinfra/refunds/state"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -47,5 +50,36 @@ func TestConfigRefusesUnsafeSettings(t *testing.T) {
 				t.Fatalf("error %v, want ErrInvalidConfig", err)
 			}
 		})
+	}
+}
+
+func TestConfigReadsACalendarFileAndRefusesABadOne(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/cal.json"
+	if err := os.WriteFile(good, []byte(`{"name":"test","zone_offset":"+08:00","from":"2030-01-01","until":"2030-12-31","holidays":["2030-01-01"],"working_weekend_days":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig([]string{"--calendar", good}, env(nil))
+	if err != nil || cfg.Calendar.Name() != "test" {
+		t.Fatalf("calendar %q, err %v", cfg.Calendar.Name(), err)
+	}
+	bad := dir + "/bad.json"
+	if err := os.WriteFile(bad, []byte(`{"name":"bad","zone_offset":"+08:00","from":"2030-01-01","until":"2029-12-31"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{bad, dir + "/missing.json"} {
+		if _, err := loadConfig(nil, env(map[string]string{"REFUNDS_CALENDAR": path})); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: error %v, want ErrInvalidConfig", path, err)
+		}
+	}
+}
+
+func TestRefunddRefusesToStartPastTheCalendarsEnd(t *testing.T) {
+	cal := state.DefaultCalendar()
+	if err := requireCalendarCovers(cal, cal.Until().Add(time.Second)); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("error %v a second after the calendar's end, want ErrInvalidConfig", err)
+	}
+	if err := requireCalendarCovers(cal, cal.Until().Add(-time.Hour)); err != nil {
+		t.Fatalf("an hour before the end: %v", err)
 	}
 }

@@ -76,6 +76,13 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	log = log.With().Str("instance", cfg.Instance).Logger()
 	rules := state.DefaultRules()
 	rules.ReserveHold = cfg.ReserveHold
+	rules.Calendar = cfg.Calendar
+	if err := requireCalendarCovers(rules.Calendar, time.Now()); err != nil {
+		return err
+	}
+	if until := rules.Calendar.Until(); time.Until(until) < 60*24*time.Hour {
+		log.Warn().Str("calendar", rules.Calendar.Name()).Time("until", until).Msg("the business-day calendar ends within 60 days; refundd refuses to start after that")
+	}
 	if err := rules.Validate(); err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}
