@@ -205,11 +205,12 @@ func watch(natsURL string, out io.Writer) error {
 	}
 	defer nc.Close()
 	print := func(m *nats.Msg) {
+		body := maskDestination(m.Data)
 		if reason := m.Header.Get(events.HeaderReason); reason != "" {
-			fmt.Fprintf(out, "%s (refused: %s) %s\n", m.Subject, reason, m.Data)
+			fmt.Fprintf(out, "%s (refused: %s) %s\n", m.Subject, reason, body)
 			return
 		}
-		fmt.Fprintf(out, "%s %s\n", m.Subject, m.Data)
+		fmt.Fprintf(out, "%s %s\n", m.Subject, body)
 	}
 	for _, subject := range []string{"refunds.>", events.DeadLetterPrefix + ">"} {
 		if _, err := nc.Subscribe(subject, print); err != nil {
@@ -220,6 +221,32 @@ func watch(natsURL string, out io.Writer) error {
 	defer stop()
 	<-ctx.Done()
 	return nil
+}
+
+// maskDestination masks the account number and payee of an event's destination, as
+// the read API does: what watch prints ends up in terminals and tickets. An event
+// without one, or that is not JSON, is printed as it is.
+func maskDestination(body []byte) []byte {
+	var ev map[string]json.RawMessage
+	if json.Unmarshal(body, &ev) != nil {
+		return body
+	}
+	var data map[string]json.RawMessage
+	if json.Unmarshal(ev["data"], &data) != nil || data["destination"] == nil {
+		return body
+	}
+	var dst events.Destination
+	if json.Unmarshal(data["destination"], &dst) != nil {
+		return body
+	}
+	dst.AccountNo, dst.PayeeName = events.MaskAccountNo(dst.AccountNo), events.MaskName(dst.PayeeName)
+	data["destination"], _ = json.Marshal(dst)
+	ev["data"], _ = json.Marshal(data)
+	masked, err := json.Marshal(ev)
+	if err != nil {
+		return body
+	}
+	return masked
 }
 
 func randomHex(n int) string {
