@@ -18,6 +18,9 @@ type Destination struct {
 	Bank         string `json:"bank,omitempty"`
 	Branch       string `json:"branch,omitempty"`
 	ProvinceCity string `json:"province_city,omitempty"`
+	// PayeeType says whether the payee is a person or a company (HolderIndividual,
+	// HolderCompany); a refund of a personal recharge to a company is checked [000].
+	PayeeType string `json:"payee_type,omitempty"`
 }
 
 func (d *Destination) validate(field string) error {
@@ -28,6 +31,7 @@ func (d *Destination) validate(field string) error {
 		checkBank(field+".bank", d.Bank),
 		checkOptionalText(field+".branch", d.Branch, maxNameLen),
 		checkOptionalText(field+".province_city", d.ProvinceCity, maxNameLen),
+		checkOptionalEnum(field+".payee_type", d.PayeeType, holderTypes),
 	)
 }
 

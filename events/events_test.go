@@ -512,8 +512,8 @@ func TestCatalog(t *testing.T) {
 		TransferReceived, TransferRecalled, UsageAccrued, CycleSettled, BillIssued, BillPaid,
 		CreditNoteIssued, CreditNoteResolved, InvoiceIssued, InvoiceReversed, ResourceCreated,
 		ResourceReleased, PackagePurchased, PackageConsumed, OrderPurchased, OrderUsed,
-		WithdrawalRequested, DiscontinuationRequested, RefundRequested, CaseDecided, PayoutReported,
-		CaseStatusChanged, CaseOverdue, ReviewRequested, PayoutRequested, ReserveFrozen, ReserveUnfrozen, BalanceChanged,
+		WithdrawalRequested, DiscontinuationRequested, RefundRequested, RefundAppealed, CaseDecided, PayoutReported,
+		CaseStatusChanged, CaseOverdue, ResourcesReleaseRequested, InvoiceReversalRequired, ReviewRequested, PayoutRequested, ReserveFrozen, ReserveUnfrozen, BalanceChanged,
 	}
 	catalog := Catalog()
 	if len(catalog) != len(all) {

@@ -62,6 +62,8 @@ func (e Event) CaseRef() string {
 		return p.WithdrawalID
 	case *RefundRequestedData:
 		return p.RefundID
+	case *RefundAppealedData:
+		return p.RefundID
 	case *CaseDecidedData:
 		return p.CaseID
 	case *PayoutReportedData:

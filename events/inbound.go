@@ -15,10 +15,13 @@ type AccountOpenedData struct {
 	// default (state.Rules.DefaultCurrency). It is not filled in on decode,
 	// so what was sent stays visible.
 	Currency string `json:"currency,omitempty"`
+	// Email is the account's email; a Stripe refund must name it [000].
+	Email string `json:"email,omitempty"`
 }
 
 func (d *AccountOpenedData) Validate() error {
 	return firstError(
+		checkEmail("data.email", d.Email),
 		checkEnum("data.holder_type", d.HolderType, holderTypes),
 		checkText("data.holder_name", d.HolderName, maxNameLen),
 		checkOptionalCurrency("data.currency", d.Currency),
@@ -28,10 +31,18 @@ func (d *AccountOpenedData) Validate() error {
 // AccountStatusChangedData is billing.account.status_changed.
 type AccountStatusChangedData struct {
 	Status string `json:"status"` // AccountActive, AccountFrozen or AccountClosed
+	// Email, when given, is the account's new email.
+	Email string `json:"email,omitempty"`
+	// TermsViolated, when given, flags (true) or clears (false) a violation of the
+	// terms of service: a flagged account gets no package refund [003].
+	TermsViolated *bool `json:"terms_violated,omitempty"`
 }
 
 func (d *AccountStatusChangedData) Validate() error {
-	return checkEnum("data.status", d.Status, accountStatuses)
+	return firstError(
+		checkEnum("data.status", d.Status, accountStatuses),
+		checkEmail("data.email", d.Email),
+	)
 }
 
 // TopupReceivedData is billing.topup.received: one recharge.
@@ -275,7 +286,11 @@ type OrderData struct {
 	OrderID       string  `json:"order_id"`
 	Amount        *Amount `json:"amount,omitempty"`
 	PaymentMethod string  `json:"payment_method,omitempty"` // free text, e.g. "card", "paypal"
-	UsedAmount    *Amount `json:"used_amount,omitempty"`
+	// UsedAmount is the order's recorded usage so far (a total, not an increment, so
+	// a repeat cannot count it twice).
+	UsedAmount *Amount `json:"used_amount,omitempty"`
+	// ThirdParty marks a service provided by a third-party partner: not refundable [002].
+	ThirdParty bool `json:"third_party,omitempty"`
 }
 
 func (d *OrderData) Validate() error {
@@ -338,6 +353,12 @@ type RefundRequestedData struct {
 	Destination     *Destination `json:"destination,omitempty"`
 	StripePaymentID string       `json:"stripe_payment_id,omitempty"`
 	Email           string       `json:"email,omitempty"`
+	// WrittenStatement says the customer provided the written refund statement a
+	// personal recharge refunded to a company needs [000].
+	WrittenStatement bool `json:"written_statement,omitempty"`
+	// ToBalance asks an order refund to be credited to the account balance instead of
+	// paid back by the original method [002].
+	ToBalance bool `json:"to_balance,omitempty"`
 }
 
 func (d *RefundRequestedData) Validate() error {
@@ -362,6 +383,20 @@ func (d *RefundRequestedData) Validate() error {
 		return d.Destination.validate("data.destination")
 	}
 	return nil
+}
+
+// RefundAppealedData is console.refund.appealed: the one appeal of a rejected
+// order refund, which sends it to a secondary review [002].
+type RefundAppealedData struct {
+	RefundID string `json:"refund_id"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+func (d *RefundAppealedData) Validate() error {
+	return firstError(
+		checkID("data.refund_id", d.RefundID),
+		checkOptionalText("data.reason", d.Reason, maxReasonLen),
+	)
 }
 
 // CaseDecidedData is review.case.decided.

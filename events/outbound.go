@@ -31,10 +31,19 @@ func (d *CaseStatusChangedData) Validate() error {
 		checkEnum("data.kind", d.Kind, caseKinds),
 		checkEnum("data.status", d.Status, caseStatuses),
 		checkOptionalEnum("data.previous", d.Previous, caseStatuses),
-		checkPositive("data.amount", d.Amount),
+		checkCaseAmount(d.Status, d.Amount),
 		checkOptionalText("data.reason", d.Reason, maxReasonLen),
 		checkOptionalText("data.reason_code", d.ReasonCode, maxShortLen),
 	)
+}
+
+// checkCaseAmount wants a case's amount positive, except for a request refused at
+// once because there was nothing to refund: its amount is zero.
+func checkCaseAmount(status string, a Amount) error {
+	if status == StatusRejected {
+		return checkAmount("data.amount", a)
+	}
+	return checkPositive("data.amount", a)
 }
 
 // CaseOverdueData is refunds.case.overdue: a case still open after the time
@@ -99,6 +108,8 @@ type PayoutRequestedData struct {
 	Route       string       `json:"route"` // RouteOriginal or RouteDesignated
 	Destination *Destination `json:"destination,omitempty"`
 	TopupID     string       `json:"topup_id,omitempty"`
+	// OrderID is the order an order refund pays back by its original method (ours).
+	OrderID string `json:"order_id,omitempty"`
 }
 
 func (d *PayoutRequestedData) Validate() error {
@@ -109,19 +120,60 @@ func (d *PayoutRequestedData) Validate() error {
 		checkCurrency("data.currency", d.Currency),
 		checkEnum("data.route", d.Route, routes),
 		checkOptionalID("data.topup_id", d.TopupID),
+		checkOptionalID("data.order_id", d.OrderID),
 	); err != nil {
 		return err
 	}
 	switch {
 	case d.Route == RouteDesignated && d.Destination == nil:
 		return invalid("data.destination", "is required when route is %s", RouteDesignated)
-	case d.Route == RouteOriginal && d.TopupID == "" && d.Destination == nil:
-		return invalid("data.topup_id", "is required when route is %s and there is no destination", RouteOriginal)
+	case d.Route == RouteOriginal && d.TopupID == "" && d.OrderID == "" && d.Destination == nil:
+		return invalid("data.topup_id", "or data.order_id is required when route is %s and there is no destination", RouteOriginal)
 	}
 	if d.Destination != nil {
 		return d.Destination.validate("data.destination")
 	}
 	return nil
+}
+
+// ResourcesReleaseRequestedData is refunds.resources.release_requested: the
+// customer discontinued service, so billing must release every resource of the
+// account [000]. ResourceIDs are the ones the engine knows to be active.
+type ResourcesReleaseRequestedData struct {
+	RequestID   string   `json:"request_id"`
+	ResourceIDs []string `json:"resource_ids"`
+}
+
+func (d *ResourcesReleaseRequestedData) Validate() error {
+	if err := checkID("data.request_id", d.RequestID); err != nil {
+		return err
+	}
+	if d.ResourceIDs == nil {
+		return invalid("data.resource_ids", "is required (empty when none is active)")
+	}
+	for i, id := range d.ResourceIDs {
+		if err := checkID(fmt.Sprintf("data.resource_ids[%d]", i), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InvoiceReversalRequiredData is refunds.invoice.reversal_required: the recharge a
+// discontinuation refund pays back was invoiced, so the customer's finance team must
+// confirm the red-letter reversal before review [000].
+type InvoiceReversalRequiredData struct {
+	CaseID    string `json:"case_id"`
+	InvoiceID string `json:"invoice_id"`
+	TopupID   string `json:"topup_id"`
+}
+
+func (d *InvoiceReversalRequiredData) Validate() error {
+	return firstError(
+		checkID("data.case_id", d.CaseID),
+		checkID("data.invoice_id", d.InvoiceID),
+		checkID("data.topup_id", d.TopupID),
+	)
 }
 
 // ReserveFrozenData is refunds.reserve.frozen: a pay-as-you-go resource

@@ -35,6 +35,7 @@ const (
 	WithdrawalRequested      Type = "console.withdrawal.requested"
 	DiscontinuationRequested Type = "console.discontinuation.requested"
 	RefundRequested          Type = "console.refund.requested"
+	RefundAppealed           Type = "console.refund.appealed"
 	CaseDecided              Type = "review.case.decided"
 	PayoutReported           Type = "payout.result.reported"
 )
@@ -43,6 +44,10 @@ const (
 const (
 	CaseStatusChanged Type = "refunds.case.status_changed"
 	CaseOverdue       Type = "refunds.case.overdue"
+	// ResourcesReleaseRequested and InvoiceReversalRequired are ours, not in
+	// CONTRACT.md: the steps of a service-discontinuation refund [000].
+	ResourcesReleaseRequested Type = "refunds.resources.release_requested"
+	InvoiceReversalRequired   Type = "refunds.invoice.reversal_required"
 	ReviewRequested   Type = "refunds.review.requested"
 	PayoutRequested   Type = "refunds.payout.requested"
 	ReserveFrozen     Type = "refunds.reserve.frozen"
@@ -108,11 +113,14 @@ var catalog = buildCatalog([]Spec{
 	{WithdrawalRequested, Inbound, func() Payload { return new(WithdrawalRequestedData) }},
 	{DiscontinuationRequested, Inbound, func() Payload { return new(DiscontinuationRequestedData) }},
 	{RefundRequested, Inbound, func() Payload { return new(RefundRequestedData) }},
+	{RefundAppealed, Inbound, func() Payload { return new(RefundAppealedData) }},
 	{CaseDecided, Inbound, func() Payload { return new(CaseDecidedData) }},
 	{PayoutReported, Inbound, func() Payload { return new(PayoutReportedData) }},
 
 	{CaseStatusChanged, Outbound, func() Payload { return new(CaseStatusChangedData) }},
 	{CaseOverdue, Outbound, func() Payload { return new(CaseOverdueData) }},
+	{ResourcesReleaseRequested, Outbound, func() Payload { return new(ResourcesReleaseRequestedData) }},
+	{InvoiceReversalRequired, Outbound, func() Payload { return new(InvoiceReversalRequiredData) }},
 	{ReviewRequested, Outbound, func() Payload { return new(ReviewRequestedData) }},
 	{PayoutRequested, Outbound, func() Payload { return new(PayoutRequestedData) }},
 	{ReserveFrozen, Outbound, func() Payload { return new(ReserveFrozenData) }},

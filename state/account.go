@@ -1,6 +1,7 @@
 package state
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -65,6 +66,20 @@ type Account struct {
 	// this account's holder's name and which have an overdue amount: loaded for a
 	// withdrawal's risk rule. Never stored.
 	sameHolderOverdue []string
+
+	// Email is the account's, which a Stripe refund must name [000].
+	Email string
+	// TermsViolated: the account violated the terms of service; no package refund [003].
+	TermsViolated bool
+	Packages      map[string]Package
+	Orders        map[string]Order
+	// Discontinuation is the customer's discontinuation of service, once requested.
+	Discontinuation *Discontinuation
+	// PackageRefunds are the times of recent package refunds, for the abuse rule.
+	PackageRefunds []time.Time
+	// Credited is what refunds credited to the balance: non-top-up funds, withdrawable
+	// only by a reviewed application [001].
+	Credited decimal.Decimal
 
 	// knownBalances are this account's balances, when a decision already computed them
 	// (never stored): the next event of the account in a batch needs them as its
@@ -200,6 +215,13 @@ func (a Account) clone() Account {
 	a.Invoices = cloneMap(a.Invoices)
 	a.Resources = cloneMap(a.Resources)
 	a.Cases = cloneMap(a.Cases)
+	a.Packages = cloneMap(a.Packages)
+	a.Orders = cloneMap(a.Orders)
+	a.PackageRefunds = slices.Clone(a.PackageRefunds)
+	if a.Discontinuation != nil {
+		disc := *a.Discontinuation
+		a.Discontinuation = &disc
+	}
 	a.closed = cloneMap(a.closed)
 	a.PaidOut = cloneMap(a.PaidOut)
 	return a

@@ -73,39 +73,39 @@ func on[P events.Payload](h func(*decider, *Account, P) (effect, error)) handler
 // applies it. A new event type gets its line here and its rule in the file of its
 // subject (ledger facts here, the reserve in reserve.go, cases in cases.go).
 var handlers = map[events.Type]handler{
-	events.AccountOpened:        on((*decider).openAccount),
-	events.AccountStatusChanged: on((*decider).changeStatus),
-	events.TopupReceived:        on((*decider).receiveTopUp),
-	events.ConsumptionRecorded:  on((*decider).recordConsumption),
-	events.VoucherGranted:       on((*decider).grantVoucher),
-	events.TransferReceived:     on((*decider).receiveTransfer),
-	events.TransferRecalled:     on((*decider).recallTransfer),
-	events.UsageAccrued:         on((*decider).accrueUsage),
-	events.CycleSettled:         on((*decider).settleCycle),
-	events.BillIssued:           on((*decider).issueBill),
-	events.BillPaid:             on((*decider).payBill),
-	events.CreditNoteIssued:     on((*decider).issueCreditNote),
-	events.CreditNoteResolved:   on((*decider).resolveCreditNote),
-	events.InvoiceIssued:        on((*decider).issueInvoice),
-	events.InvoiceReversed:      on((*decider).reverseInvoice),
-	events.ResourceCreated:      on((*decider).createResource),
-	events.ResourceReleased:     on((*decider).releaseResource),
-	events.WithdrawalRequested:  on((*decider).requestWithdrawal),
-	events.CaseDecided:          on((*decider).decideCase),
-	events.PayoutReported:       on((*decider).reportPayout),
+	events.AccountOpened:            on((*decider).openAccount),
+	events.AccountStatusChanged:     on((*decider).changeStatus),
+	events.TopupReceived:            on((*decider).receiveTopUp),
+	events.ConsumptionRecorded:      on((*decider).recordConsumption),
+	events.VoucherGranted:           on((*decider).grantVoucher),
+	events.TransferReceived:         on((*decider).receiveTransfer),
+	events.TransferRecalled:         on((*decider).recallTransfer),
+	events.UsageAccrued:             on((*decider).accrueUsage),
+	events.CycleSettled:             on((*decider).settleCycle),
+	events.BillIssued:               on((*decider).issueBill),
+	events.BillPaid:                 on((*decider).payBill),
+	events.CreditNoteIssued:         on((*decider).issueCreditNote),
+	events.CreditNoteResolved:       on((*decider).resolveCreditNote),
+	events.InvoiceIssued:            on((*decider).issueInvoice),
+	events.InvoiceReversed:          on((*decider).reverseInvoice),
+	events.ResourceCreated:          on((*decider).createResource),
+	events.ResourceReleased:         on((*decider).releaseResource),
+	events.WithdrawalRequested:      on((*decider).requestWithdrawal),
+	events.CaseDecided:              on((*decider).decideCase),
+	events.PayoutReported:           on((*decider).reportPayout),
+	events.PackagePurchased:         on((*decider).purchasePackage),
+	events.PackageConsumed:          on((*decider).consumePackage),
+	events.OrderPurchased:           on((*decider).purchaseOrder),
+	events.OrderUsed:                on((*decider).useOrder),
+	events.DiscontinuationRequested: on((*decider).discontinue),
+	events.RefundRequested:          on((*decider).requestRefund),
+	events.RefundAppealed:           on((*decider).appealRefund),
 }
 
 // notYetHandled are the inbound types of the contract this version deliberately does
 // not apply yet: they are refused as "not handled by this version", dead-lettered, and
 // replayed after an upgrade. A test keeps handlers and this list covering the catalog.
-var notYetHandled = map[events.Type]bool{
-	events.PackagePurchased:         true,
-	events.PackageConsumed:          true,
-	events.OrderPurchased:           true,
-	events.OrderUsed:                true,
-	events.DiscontinuationRequested: true,
-	events.RefundRequested:          true,
-}
+var notYetHandled = map[events.Type]bool{}
 
 // finish publishes what the decision changed for notifiers (the reserve freezing, the
 // balance) and notes the account's timers.
@@ -231,14 +231,23 @@ func (d *decider) openAccount(a *Account, p *events.AccountOpenedData) (effect, 
 	a.Opened = true
 	a.HolderType, a.HolderName, a.Verified = p.HolderType, p.HolderName, p.Verified
 	a.Currency = cmp.Or(p.Currency, d.rules.DefaultCurrency)
+	a.Email = p.Email
 	return changed, nil
 }
 
 func (d *decider) changeStatus(a *Account, p *events.AccountStatusChangedData) (effect, error) {
-	if a.Status == p.Status {
+	next := *a
+	next.Status = p.Status
+	if p.Email != "" {
+		next.Email = p.Email
+	}
+	if p.TermsViolated != nil {
+		next.TermsViolated = *p.TermsViolated
+	}
+	if next.Status == a.Status && next.Email == a.Email && next.TermsViolated == a.TermsViolated {
 		return unchanged, nil
 	}
-	a.Status = p.Status
+	a.Status, a.Email, a.TermsViolated = next.Status, next.Email, next.TermsViolated
 	return changed, nil
 }
 
@@ -416,7 +425,7 @@ func (d *decider) reverseInvoice(a *Account, p *events.InvoiceData) (effect, err
 	}
 	inv.Reversed = true
 	a.Invoices[p.InvoiceID] = inv
-	return changed, nil
+	return changed, d.invoiceReversed(a, p.InvoiceID)
 }
 
 // repeat decides a second announcement of something the account already holds: with

@@ -28,7 +28,17 @@ type Case struct {
 	ExpectedBy      *time.Time
 	OverdueReported bool
 	PayoutID        string
-	History         []CaseEntry
+	// Subject is what a refund is for: its order or package id.
+	Subject string
+	// ToBalance: an approved order refund is credited to the balance, not paid out.
+	ToBalance bool
+	// PaymentMethod is the order's, which an order refund goes back by.
+	PaymentMethod string
+	// Appealed: the one appeal of an order refund was made.
+	Appealed bool
+	// InvoiceID is the invoice whose red-letter reversal the case waits for.
+	InvoiceID string
+	History   []CaseEntry
 }
 
 // CaseEntry is one status change of a case, or a note on it (an ignored decision, a
@@ -69,6 +79,8 @@ const (
 	moneyHeld
 	// moneyPaidOut: the amount left cash.
 	moneyPaidOut
+	// moneyCredited: the amount came into cash as non-top-up funds.
+	moneyCredited
 )
 
 // caseEdge is one allowed move of a case.
@@ -106,6 +118,62 @@ var caseMachines = map[string]caseMachine{
 			events.StatusApprovedPendingTransfer: moneyHeld,
 			events.StatusSucceeded:               moneyPaidOut,
 		},
+	},
+	events.CaseDiscontinuation: {
+		// Seed 000: the request waits for the settlement of delayed billing items, then
+		// for the reversal of an invoice of the recharge, then review and payout.
+		edges: []caseEdge{
+			{"", events.StatusRejected, ByRules},
+			{"", events.StatusAwaitingSettlement, ByRules},
+			{events.StatusAwaitingSettlement, events.StatusAwaitingInvoiceReversal, ByTimer},
+			{events.StatusAwaitingSettlement, events.StatusInReview, ByTimer},
+			{events.StatusAwaitingSettlement, events.StatusRejected, ByTimer},
+			{events.StatusAwaitingInvoiceReversal, events.StatusInReview, ByRules},
+			{events.StatusInReview, events.StatusApprovedPendingTransfer, ByReviewer},
+			{events.StatusInReview, events.StatusRejected, ByReviewer},
+			{events.StatusApprovedPendingTransfer, events.StatusSucceeded, ByPayout},
+			{events.StatusApprovedPendingTransfer, events.StatusFailed, ByPayout},
+			{events.StatusSucceeded, events.StatusFailed, ByPayout},
+		},
+		// The recharge's remainder is held from the end of the settlement: before it,
+		// delayed billing items must still be able to draw on it.
+		money: map[string]caseMoney{
+			events.StatusAwaitingInvoiceReversal: moneyHeld,
+			events.StatusInReview:                moneyHeld,
+			events.StatusApprovedPendingTransfer: moneyHeld,
+			events.StatusSucceeded:               moneyPaidOut,
+		},
+	},
+	events.CaseOrder: {
+		// Seed 002: review, one appeal to a secondary review whose decision is final,
+		// then a refund by the original payment method or a credit to the balance. The
+		// money of a payout is the order's, not the account's cash.
+		edges: []caseEdge{
+			{"", events.StatusRejected, ByRules},
+			{"", events.StatusInReview, ByRules},
+			{events.StatusInReview, events.StatusApprovedPendingTransfer, ByReviewer},
+			{events.StatusInReview, events.StatusCredited, ByReviewer},
+			{events.StatusInReview, events.StatusRejected, ByReviewer},
+			{events.StatusRejected, events.StatusInSecondaryReview, ByCustomer},
+			{events.StatusInSecondaryReview, events.StatusApprovedPendingTransfer, ByReviewer},
+			{events.StatusInSecondaryReview, events.StatusCredited, ByReviewer},
+			{events.StatusInSecondaryReview, events.StatusRejected, ByReviewer},
+			{events.StatusApprovedPendingTransfer, events.StatusSucceeded, ByPayout},
+			{events.StatusApprovedPendingTransfer, events.StatusFailed, ByPayout},
+			{events.StatusSucceeded, events.StatusFailed, ByPayout},
+		},
+		money: map[string]caseMoney{events.StatusCredited: moneyCredited},
+	},
+	events.CasePackage: {
+		// Seed 003: credited to the balance at once, or after review on suspected abuse.
+		edges: []caseEdge{
+			{"", events.StatusRejected, ByRules},
+			{"", events.StatusCredited, ByRules},
+			{"", events.StatusInReview, ByRules},
+			{events.StatusInReview, events.StatusCredited, ByReviewer},
+			{events.StatusInReview, events.StatusRejected, ByReviewer},
+		},
+		money: map[string]caseMoney{events.StatusCredited: moneyCredited},
 	},
 }
 
@@ -211,6 +279,8 @@ func (d *decider) advanceWithCode(a *Account, c *Case, to string, by Actor, code
 		put(&a.PaidOut, c.TopupID, a.PaidOut[c.TopupID].Add(c.Amount))
 	case before == moneyPaidOut && after != moneyPaidOut:
 		put(&a.PaidOut, c.TopupID, a.PaidOut[c.TopupID].Sub(c.Amount))
+	case before != moneyCredited && after == moneyCredited:
+		a.Credited = a.Credited.Add(c.Amount)
 	}
 	// Cases share their history slice with the account they were loaded from:
 	// append to a copy, so the decision never changes its input.

@@ -43,7 +43,11 @@ type Ledger struct {
 	// Received is all money that came in: top-ups plus transfers net of recalls.
 	Received decimal.Decimal
 	// PaidOut is what withdrawal and refund cases paid out of cash.
-	PaidOut      decimal.Decimal
+	PaidOut decimal.Decimal
+	// Credited is what refunds credited to the balance, and NonTopUp what is left of
+	// it: non-top-up funds, in cash, withdrawable only by a reviewed application [001].
+	Credited     decimal.Decimal
+	NonTopUp     decimal.Decimal
 	Withdrawable decimal.Decimal
 	TopUps       []TopUpBalance
 }
@@ -114,8 +118,16 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 			put(&heldOn, c.TopupID, heldOn[c.TopupID].Add(held))
 		}
 	}
-	// A payout of a non-top-up application names no top-up: it comes out of the most
-	// recent recharges, as if it had been set aside last.
+	// Refunds credited to the balance are non-top-up funds. A payout or a hold of a
+	// non-top-up application names no top-up: it draws on those funds first, then on
+	// the most recent recharges, as if it had been set aside last.
+	credits := a.Credited
+	unnamedOut, unnamedHeld := a.PaidOut[""], heldOn[""]
+	fromCredits := decimal.Min(unnamedOut, credits)
+	credits, unnamedOut = credits.Sub(fromCredits), unnamedOut.Sub(fromCredits)
+	heldOnCredits := decimal.Min(unnamedHeld, credits)
+	unnamedHeld = unnamedHeld.Sub(heldOnCredits)
+
 	var paidOutOf []decimal.Decimal // by top-up index; nil while nothing was paid out
 	if len(a.PaidOut) > 0 {
 		paidOutOf = make([]decimal.Decimal, len(a.TopUps))
@@ -123,27 +135,22 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 			paidOutOf[i] = a.PaidOut[a.TopUps[i].ID]
 		}
 	}
-	if unnamed := a.PaidOut[""]; unnamed.IsPositive() {
-		for i := len(a.TopUps) - 1; i >= 0 && unnamed.IsPositive(); i-- {
-			t := a.TopUps[i]
-			take := decimal.Min(unnamed, decimal.Max(decimal.Zero, t.Amount.Sub(paidOutOf[i]).Sub(heldOn[t.ID])))
-			paidOutOf[i] = paidOutOf[i].Add(take)
-			unnamed = unnamed.Sub(take)
-		}
+	for i := len(a.TopUps) - 1; i >= 0 && unnamedOut.IsPositive(); i-- {
+		t := a.TopUps[i]
+		take := decimal.Min(unnamedOut, decimal.Max(decimal.Zero, t.Amount.Sub(paidOutOf[i]).Sub(heldOn[t.ID])))
+		paidOutOf[i] = paidOutOf[i].Add(take)
+		unnamedOut = unnamedOut.Sub(take)
 	}
-	if notOnATopUp := heldOn[""]; notOnATopUp.IsPositive() {
-		// A non-top-up application holds money no top-up is named for: keep that much
-		// of the top-ups' money away from consumption too.
+	toTopUps := toAllocate
+	if unnamedHeld.IsPositive() {
+		// Keep the top-ups' money a non-top-up application holds away from consumption.
 		free := decimal.Zero
 		for i, t := range a.TopUps {
 			free = free.Add(decimal.Max(decimal.Zero, t.Amount.Sub(amountAt(paidOutOf, i)).Sub(heldOn[t.ID])))
 		}
-		capacity := decimal.Max(decimal.Zero, free.Sub(notOnATopUp))
-		if toAllocate.GreaterThan(capacity) {
-			l.Unfunded = toAllocate.Sub(capacity)
-			toAllocate = capacity
-		}
+		toTopUps = decimal.Min(toAllocate, decimal.Max(decimal.Zero, free.Sub(unnamedHeld)))
 	}
+	beyond := toAllocate.Sub(toTopUps)
 
 	l.Cash = l.Transferred
 	for i, t := range a.TopUps {
@@ -151,8 +158,8 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 		// the payout named its top-up, consumption names none.
 		paidOut := amountAt(paidOutOf, i)
 		available := decimal.Max(decimal.Zero, t.Amount.Sub(paidOut).Sub(heldOn[t.ID]))
-		used := decimal.Min(toAllocate, available)
-		toAllocate = toAllocate.Sub(used)
+		used := decimal.Min(toTopUps, available)
+		toTopUps = toTopUps.Sub(used)
 		remaining := t.Amount.Sub(paidOut).Sub(used)
 		if perTopUp {
 			l.TopUps[i] = TopUpBalance{
@@ -167,10 +174,17 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 		l.Cash = l.Cash.Add(remaining)
 		l.Received = l.Received.Add(t.Amount)
 	}
+	// Consumption the top-ups do not cover draws on non-top-up funds not held, and
+	// what is left is unfunded.
+	beyond = beyond.Add(toTopUps)
+	fromCreditsForConsumption := decimal.Min(beyond, credits.Sub(heldOnCredits))
+	credits = credits.Sub(fromCreditsForConsumption)
+	l.NonTopUp, l.Credited = credits, a.Credited
+	l.Cash = l.Cash.Add(credits)
 	for _, p := range a.PaidOut {
 		l.PaidOut = l.PaidOut.Add(p)
 	}
-	l.Unfunded = l.Unfunded.Add(toAllocate)
+	l.Unfunded = beyond.Sub(fromCreditsForConsumption)
 	l.Consumed = a.Consumed.Sub(l.Unfunded)
 
 	l.Vouchers = decimal.Max(decimal.Zero, a.VouchersGranted.Sub(a.VouchersUsed))

@@ -24,6 +24,7 @@ func (d *decider) createResource(a *Account, p *events.ResourceCreatedData) (eff
 		return changed, nil
 	}
 	put(&a.Resources, p.ResourceID, Resource{Created: true, PayAsYouGo: payg})
+	a.noteDiscontinuationResources(d.ev.Time.UTC())
 	return changed, nil
 }
 
@@ -52,6 +53,7 @@ func (d *decider) releaseResource(a *Account, p *events.ResourceReleasedData) (e
 		if r.PayAsYouGo {
 			a.noteRelease(at)
 		}
+		a.noteDiscontinuationResources(at)
 	case known:
 		// Released twice before its create: the later time stands, whatever the order.
 		if !at.After(*r.ReleasedAt) {

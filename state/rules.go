@@ -31,6 +31,17 @@ type Rules struct {
 	// account is expected to arrive. Seed 001: 7 to 15 days; default 15 days, so a
 	// case reported overdue is really late.
 	DesignatedPayoutTime time.Duration
+	// SettlementBusinessDays is how long a discontinuation refund waits after the last
+	// resource release for delayed billing items. Seed 000: 3 business days.
+	SettlementBusinessDays int
+	// OrderRefundWindow is how old a purchase may be for an order refund, unless the
+	// reason is a special circumstance. Seed 002: 30 days.
+	OrderRefundWindow time.Duration
+	// PackageRefundsBeforeReview and PackageRefundWindow are the abuse rule of package
+	// refunds [003]: more than this many refunds within the window go to review.
+	// Default: a fourth refund within 30 days.
+	PackageRefundsBeforeReview int
+	PackageRefundWindow        time.Duration
 	// MaxOrphanReleases bounds the releases of resources not yet created an account
 	// keeps while they wait for their creates. A flood of made-up resource ids would
 	// otherwise grow the account's document without end.
@@ -40,14 +51,18 @@ type Rules struct {
 // DefaultRules are the rules of the seed documents.
 func DefaultRules() Rules {
 	return Rules{
-		ReserveAmount:        decimal.NewFromInt(100),
-		ReserveHold:          24 * time.Hour,
-		RouteWindows:         DefaultRouteWindows(),
-		DefaultCurrency:      "CNY",
-		ClockSkew:            5 * time.Minute,
-		MaxOrphanReleases:    1000,
-		Calendar:             DefaultCalendar(),
-		DesignatedPayoutTime: 15 * 24 * time.Hour,
+		ReserveAmount:              decimal.NewFromInt(100),
+		ReserveHold:                24 * time.Hour,
+		RouteWindows:               DefaultRouteWindows(),
+		DefaultCurrency:            "CNY",
+		ClockSkew:                  5 * time.Minute,
+		MaxOrphanReleases:          1000,
+		Calendar:                   DefaultCalendar(),
+		DesignatedPayoutTime:       15 * 24 * time.Hour,
+		SettlementBusinessDays:     3,
+		OrderRefundWindow:          30 * 24 * time.Hour,
+		PackageRefundsBeforeReview: 3,
+		PackageRefundWindow:        30 * 24 * time.Hour,
 	}
 }
 
@@ -64,6 +79,10 @@ func (r Rules) Validate() error {
 	}
 	if r.MaxOrphanReleases <= 0 {
 		return fmt.Errorf("max orphan releases %d: must be positive", r.MaxOrphanReleases)
+	}
+	if r.SettlementBusinessDays < 0 || r.OrderRefundWindow <= 0 || r.PackageRefundsBeforeReview < 0 || r.PackageRefundWindow <= 0 {
+		return fmt.Errorf("refund rules: settlement days %d, order window %s, package refunds before review %d, package window %s must not be negative",
+			r.SettlementBusinessDays, r.OrderRefundWindow, r.PackageRefundsBeforeReview, r.PackageRefundWindow)
 	}
 	if r.DesignatedPayoutTime <= 0 {
 		return fmt.Errorf("designated payout time %s: must be positive", r.DesignatedPayoutTime)

@@ -17,6 +17,9 @@ const (
 	// TimerCaseOverdue is a case's expected completion: still open then, it is
 	// reported overdue [001].
 	TimerCaseOverdue TimerKind = "case_overdue"
+	// TimerSettlementEnd is the end of a discontinuation refund's wait for delayed
+	// billing items [000]: the case moves on by itself.
+	TimerSettlementEnd TimerKind = "settlement_end"
 )
 
 // Timer is one deadline of an account. Subject tells apart several timers of one kind
@@ -47,6 +50,7 @@ var timerKinds = []struct {
 }{
 	{TimerReserveUnfreeze, timerKind{pending: reserveTimers, fire: (*decider).unfreezeReserve}},
 	{TimerCaseOverdue, timerKind{pending: caseOverdueTimers, fire: (*decider).reportOverdue}},
+	{TimerSettlementEnd, timerKind{pending: settlementTimers, fire: (*decider).endSettlement}},
 }
 
 // Timers are the account's pending deadlines, every kind, earliest first.

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -166,7 +165,10 @@ func (d *decider) approve(a *Account, c *Case, by Actor, reason string) error {
 		PayoutID: c.PayoutID, CaseID: c.ID, Amount: events.Amount{Decimal: c.Amount},
 		Currency: a.currencyOr(d.rules.DefaultCurrency), Route: c.Route, Destination: c.Destination,
 	}
-	if c.Route == events.RouteOriginal {
+	switch {
+	case c.Kind == events.CaseOrder:
+		payout.Route, payout.OrderID = events.RouteOriginal, c.Subject
+	case c.Route == events.RouteOriginal:
 		payout.TopupID = c.TopupID
 	}
 	return d.publish(events.PayoutRequested, payout)
@@ -178,6 +180,12 @@ func (d *decider) approve(a *Account, c *Case, by Actor, reason string) error {
 // (the seed's 7–15, at its upper end, so "overdue" means late).
 func (d *decider) expectedBy(a *Account, c *Case) (time.Time, error) {
 	from := d.happenedAt()
+	switch c.Kind {
+	case events.CaseDiscontinuation:
+		return d.businessDays(from, 3) // arrives within 3 business days of approval [000]
+	case events.CaseOrder:
+		return d.businessDays(from, orderPayoutDays(c.PaymentMethod))
+	}
 	if c.Route == events.RouteDesignated {
 		return from.Add(d.rules.DesignatedPayoutTime), nil
 	}
@@ -186,13 +194,7 @@ func (d *decider) expectedBy(a *Account, c *Case) (time.Time, error) {
 	case events.ChannelAlipay, events.ChannelOnlineBanking:
 		return from.Add(time.Hour), nil
 	}
-	at, err := d.rules.Calendar.AddBusinessDays(from, 2)
-	if errors.Is(err, ErrOutsideCalendar) {
-		// Deciding without a calendar would guess the date money is due; the request
-		// waits (and is dead-lettered, replayable, if nobody extends the calendar).
-		return time.Time{}, wait("the business-day calendar %s does not cover %s; an operator must extend it", d.rules.Calendar.Name(), from.Format(time.DateOnly))
-	}
-	return at, err
+	return d.businessDays(from, 2)
 }
 
 // decideCase applies a review decision [001]: approval moves a case in review to
@@ -203,15 +205,19 @@ func (d *decider) decideCase(a *Account, p *events.CaseDecidedData) (effect, err
 	if !ok {
 		return unchanged, wait("case %s is not requested yet", p.CaseID)
 	}
-	if c.Status != events.StatusInReview {
+	if c.Status != events.StatusInReview && c.Status != events.StatusInSecondaryReview {
 		return d.note(a, &c, ByReviewer, fmt.Sprintf("decision %s by %s ignored: the case is %s", p.Decision, p.Reviewer, c.Status))
 	}
 	reason := p.Reason
 	if reason == "" {
 		reason = p.Decision + " by " + p.Reviewer
 	}
-	if p.Decision == events.DecisionRejected {
+	switch {
+	case p.Decision == events.DecisionRejected:
 		return changed, d.advance(a, &c, events.StatusRejected, ByReviewer, reason)
+	case c.Kind == events.CasePackage, c.Kind == events.CaseOrder && c.ToBalance:
+		// Refunds to the balance are done once approved [002][003].
+		return changed, d.advance(a, &c, events.StatusCredited, ByReviewer, reason+"; credited to the account balance")
 	}
 	return changed, d.approve(a, &c, ByReviewer, reason)
 }

@@ -75,7 +75,13 @@ func caseView(accountID string, c state.Case) CaseView {
 // casesPage lists an account's cases, open and ended, newest first (by opening time,
 // then id), from offset, at most limit.
 func casesPage(accountID string, open map[string]state.Case, ended []state.Case, offset, limit int) CasesPage {
-	all := slices.Clone(ended)
+	all := make([]state.Case, 0, len(open)+len(ended))
+	for _, c := range ended {
+		// An appealed case is open again while its ended copy is kept: show it once.
+		if _, reopened := open[c.ID]; !reopened {
+			all = append(all, c)
+		}
+	}
 	for _, c := range open {
 		all = append(all, c)
 	}

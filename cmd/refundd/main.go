@@ -76,7 +76,9 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	log = log.With().Str("instance", cfg.Instance).Logger()
 	rules := state.DefaultRules()
 	rules.ReserveHold = cfg.ReserveHold
-	rules.Calendar = cfg.Calendar
+	if cfg.Calendar.Name() != "" {
+		rules.Calendar = cfg.Calendar // else the built-in one DefaultRules gave
+	}
 	if err := requireCalendarCovers(rules.Calendar, time.Now()); err != nil {
 		return err
 	}

@@ -42,6 +42,13 @@ type storedAccount struct {
 	ReserveReleased *time.Time                  `json:"rr,omitempty"`
 	Cases           map[string]storedCase       `json:"cs,omitempty"`
 	PaidOut         map[string]decimal.Decimal  `json:"po,omitempty"`
+	Email           string                      `json:"em,omitempty"`
+	TermsViolated   bool                        `json:"tv,omitempty"`
+	Packages        map[string]storedPackage    `json:"pk,omitempty"`
+	Orders          map[string]storedOrder      `json:"od,omitempty"`
+	Discontinuation *storedDiscontinuation      `json:"dc,omitempty"`
+	PackageRefunds  []time.Time                 `json:"pr,omitempty"`
+	Credited        *decimal.Decimal            `json:"cr,omitempty"`
 	TopUps          []storedTopUp               `json:"tu,omitempty"`
 	Payers          []storedPayer               `json:"py,omitempty"`
 }
@@ -76,6 +83,27 @@ type (
 	}
 )
 
+type (
+	storedPackage struct {
+		Price  decimal.Decimal `json:"p"`
+		Units  int64           `json:"u"`
+		Used   int64           `json:"d,omitempty"`
+		Closed bool            `json:"x,omitempty"`
+	}
+	storedOrder struct {
+		Amount        decimal.Decimal `json:"a"`
+		PaymentMethod string          `json:"m,omitempty"`
+		PurchasedAt   time.Time       `json:"at"`
+		Used          decimal.Decimal `json:"u"`
+		ThirdParty    bool            `json:"t,omitempty"`
+	}
+	storedDiscontinuation struct {
+		RequestID   string     `json:"id"`
+		RequestedAt time.Time  `json:"at"`
+		ReleasedAt  *time.Time `json:"rl,omitempty"`
+	}
+)
+
 type storedPayer struct {
 	Type string `json:"t,omitempty"`
 	Name string `json:"n,omitempty"`
@@ -103,6 +131,11 @@ type storedCase struct {
 	ExpectedBy  *time.Time          `json:"e,omitempty"`
 	Overdue     bool                `json:"x,omitempty"`
 	PayoutID    string              `json:"p,omitempty"`
+	Subject     string              `json:"sb,omitempty"`
+	ToBalance   bool                `json:"tb,omitempty"`
+	Method      string              `json:"m,omitempty"`
+	Appealed    bool                `json:"ap,omitempty"`
+	InvoiceID   string              `json:"iv,omitempty"`
 	History     []storedCaseEntry   `json:"h,omitempty"`
 }
 
@@ -130,6 +163,19 @@ func encodeAccount(a *state.Account) ([]byte, error) {
 		ReserveReleased: a.ReserveReleasedFor,
 		Cases:           convertMap(a.Cases, storeCase),
 		PaidOut:         a.PaidOut,
+		Email:           a.Email,
+		TermsViolated:   a.TermsViolated,
+		Packages:        convertMap(a.Packages, func(v state.Package) storedPackage { return storedPackage(v) }),
+		Orders:          convertMap(a.Orders, func(v state.Order) storedOrder { return storedOrder(v) }),
+		PackageRefunds:  a.PackageRefunds,
+	}
+	if a.Discontinuation != nil {
+		disc := storedDiscontinuation(*a.Discontinuation)
+		s.Discontinuation = &disc
+	}
+	if !a.Credited.IsZero() {
+		credited := a.Credited
+		s.Credited = &credited
 	}
 	index := make(map[storedPayer]int)
 	for _, t := range a.TopUps {
@@ -167,6 +213,18 @@ func decodeAccountJSON(b []byte) (state.Account, error) {
 		LastReleaseAt:      s.LastReleaseAt,
 		ReserveReleasedFor: s.ReserveReleased,
 		PaidOut:            s.PaidOut,
+		Email:              s.Email,
+		TermsViolated:      s.TermsViolated,
+		Packages:           convertMap(s.Packages, func(v storedPackage) state.Package { return state.Package(v) }),
+		Orders:             convertMap(s.Orders, func(v storedOrder) state.Order { return state.Order(v) }),
+		PackageRefunds:     s.PackageRefunds,
+	}
+	if s.Discontinuation != nil {
+		disc := state.Discontinuation(*s.Discontinuation)
+		a.Discontinuation = &disc
+	}
+	if s.Credited != nil {
+		a.Credited = *s.Credited
 	}
 	if len(s.Cases) > 0 {
 		a.Cases = make(map[string]state.Case, len(s.Cases))
@@ -191,6 +249,7 @@ func storeCase(c state.Case) storedCase {
 	s := storedCase{
 		Kind: c.Kind, Status: c.Status, Amount: c.Amount, TopupID: c.TopupID, Route: c.Route,
 		Destination: c.Destination, OpenedAt: c.OpenedAt, ExpectedBy: c.ExpectedBy, Overdue: c.OverdueReported, PayoutID: c.PayoutID,
+		Subject: c.Subject, ToBalance: c.ToBalance, Method: c.PaymentMethod, Appealed: c.Appealed, InvoiceID: c.InvoiceID,
 	}
 	for _, h := range c.History {
 		s.History = append(s.History, storedCaseEntry(h))
@@ -202,6 +261,7 @@ func loadCase(id string, s storedCase) state.Case {
 	c := state.Case{
 		ID: id, Kind: s.Kind, Status: s.Status, Amount: s.Amount, TopupID: s.TopupID, Route: s.Route,
 		Destination: s.Destination, OpenedAt: s.OpenedAt, ExpectedBy: s.ExpectedBy, OverdueReported: s.Overdue, PayoutID: s.PayoutID,
+		Subject: s.Subject, ToBalance: s.ToBalance, PaymentMethod: s.Method, Appealed: s.Appealed, InvoiceID: s.InvoiceID,
 	}
 	for _, h := range s.History {
 		c.History = append(c.History, state.CaseEntry(h))
