@@ -48,10 +48,10 @@ const (
 	// CONTRACT.md: the steps of a service-discontinuation refund [000].
 	ResourcesReleaseRequested Type = "refunds.resources.release_requested"
 	InvoiceReversalRequired   Type = "refunds.invoice.reversal_required"
-	ReviewRequested   Type = "refunds.review.requested"
-	PayoutRequested   Type = "refunds.payout.requested"
-	ReserveFrozen     Type = "refunds.reserve.frozen"
-	ReserveUnfrozen   Type = "refunds.reserve.unfrozen"
+	ReviewRequested           Type = "refunds.review.requested"
+	PayoutRequested           Type = "refunds.payout.requested"
+	ReserveFrozen             Type = "refunds.reserve.frozen"
+	ReserveUnfrozen           Type = "refunds.reserve.unfrozen"
 	// BalanceChanged is ours, not in CONTRACT.md (which allows adding events):
 	// an account's cash or withdrawable balance moved.
 	BalanceChanged Type = "refunds.account.balance_changed"
