@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/payinfra/refunds/consumers"
 	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/producers"
@@ -143,8 +144,20 @@ func (d *daemon) outbound(t *testing.T, account string) []events.Event {
 // published reads every event the engine published so far on subjects matching filter.
 func (d *daemon) published(t *testing.T, filter string) []events.Event {
 	t.Helper()
+	return d.streamed(t, producers.OutboundStream, filter)
+}
+
+// deadLettered reads every event the engine dead-lettered so far on subjects matching
+// filter (deadletter.<original subject>).
+func (d *daemon) deadLettered(t *testing.T, filter string) []events.Event {
+	t.Helper()
+	return d.streamed(t, consumers.DeadLetterStream, filter)
+}
+
+func (d *daemon) streamed(t *testing.T, stream, filter string) []events.Event {
+	t.Helper()
 	ctx := context.Background()
-	cons, err := d.js.OrderedConsumer(ctx, producers.OutboundStream, jetstream.OrderedConsumerConfig{
+	cons, err := d.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 	})
 	if err != nil {

@@ -166,7 +166,7 @@ func TestWithdrawalsOverJetStream(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		d.withdraw(t, acct, "w-early", at.Add(time.Minute), events.MethodDesignated, "30.00")
 		d.waitForCase(t, "w-early", events.StatusApprovedPendingTransfer)
-		if n := len(d.published(t, "deadletter.>")); n != 0 {
+		if n := len(d.deadLettered(t, "deadletter.>")); n != 0 {
 			t.Errorf("%d dead letters, want none: an early decision waits", n)
 		}
 	})
