@@ -36,7 +36,7 @@ func (s *lockstepStore) ClaimDueTimers(ctx context.Context, now time.Time, lease
 	return got, err
 }
 
-func (s *lockstepStore) Load(ctx context.Context, ids []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error) {
+func (s *lockstepStore) Load(ctx context.Context, ids []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]string, error) {
 	loaded, seen, err := s.CountdownStore.Load(ctx, ids, refs)
 	s.once.Do(func() {
 		s.bothLoaded.Done()

@@ -19,7 +19,9 @@ import (
 
 // Store is what the intake needs from persistence: load a batch, save its steps.
 type Store interface {
-	Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error)
+	// Load reads the accounts and, per event, the content digest it was applied
+	// with ("" for an event not applied yet).
+	Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]string, error)
 	Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error)
 	// SameHolderOverdue lists, per holder name, the accounts under it with an overdue
 	// amount: the risk rule of a withdrawal needs it.
@@ -139,8 +141,8 @@ type pending struct {
 	// undecided is why the event was not decided (a refusal, a wait).
 	undecided error
 	// fact and factDigest are the event's business fact, computed once: the digest
-	// encodes and hashes the payload.
-	fact, factDigest string
+	// encodes and hashes the payload. digest fingerprints the whole event's content.
+	fact, factDigest, digest string
 	settled          settlement
 	delay            time.Duration // of a nak
 	// outcome is what became of the event, for metrics: applied, duplicate, conflict,
@@ -237,7 +239,7 @@ func (in *Intake) decodeBatch(ctx context.Context, msgs []jetstream.Msg, b *batc
 			report = append(report, Settled{Type: "malformed", Outcome: "refused"})
 			continue
 		}
-		it := pending{msg: msgs[i], event: d.event, step: -1, sameAs: -1, fact: d.event.FactID()}
+		it := pending{msg: msgs[i], event: d.event, step: -1, sameAs: -1, fact: d.event.FactID(), digest: d.digest}
 		if it.fact != "" {
 			it.factDigest = d.event.FactDigest()
 		}
@@ -270,7 +272,11 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 	firstCopy := make(map[string]int, len(b.items))
 	for i := range b.items {
 		it, ref := &b.items[i], refs[i]
-		if seen[ref] {
+		if applied := seen[ref]; applied != "" {
+			if applied != "1" && applied != it.digest {
+				in.parkItem(ctx, it, idConflict(it.event))
+				continue
+			}
 			// Already saved: acknowledging it can lose nothing.
 			it.ack("duplicate")
 			continue
@@ -292,7 +298,7 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 			continue
 		}
 		step := decision.Step(ref, current.Version)
-		step.Fact, step.FactDigest = it.fact, it.factDigest
+		step.Fact, step.FactDigest, step.Digest = it.fact, it.factDigest, it.digest
 		if decision.Changed {
 			accounts[ref.AccountID] = state.Versioned{Account: decision.Account, Version: step.NextVersion()}
 		}
@@ -347,7 +353,7 @@ func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResu
 	unsaved := make(map[string]bool)
 	for i, r := range results {
 		switch o := r.Outcome; {
-		case o == state.Conflict, o == state.Failed, o == state.FactConflict, o == state.Duplicate && b.steps[i].Account != nil:
+		case o == state.Conflict, o == state.Failed, o == state.FactConflict, o == state.IDConflict, o == state.Duplicate && b.steps[i].Account != nil:
 			unsaved[b.steps[i].Event.AccountID] = true
 		}
 	}
@@ -370,6 +376,8 @@ func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResu
 				in.settleWaiting(ctx, it, "the store refused to save it: "+r.Reason, b.now)
 			case state.FactConflict:
 				in.parkItem(ctx, it, fmt.Sprintf("%s was already counted with other data", it.fact))
+			case state.IDConflict:
+				in.parkItem(ctx, it, idConflict(it.event))
 			}
 		default:
 			in.settleUndecided(ctx, it, unsaved[it.event.Subject], b.now)
@@ -394,7 +402,9 @@ func reportOf(b *batch, report []Settled) []Settled {
 // firstCopyOf reports the batch's first item that is the same event as item i, or
 // announces the same fact, registering i as a first copy otherwise.
 func (in *Intake) firstCopyOf(firstCopy map[string]int, it *pending, i int) (int, bool) {
-	keys := []string{"event\x00" + it.event.Subject + "\x00" + it.event.ID}
+	// The same id with other content is not a copy: it is decided on its own, and
+	// refused as a conflict when saved.
+	keys := []string{"event\x00" + it.event.Subject + "\x00" + it.event.ID + "\x00" + it.digest}
 	if it.fact != "" {
 		// The same fact with the same data; with other data it is decided on its own
 		// and refused as a contradiction when saved.
@@ -411,6 +421,12 @@ func (in *Intake) firstCopyOf(firstCopy map[string]int, it *pending, i int) (int
 	return 0, false
 }
 
+// idConflict is the reason an event is parked whose id was applied with other content:
+// a publisher reused an id, and dropping it as a duplicate would lose it silently.
+func idConflict(ev events.Event) string {
+	return fmt.Sprintf("event id %s was already applied to account %s with other content; ids must not be reused", ev.ID, ev.Subject)
+}
+
 // conflictBackoff spreads the retries of events that lost a race with another
 // instance, so the instances do not collide again at once.
 func conflictBackoff() time.Duration {
@@ -418,8 +434,9 @@ func conflictBackoff() time.Duration {
 }
 
 type decodedMsg struct {
-	event events.Event
-	err   error
+	event  events.Event
+	digest string
+	err    error
 }
 
 // decodeAll decodes a batch on every core: decoding and validating is a large part of
@@ -434,6 +451,9 @@ func decodeAll(msgs []jetstream.Msg) []decodedMsg {
 			defer wg.Done()
 			for i := w; i < len(msgs); i += workers {
 				out[i].event, out[i].err = decodeInbound(msgs[i])
+				if out[i].err == nil {
+					out[i].digest = out[i].event.ContentDigest()
+				}
 			}
 		}()
 	}

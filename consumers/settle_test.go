@@ -49,12 +49,12 @@ func (m streamMsg) TermWithReason(string) error      { return m.record("term") }
 // openedAccountStore holds one opened account and saves whatever it is given.
 type openedAccountStore struct{ account state.Account }
 
-func (s *openedAccountStore) Load(_ context.Context, ids []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error) {
+func (s *openedAccountStore) Load(_ context.Context, ids []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]string, error) {
 	out := map[string]state.Versioned{}
 	for _, id := range ids {
 		out[id] = state.Versioned{Account: s.account, Version: "v1"}
 	}
-	return out, map[state.EventRef]bool{}, nil
+	return out, map[state.EventRef]string{}, nil
 }
 
 func (s *openedAccountStore) SameHolderOverdue(context.Context, []string) (map[string][]string, error) {

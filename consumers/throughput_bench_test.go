@@ -185,7 +185,7 @@ type countingStore struct {
 	applied   atomic.Int64 // steps saved with outcome Applied
 }
 
-func (c *countingStore) Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error) {
+func (c *countingStore) Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]string, error) {
 	c.delivered.Add(int64(len(refs)))
 	return c.Store.Load(ctx, accountIDs, refs)
 }

@@ -19,9 +19,11 @@ const maxFractionDigits = 2
 var maxAmount = decimal.RequireFromString(MaxAmount)
 
 // plainDecimal is the only notation accepted on the wire: no exponent, no
-// spaces, no thousands separators, no leading "+". The JSON form also limits
-// the fraction to maxFractionDigits.
-var plainDecimal = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+// spaces, no thousands separators, no leading "+", no leading zeros, at most
+// maxFractionDigits. It is the Amount pattern of asyncapi.yaml with a sign
+// allowed, so that a negative amount is refused by the field's rule with a
+// clear reason ("must not be negative"); a test keeps the two in agreement.
+var plainDecimal = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]{1,2})?$`)
 
 // Amount is money on the wire. In JSON it is a string of plain decimal
 // notation with at most 2 fraction digits ("100.00", "7", "0.5"); a JSON
@@ -35,11 +37,15 @@ type Amount struct{ decimal.Decimal }
 // NewAmount parses s in the wire notation.
 func NewAmount(s string) (Amount, error) {
 	if !plainDecimal.MatchString(s) || fractionDigits(s) > maxFractionDigits {
-		return Amount{}, invalid("", "%q is not a decimal with at most %d fraction digits, like \"100.00\"", s, maxFractionDigits)
+		return Amount{}, invalid("", "%q is not a decimal with at most %d fraction digits and no leading zeros, like \"100.00\"", excerpt(s), maxFractionDigits)
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
-		return Amount{}, invalid("", "%q is not a decimal: %v", s, err)
+		return Amount{}, invalid("", "%q is not a decimal: %v", excerpt(s), err)
+	}
+	if d.IsZero() && strings.HasPrefix(s, "-") {
+		// "-0.00" would pass every "must not be negative" rule while saying otherwise.
+		return Amount{}, invalid("", "%q is a negative zero", s)
 	}
 	return Amount{d}, nil
 }

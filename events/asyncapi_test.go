@@ -213,7 +213,7 @@ func compareSchemaWithStruct(t *testing.T, doc asyncAPIDoc, schemaName string, g
 		schemaProps = append(schemaProps, name)
 	}
 	slices.Sort(schemaProps)
-	goProps := jsonFields(goType)
+	goProps := structJSONNames(goType)
 	slices.Sort(goProps)
 	if !slices.Equal(schemaProps, goProps) {
 		t.Errorf("schema %s properties %v, Go %s fields %v", schemaName, schemaProps, goType.Name(), goProps)
@@ -226,7 +226,7 @@ func compareSchemaWithStruct(t *testing.T, doc asyncAPIDoc, schemaName string, g
 	}
 }
 
-func jsonFields(t reflect.Type) []string {
+func structJSONNames(t reflect.Type) []string {
 	var names []string
 	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")

@@ -102,6 +102,9 @@ func Decode(raw []byte) (Event, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return Event{}, jsonError("", err)
 	}
+	if err := checkKeys(raw, reflect.TypeFor[wireEnvelope](), ""); err != nil {
+		return Event{}, err
+	}
 	env := Envelope{
 		SpecVersion:     w.SpecVersion,
 		ID:              w.ID,
@@ -276,6 +279,9 @@ func parseTime(raw json.RawMessage, into *time.Time) error {
 	if err != nil {
 		return invalid("time", "must be an RFC 3339 time like 2026-11-23T08:00:00Z, got %q", excerpt(s))
 	}
+	if t.IsZero() {
+		return invalid("time", "must be a real time, got %q (Go's zero time)", excerpt(s))
+	}
 	*into = t.UTC()
 	return nil
 }
@@ -288,6 +294,9 @@ func decodePayload(spec Spec, data json.RawMessage) (Payload, error) {
 		return nil, jsonError("data", err)
 	}
 	p := spec.NewPayload()
+	if err := checkKeys(data, reflect.TypeOf(p), "data"); err != nil {
+		return nil, err
+	}
 	// Presence is checked here, not in Validate, because a Go zero value
 	// (false, "", 0) cannot tell "absent" from "given as zero".
 	for _, name := range requiredFields(reflect.TypeOf(p)) {

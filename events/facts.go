@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"time"
 )
 
 // A fact is something upstream announces once under its own business id: a
@@ -41,6 +42,22 @@ func (e Event) FactID() string {
 		return ""
 	}
 	return string(e.Type) + ":" + id
+}
+
+// ContentDigest fingerprints what the event says: its type, account, time and data,
+// independent of their JSON layout and of the event's id and source. It goes with the
+// event's idempotency record, so an id reused for other content is a conflict, not a
+// duplicate. The source is left out on purpose: the same event replayed by another
+// publisher (a backfill tool) is still the same event.
+func (e Event) ContentDigest() string {
+	canonical, err := json.Marshal(e.Payload)
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	h.Write([]byte(string(e.Type) + "\x00" + e.Subject + "\x00" + e.Time.UTC().Format(time.RFC3339Nano) + "\x00"))
+	h.Write(canonical)
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // FactDigest is a fingerprint of the event's data, independent of its JSON layout.

@@ -22,7 +22,13 @@ func Apply(a Account, ev events.Event, r Rules, now time.Time) (Decision, error)
 	if ev.Subject != a.ID {
 		return Decision{}, fmt.Errorf("event %s is for account %s, not %s", ev.ID, ev.Subject, a.ID)
 	}
-	if ahead := ev.Time.Sub(now); ahead > r.ClockSkew {
+	if ev.Time.Before(r.EarliestEventTime) {
+		return Decision{}, refuse("event time %s is before %s, the earliest the engine accepts", ev.Time.UTC().Format(time.RFC3339), r.EarliestEventTime.Format(time.DateOnly))
+	}
+	switch ahead := ev.Time.Sub(now); {
+	case ahead > r.MaxEventAhead:
+		return Decision{}, refuse("event time %s is %s ahead of now, more than the %s the engine waits for", ev.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second), r.MaxEventAhead)
+	case ahead > r.ClockSkew:
 		return Decision{}, wait("event time %s is %s ahead of now", ev.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second))
 	}
 	if _, opening := ev.Payload.(*events.AccountOpenedData); !opening && !a.Opened {

@@ -24,6 +24,14 @@ type Rules struct {
 	// rules count time from the event, so one dated 2099 would otherwise freeze a reserve
 	// forever or jump the first-recharged order.
 	ClockSkew time.Duration
+	// MaxEventAhead is how far ahead of now an event's time may be at all: further,
+	// it is refused at once rather than waited for (a year-3000 event would otherwise
+	// wait a day before being dead-lettered). Default 24 hours.
+	MaxEventAhead time.Duration
+	// EarliestEventTime is the earliest time an event may carry: an event dated
+	// before it (1970, the zero time) is a bug upstream, and would put a top-up's
+	// original-route window decades in the past. Default 2000-01-01.
+	EarliestEventTime time.Time
 	// Calendar says which days are business days, for expected completion times
 	// counted in business days. Default: mainland China, DefaultCalendar.
 	Calendar Calendar
@@ -56,6 +64,8 @@ func DefaultRules() Rules {
 		RouteWindows:               DefaultRouteWindows(),
 		DefaultCurrency:            "CNY",
 		ClockSkew:                  5 * time.Minute,
+		MaxEventAhead:              24 * time.Hour,
+		EarliestEventTime:          time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
 		MaxOrphanReleases:          1000,
 		Calendar:                   DefaultCalendar(),
 		DesignatedPayoutTime:       15 * 24 * time.Hour,
@@ -74,8 +84,8 @@ func (r Rules) Validate() error {
 	if r.ReserveHold <= 0 {
 		return fmt.Errorf("reserve hold %s: must be positive", r.ReserveHold)
 	}
-	if r.ClockSkew < 0 {
-		return fmt.Errorf("clock skew %s: must not be negative", r.ClockSkew)
+	if r.ClockSkew < 0 || r.MaxEventAhead < r.ClockSkew {
+		return fmt.Errorf("clock skew %s, max event ahead %s: must not be negative, and the skew within the max", r.ClockSkew, r.MaxEventAhead)
 	}
 	if r.MaxOrphanReleases <= 0 {
 		return fmt.Errorf("max orphan releases %d: must be positive", r.MaxOrphanReleases)

@@ -59,6 +59,10 @@ type Step struct {
 	// counted with the same digest makes the step a duplicate, whatever its event id;
 	// with another digest, a FactConflict.
 	Fact, FactDigest string
+	// Digest fingerprints the event's content (events.Event.ContentDigest). It is kept
+	// as the idempotency record, so the same event id with other content is told apart
+	// from a redelivery (IDConflict).
+	Digest string
 }
 
 // NextVersion is the version the account has after the step. It names the write: a
@@ -91,6 +95,9 @@ const (
 	// FactConflict: the fact the event announces was counted with other data; nothing
 	// changed.
 	FactConflict
+	// IDConflict: the event's id was applied before with other content; nothing
+	// changed.
+	IDConflict
 )
 
 func (o Outcome) String() string {
@@ -105,6 +112,8 @@ func (o Outcome) String() string {
 		return "failed"
 	case FactConflict:
 		return "fact conflict"
+	case IDConflict:
+		return "id conflict"
 	}
 	return "unknown"
 }

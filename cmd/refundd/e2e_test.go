@@ -147,6 +147,27 @@ func (d *daemon) published(t *testing.T, filter string) []events.Event {
 	return d.streamed(t, producers.OutboundStream, filter)
 }
 
+// deadLetterReasons reads the reasons of every dead letter so far on subjects matching
+// filter, by original subject. The bodies are not decoded: a dead letter need not be a
+// valid event.
+func (d *daemon) deadLetterReasons(t *testing.T, filter string) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := d.js.OrderedConsumer(ctx, consumers.DeadLetterStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			return out
+		}
+		subject := msg.Headers().Get(events.HeaderOriginalSubject)
+		out[subject] = append(out[subject], msg.Headers().Get(events.HeaderReason))
+	}
+}
+
 // deadLettered reads every event the engine dead-lettered so far on subjects matching
 // filter (deadletter.<original subject>).
 func (d *daemon) deadLettered(t *testing.T, filter string) []events.Event {

@@ -16,12 +16,21 @@
 -- ARGV[7] account id (the member in both sorted sets)
 -- ARGV[8] the digest of the fact the event announces (a consumption, a bill...), or ""
 --         when it announces none
--- ARGV[9] n, the number of ended cases to keep, then n (case id, case JSON) pairs
--- ARGV[10 + 2n ...] outbound events as (id, subject, body) triples
+-- ARGV[9] the digest of the event's content, kept as its idempotency record: the same
+--         id with another digest is not a repeat but a conflict ("1" on records
+--         written before digests were kept matches any)
+-- ARGV[10] n, the number of ended cases to keep, then n (case id, case JSON) pairs
+-- ARGV[11 + 2n ...] outbound events as (id, subject, body) triples
 local remember = ARGV[4] ~= '0'
 local fact = ARGV[8] ~= ''
-if remember and redis.call('EXISTS', KEYS[2]) == 1 then
-  return 'DUPLICATE'
+if remember then
+  local seen = redis.call('GET', KEYS[2])
+  if seen then
+    if seen ~= '1' and seen ~= ARGV[9] then
+      return 'ID_CONFLICT'
+    end
+    return 'DUPLICATE'
+  end
 end
 if fact then
   local counted = redis.call('GET', KEYS[6])
@@ -32,7 +41,7 @@ if fact then
     end
     -- The same fact under another event id: counted already. The event id is
     -- remembered so its redeliveries stop here at once.
-    redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+    redis.call('SET', KEYS[2], ARGV[9], 'EX', ARGV[4])
     return 'DUPLICATE'
   end
 end
@@ -44,7 +53,7 @@ if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
 end
 if remember then
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+  redis.call('SET', KEYS[2], ARGV[9], 'EX', ARGV[4])
 end
 if fact then
   redis.call('SET', KEYS[6], ARGV[8], 'EX', ARGV[4])
@@ -57,11 +66,11 @@ end
 if ARGV[6] == '1' then
   redis.call('ZREM', KEYS[5], ARGV[7])
 end
-local closed = tonumber(ARGV[9])
-for i = 10, 9 + 2 * closed, 2 do
+local closed = tonumber(ARGV[10])
+for i = 11, 10 + 2 * closed, 2 do
   redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
 end
-for i = 10 + 2 * closed, #ARGV, 3 do
+for i = 11 + 2 * closed, #ARGV, 3 do
   redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
 end
 return 'APPLIED'

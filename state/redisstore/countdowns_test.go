@@ -97,7 +97,7 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if seen[state.EventRef{AccountID: "acct-a"}] {
+			if seen[state.EventRef{AccountID: "acct-a"}] != "" {
 				t.Fatal("the firing was remembered as an event")
 			}
 		})

@@ -72,8 +72,9 @@ func (s *Store) Prepare(ctx context.Context) error {
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
 // Load reads the batch's accounts and which of its events were already applied, in one
-// pipeline. An account Redis has never seen comes back as state.NewAccount, version 0.
-func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]bool, error) {
+// pipeline: seen holds each applied event's content digest (see Step.Digest; "1" for
+// one recorded before digests were kept), "" for an event not applied. An account Redis has never seen comes back as state.NewAccount, version 0.
+func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]string, error) {
 	pipe := s.rdb.Pipeline()
 	accountCmds := make([]*redis.SliceCmd, len(accountIDs))
 	for i, id := range accountIDs {
@@ -89,9 +90,9 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 			caseCmds[ref] = pipe.HGet(ctx, closedCasesKey(ref.AccountID), ref.CaseID)
 		}
 	}
-	seenCmds := make([]*redis.IntCmd, len(refs))
+	seenCmds := make([]*redis.StringCmd, len(refs))
 	for i, ref := range refs {
-		seenCmds[i] = pipe.Exists(ctx, seenKey(ref.AccountID, ref.EventID))
+		seenCmds[i] = pipe.Get(ctx, seenKey(ref.AccountID, ref.EventID))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, nil, fmt.Errorf("load batch of %d accounts: %w", len(accountIDs), err)
@@ -139,9 +140,9 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 		v.Account = v.Account.WithClosedCases(cases)
 		accounts[id] = v
 	}
-	seen := make(map[state.EventRef]bool, len(refs))
+	seen := make(map[state.EventRef]string, len(refs))
 	for i, ref := range refs {
-		seen[ref] = seenCmds[i].Val() == 1
+		seen[ref] = seenCmds[i].Val()
 	}
 	return accounts, seen, nil
 }
@@ -324,6 +325,8 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			results[i].Outcome = state.Conflict
 		case "FACT_CONFLICT":
 			results[i].Outcome = state.FactConflict
+		case "ID_CONFLICT":
+			results[i].Outcome = state.IDConflict
 		default:
 			return nil, fmt.Errorf("commit event %s: unexpected reply %v", steps[i].Event.EventID, cmd.Val())
 		}
@@ -368,7 +371,7 @@ func stepArgs(st state.Step, retention string) ([]any, error) {
 	if st.Fact != "" {
 		fact = cmp.Or(st.FactDigest, "-")
 	}
-	args := make([]any, 0, 9+2*len(st.ClosedCases)+3*len(st.Outbound))
+	args := make([]any, 0, 10+2*len(st.ClosedCases)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -378,6 +381,7 @@ func stepArgs(st state.Step, retention string) ([]any, error) {
 		fired,
 		st.Event.AccountID,
 		fact,
+		cmp.Or(st.Digest, "1"),
 		len(st.ClosedCases),
 	)
 	for _, c := range st.ClosedCases {

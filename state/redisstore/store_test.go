@@ -60,7 +60,7 @@ func TestStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if accts["acct-1"].Version != "" || accts["acct-1"].Account.ID != "acct-1" || seen[ref] {
+			if accts["acct-1"].Version != "" || accts["acct-1"].Account.ID != "acct-1" || seen[ref] != "" {
 				t.Fatalf("got %+v seen=%v", accts["acct-1"], seen[ref])
 			}
 			if _, ok, _ := s.Account(ctx, "acct-1"); ok {
@@ -78,7 +78,7 @@ func TestStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if accts["acct-1"].Version != first.NextVersion() || first.NextVersion() == "" || !accts["acct-1"].Account.Consumed.Equal(decimal.NewFromInt(5)) || !seen[ref] {
+			if accts["acct-1"].Version != first.NextVersion() || first.NextVersion() == "" || !accts["acct-1"].Account.Consumed.Equal(decimal.NewFromInt(5)) || seen[ref] == "" {
 				t.Fatalf("after commit: %+v seen=%v", accts["acct-1"], seen[ref])
 			}
 			if n, _ := s.OutboxLength(ctx); n != 1 {
@@ -162,7 +162,7 @@ func TestStore(t *testing.T) {
 		t.Run("the same event id on another account is another event", func(t *testing.T) {
 			other := state.EventRef{AccountID: "acct-other", EventID: ref.EventID}
 			_, seen, err := s.Load(ctx, nil, []state.EventRef{other})
-			if err != nil || seen[other] {
+			if err != nil || seen[other] != "" {
 				t.Fatalf("seen %v, err %v: an id saved for acct-1 made acct-other's event a duplicate", seen[other], err)
 			}
 		})
@@ -174,7 +174,7 @@ func TestStore(t *testing.T) {
 				t.Fatalf("outcome %v, err %v", outcomes, err)
 			}
 			_, seen, _ := s.Load(ctx, nil, []state.EventRef{stale.Event})
-			if seen[stale.Event] {
+			if seen[stale.Event] != "" {
 				t.Fatal("a conflicting step remembered its event, so its retry would be lost")
 			}
 		})
@@ -247,5 +247,27 @@ func TestStore(t *testing.T) {
 				t.Fatalf("outcome %v, err %v", outcomes, err)
 			}
 		})
+	})
+}
+
+func TestAnEventIDReusedWithOtherContentIsAConflictNotADuplicate(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		ctx := context.Background()
+		ref := state.EventRef{AccountID: "acct-id", EventID: "evt-reused"}
+		first := state.Step{Event: ref, Account: accountWithCash("acct-id", "5"), Digest: "digest-a"}
+		if res, err := s.Commit(ctx, []state.Step{first}); err != nil || res[0].Outcome != state.Applied {
+			t.Fatalf("first: %v %v", res, err)
+		}
+		_, seen, err := s.Load(ctx, nil, []state.EventRef{ref})
+		if err != nil || seen[ref] != "digest-a" {
+			t.Fatalf("seen %q, err %v: want the first content's digest", seen[ref], err)
+		}
+		again := state.Step{Event: ref, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-id", "9"), Digest: "digest-a"}
+		other := again
+		other.Digest = "digest-b"
+		res, err := s.Commit(ctx, []state.Step{again, other})
+		if err != nil || res[0].Outcome != state.Duplicate || res[1].Outcome != state.IDConflict {
+			t.Fatalf("outcomes %v, err %v: want the same content a duplicate, other content a conflict", res, err)
+		}
 	})
 }
