@@ -143,8 +143,8 @@ type pending struct {
 	// fact and factDigest are the event's business fact, computed once: the digest
 	// encodes and hashes the payload. digest fingerprints the whole event's content.
 	fact, factDigest, digest string
-	settled          settlement
-	delay            time.Duration // of a nak
+	settled                  settlement
+	delay                    time.Duration // of a nak
 	// outcome is what became of the event, for metrics: applied, duplicate, conflict,
 	// failed, refused, waiting.
 	outcome string
