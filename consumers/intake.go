@@ -2,6 +2,8 @@ package consumers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -421,6 +423,19 @@ func (in *Intake) firstCopyOf(firstCopy map[string]int, it *pending, i int) (int
 	return 0, false
 }
 
+// maxDeadLetterBody leaves room under NATS's 1 MiB for a dead letter's headers: the
+// reason (truncateReason), the original subject, the message id.
+const maxDeadLetterBody = events.MaxEventSize - 16*1024
+
+// truncateReason bounds a reason, which may quote what the sender sent.
+func truncateReason(reason string) string {
+	const max = 2048
+	if len(reason) <= max {
+		return reason
+	}
+	return reason[:max] + "…"
+}
+
 // idConflict is the reason an event is parked whose id was applied with other content:
 // a publisher reused an id, and dropping it as a duplicate would lose it silently.
 func idConflict(ev events.Event) string {
@@ -495,7 +510,7 @@ func (in *Intake) settleUndecided(ctx context.Context, it *pending, accountUnsav
 		in.parkItem(ctx, it, refusal.Reason)
 	default:
 		in.log.Error().Err(it.undecided).Str("event_id", it.event.ID).Str("type", string(it.event.Type)).Msg("decide event; will retry")
-		it.nak(time.Second, "failed")
+		in.retry(ctx, it, "deciding it failed: "+it.undecided.Error())
 	}
 }
 
@@ -553,14 +568,57 @@ func (in *Intake) park(ctx context.Context, msg jetstream.Msg, reason string) bo
 		msg.Term()
 		return true
 	}
+	if in.pastRetryBudget(msg) {
+		// The dead-letter stream has refused it for longer than any outage should
+		// last: stop redelivering. The event stays in the inbound stream for its max
+		// age, and the log says where.
+		meta, _ := msg.Metadata()
+		in.log.Error().Str("subject", msg.Subject()).Interface("stream_sequence", seqOf(meta)).Str("reason", reason).
+			Msg("dead letter could not be published within the retry budget; event terminated, still in the inbound stream")
+		_ = msg.TermWithReason("retry budget exhausted")
+		return true
+	}
 	msg.NakWithDelay(time.Second)
 	return false
+}
+
+// pastRetryBudget says a message has been retried for longer than MaxWait since it was
+// stored: every retry loop ends.
+func (in *Intake) pastRetryBudget(msg jetstream.Msg) bool {
+	meta, err := msg.Metadata()
+	return err == nil && in.cfg.Clock().Sub(meta.Timestamp) > in.cfg.MaxWait
+}
+
+func seqOf(meta *jetstream.MsgMetadata) uint64 {
+	if meta == nil {
+		return 0
+	}
+	return meta.Sequence.Stream
+}
+
+// retry returns an event that failed for a reason that may pass (Redis unreachable,
+// a decision error), until the retry budget is spent: then it is parked with the reason.
+func (in *Intake) retry(ctx context.Context, it *pending, reason string) {
+	if in.pastRetryBudget(it.msg) {
+		in.parkItem(ctx, it, fmt.Sprintf("retried longer than %s: %s", in.cfg.MaxWait, reason))
+		return
+	}
+	it.nak(time.Second, "failed")
 }
 
 // deadLetter republishes a refused event with its reason, and reports whether it did.
 func (in *Intake) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) bool {
 	out := nats.NewMsg(events.DeadLetterSubject(msg.Subject()))
 	out.Data = msg.Data()
+	if len(out.Data) > maxDeadLetterBody {
+		// The headers come on top of the event, and NATS takes 1 MiB in all: a refused
+		// event near that size could never be parked, and would be retried for the
+		// stream's 7 days. Keep its start, its size and its digest.
+		sum := sha256.Sum256(out.Data)
+		out.Header.Set(events.HeaderTruncated, fmt.Sprintf("size=%d sha256=%s", len(out.Data), hex.EncodeToString(sum[:])))
+		out.Data = out.Data[:maxDeadLetterBody]
+	}
+	reason = truncateReason(reason)
 	out.Header.Set(events.HeaderReason, reason)
 	out.Header.Set(events.HeaderOriginalSubject, msg.Subject())
 	if meta, err := msg.Metadata(); err == nil {

@@ -76,8 +76,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, settings StreamS
 		Storage:     jetstream.FileStorage,
 		Replicas:    settings.Replicas,
 		MaxAge:      settings.MaxAge,
-		MaxMsgSize:  events.MaxEventSize + 64*1024, // room for headers; the intake refuses oversized data itself
-		Duplicates:  2 * time.Minute,
+		// What NATS itself takes (max_payload, 1 MiB), headers included: a larger
+		// limit would promise room the server does not give.
+		MaxMsgSize: events.MaxEventSize,
+		Duplicates: 2 * time.Minute,
 	}); err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", InboundStream, err)
 	}

@@ -47,6 +47,9 @@ const (
 	HeaderOriginalSubject = "Refunds-Original-Subject"
 	// DeadLetterPrefix starts the subject of every dead letter.
 	DeadLetterPrefix = "deadletter."
+	// HeaderTruncated, on a dead letter too large to carry its whole event, gives the
+	// event's size and SHA-256; the body keeps its start.
+	HeaderTruncated = "Refunds-Truncated"
 )
 
 // Envelope is one CloudEvents 1.0 event in structured JSON mode.
@@ -191,8 +194,36 @@ func NATSSubject(t Type, accountID string) string { return string(t) + "." + acc
 
 // DeadLetterSubject is where a refused event received on subject is parked:
 // "deadletter.<subject>", with the original bytes as body and the headers
-// HeaderReason and HeaderOriginalSubject.
-func DeadLetterSubject(subject string) string { return DeadLetterPrefix + subject }
+// HeaderReason and HeaderOriginalSubject. A token that could not be published on (a
+// wildcard, an empty token, whitespace) becomes "_", so a hostile subject can never
+// make the dead letter a wildcard; the header keeps the subject as it was.
+func DeadLetterSubject(subject string) string {
+	if PublishableSubject(subject) {
+		return DeadLetterPrefix + subject
+	}
+	tokens := strings.Split(subject, ".")
+	for i, t := range tokens {
+		if !publishableToken(t) {
+			tokens[i] = "_"
+		}
+	}
+	return DeadLetterPrefix + strings.Join(tokens, ".")
+}
+
+// PublishableSubject reports whether subject names one subject, not a pattern: no
+// wildcard, empty token or whitespace.
+func PublishableSubject(subject string) bool {
+	for t := range strings.SplitSeq(subject, ".") {
+		if !publishableToken(t) {
+			return false
+		}
+	}
+	return subject != ""
+}
+
+func publishableToken(t string) bool {
+	return t != "" && t != "*" && t != ">" && !strings.ContainsAny(t, " \t\r\n")
+}
 
 // ValidAccountID reports whether id is 1–64 of A-Z a-z 0-9 _ -. These are the
 // characters that are safe as one NATS subject token: no '.', '*', '>' or

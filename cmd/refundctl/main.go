@@ -314,6 +314,16 @@ func deadLetters(natsURL string, args []string, out io.Writer) error {
 		if !*replay {
 			continue
 		}
+		if !events.PublishableSubject(subject) {
+			// Refused because its subject was not an event's (a wildcard, an empty
+			// token): publishing it again would fan out or fail. It stays for a person.
+			fmt.Fprintf(out, "not replayed: %q is not a subject an event can be published on\n", subject)
+			continue
+		}
+		if msg.Headers().Get(events.HeaderTruncated) != "" {
+			fmt.Fprintf(out, "not replayed: dead letter %d keeps only the start of its event\n", meta.Sequence.Stream)
+			continue
+		}
 		// A Nats-Msg-Id of its own, not the event id (which may still be in the inbound
 		// stream's duplicate window), and the same every time this dead letter is
 		// replayed, so a rerun after a crash between publish and delete is dropped.

@@ -34,6 +34,11 @@ func TestBadInputOverTheWireIsDeadLetteredWithItsReasonAndChangesNothing(t *test
 		{"a time in the year 3000", "bad-3000", "3000-01-01T00:00:00Z", `{"consumption_id":"c6","amount":"1.00"}`, "ahead of now"},
 		{"Go's zero time", "bad-zero", "0001-01-01T00:00:00Z", `{"consumption_id":"c7","amount":"1.00"}`, "must be a real time"},
 	}
+	// A refused event just under NATS's 1 MiB: its dead letter must still fit.
+	padding := strings.Repeat("x", 1024*1024-2048)
+	tests = append(tests, struct{ name, id, at, data, reason string }{
+		"a refused event of almost 1 MiB", "bad-big", when, `{"consumption_id":"c9","amount":"1.5e3","note":"` + padding + `"}`, "decimal string",
+	})
 	for _, tc := range tests {
 		if _, err := d.js.Publish(context.Background(), subject, rawEvent(tc.id, string(events.ConsumptionRecorded), acct, tc.at, tc.data)); err != nil {
 			t.Fatal(err)

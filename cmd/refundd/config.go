@@ -23,9 +23,6 @@ type Config struct {
 	// Dev runs an in-process NATS JetStream server and Redis-compatible server at the
 	// addresses of NATSURL and RedisURL.
 	Dev bool
-	// DevDataDir keeps the dev JetStream store; empty means a temporary directory
-	// removed on exit.
-	DevDataDir string
 	// Instance names this process in logs and in the outbox consumer group.
 	Instance string
 	LogLevel string
@@ -54,12 +51,18 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", envOr("REFUNDS_HTTP_ADDR", "127.0.0.1:8080"), "read API and health address (env REFUNDS_HTTP_ADDR)")
 	hold := fs.String("reserve-hold", envOr("REFUNDS_RESERVE_HOLD", "24h"), "how long the reserve stays frozen after the last pay-as-you-go release, a Go duration (env REFUNDS_RESERVE_HOLD)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "run an in-process NATS JetStream server and Redis-compatible server at the configured addresses")
-	fs.StringVar(&cfg.DevDataDir, "dev-data", "", "with --dev: directory for the JetStream store (default: a temporary directory)")
+	devData := fs.String("dev-data", "", "refused: see the error it gives")
 	fs.StringVar(&cfg.Instance, "instance", envOr("REFUNDS_INSTANCE", fmt.Sprintf("%s-%d", host, os.Getpid())), "this instance's name (env REFUNDS_INSTANCE)")
 	fs.StringVar(&cfg.CalendarFile, "calendar", envOr("REFUNDS_CALENDAR", ""), "business-day calendar file, JSON like state/calendars/cn-mainland.json (env REFUNDS_CALENDAR; default: the mainland-China calendar built in)")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("REFUNDS_LOG_LEVEL", "info"), "debug, info, warn or error (env REFUNDS_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if *devData != "" {
+		// Kept as a flag only to say why: the JetStream store would survive a restart
+		// and the in-memory Redis state would not, so every account would be gone while
+		// its events stay acknowledged.
+		return Config{}, fmt.Errorf("%w: --dev-data is refused: it would keep JetStream's acknowledged events across a restart but not the in-memory Redis state, so the accounts would be lost; for state that survives, run NATS and Redis (deploy/) without --dev", ErrInvalidConfig)
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("%w: unexpected arguments %q", ErrInvalidConfig, fs.Args())

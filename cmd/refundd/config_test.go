@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,12 @@ func TestRefunddRefusesToStartPastTheCalendarsEnd(t *testing.T) {
 	}
 	if err := requireCalendarCovers(cal, cal.Until().Add(-time.Hour)); err != nil {
 		t.Fatalf("an hour before the end: %v", err)
+	}
+}
+
+func TestDevDataIsRefusedBecauseTheDevRedisStateDoesNotSurviveARestart(t *testing.T) {
+	_, err := loadConfig([]string{"--dev", "--dev-data", t.TempDir()}, env(nil))
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "Redis state") {
+		t.Fatalf("error %v, want --dev-data refused with the reason", err)
 	}
 }

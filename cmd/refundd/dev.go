@@ -29,13 +29,13 @@ func startDevServers(cfg Config) (*devServers, error) {
 		return nil, err
 	}
 	d := &devServers{}
-	dir := cfg.DevDataDir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "refundd-dev-jetstream-"); err != nil {
-			return nil, fmt.Errorf("dev: jetstream dir: %w", err)
-		}
-		d.tempDir = dir
+	// Temporary, like the Redis-compatible server's memory: the two stores live and
+	// die together, so no restart can find events acknowledged whose state is gone.
+	dir, err := os.MkdirTemp("", "refundd-dev-jetstream-")
+	if err != nil {
+		return nil, fmt.Errorf("dev: jetstream dir: %w", err)
 	}
+	d.tempDir = dir
 	host, portText, _ := net.SplitHostPort(natsAddr)
 	port, err := strconv.Atoi(portText)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"strconv"
 	"sync/atomic"
 
@@ -48,9 +49,40 @@ func (api *readAPI) routes(reg *prometheus.Registry) http.Handler {
 	mux.HandleFunc("GET /v1/accounts/{id}/cases", api.accountCases)
 	mux.HandleFunc("GET /v1/cases/{id}", api.caseByID)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint "+r.Method+" "+r.URL.Path)
+		// A known path asked with another method: say which methods it takes.
+		asGet := r.Clone(r.Context())
+		asGet.Method = http.MethodGet
+		if _, pattern := mux.Handler(asGet); pattern != "/" && pattern != "" {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
+			return
+		}
+		writeError(w, http.StatusNotFound, "no such endpoint "+quoted(r.URL.Path))
 	})
-	return mux
+	return rejectUncleanPaths(mux)
+}
+
+// rejectUncleanPaths answers a path with "..", "//" or "." segments with a JSON 404.
+// ServeMux would redirect it to the cleaned path with an HTML body, and a read API for
+// machines should neither redirect nor speak HTML.
+func rejectUncleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || path.Clean(p) != p {
+			writeError(w, http.StatusNotFound, "no such endpoint "+quoted(p))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// quoted echoes what a client sent, bounded and quoted, so an error body never carries
+// a megabyte or a control character back.
+func quoted(s string) string {
+	const max = 80
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // account serves one view of an account, or 404 for an id the engine never saw.
@@ -58,7 +90,7 @@ func (api *readAPI) account(view func(context.Context, state.Account) (any, erro
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if !events.ValidAccountID(id) {
-			writeError(w, http.StatusNotFound, "unknown account "+id)
+			writeError(w, http.StatusNotFound, "unknown account "+quoted(id))
 			return
 		}
 		acct, ok, err := api.accounts.Account(r.Context(), id)
@@ -85,7 +117,7 @@ func (api *readAPI) account(view func(context.Context, state.Account) (any, erro
 func (api *readAPI) caseByID(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if len(id) > 128 {
-		writeError(w, http.StatusNotFound, "unknown case")
+		writeError(w, http.StatusNotFound, "unknown case "+quoted(id))
 		return
 	}
 	c, accountID, ok, err := api.accounts.Case(r.Context(), id)
@@ -95,7 +127,7 @@ func (api *readAPI) caseByID(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		writeError(w, http.StatusNotFound, "unknown case "+id)
+		writeError(w, http.StatusNotFound, "unknown case "+quoted(id))
 		return
 	}
 	writeJSON(w, http.StatusOK, caseView(accountID, c))
