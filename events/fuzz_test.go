@@ -1,0 +1,52 @@
+package events
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// sameJSON compares two JSON values by meaning: encoding may escape differently
+// ("&" becomes "\u0026") without changing what the data says.
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
+
+// FuzzDecode feeds arbitrary bytes to Decode: it must never panic, and whatever it
+// accepts must encode back into bytes it accepts again, as the same event. In CI it runs
+// over its seed corpus and testdata/fuzz; `go test -fuzz FuzzDecode ./events/` explores.
+func FuzzDecode(f *testing.F) {
+	examples, err := parseExamples()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, ex := range examples {
+		f.Add(ex)
+	}
+	for _, seed := range []string{
+		`{"specversion":"1.0","id":"e1","source":"/billing","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"consumption_id":"c","amount":"1.00","AMOUNT":"300.00"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/billing","type":"billing.consumption.recorded","subject":"acct-1","time":"0001-01-01T00:00:00Z","data":{"consumption_id":"c","amount":"-0.00"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.topup.received","subject":"a.*","time":"2026-11-23T08:00:00Z","data":{"amount":1e30}}`,
+		`{"specversion":"1.0","id":"e1","id":"e2"}`, `[]`, `null`, `{"data":{"data":{"data":{}}}}`, "\x00\xff{",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, err := Decode(raw)
+		if err != nil {
+			return
+		}
+		again, err := ev.Encode()
+		if err != nil {
+			t.Fatalf("an accepted event does not encode: %v", err)
+		}
+		back, err := Decode(again)
+		if err != nil {
+			t.Fatalf("an accepted event, encoded, is refused: %v\n%s", err, again)
+		}
+		if back.ID != ev.ID || back.Type != ev.Type || back.Subject != ev.Subject || !back.Time.Equal(ev.Time) || !sameJSON(back.Data, ev.Data) {
+			t.Fatalf("round trip changed the event:\n%+v\n%+v", ev.Envelope, back.Envelope)
+		}
+	})
+}
