@@ -31,6 +31,11 @@ type Config struct {
 	// calendar shipped in state/calendars.
 	Calendar     state.Calendar
 	CalendarFile string
+	// AllowVolatileRedis lets refundd run against a Redis that does not persist what
+	// it acknowledges (REFUNDS_ALLOW_VOLATILE_REDIS=true). Off by default: the engine
+	// acknowledges an event once Redis has its effect, so a Redis that forgets loses
+	// money movements for good.
+	AllowVolatileRedis bool
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -52,6 +57,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	hold := fs.String("reserve-hold", envOr("REFUNDS_RESERVE_HOLD", "24h"), "how long the reserve stays frozen after the last pay-as-you-go release, a Go duration (env REFUNDS_RESERVE_HOLD)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "run an in-process NATS JetStream server and Redis-compatible server at the configured addresses")
 	devData := fs.String("dev-data", "", "refused: see the error it gives")
+	fs.BoolVar(&cfg.AllowVolatileRedis, "allow-volatile-redis", envOr("REFUNDS_ALLOW_VOLATILE_REDIS", "") == "true", "run against a Redis without the append-only file (env REFUNDS_ALLOW_VOLATILE_REDIS=true); acknowledged events can then be lost")
 	fs.StringVar(&cfg.Instance, "instance", envOr("REFUNDS_INSTANCE", fmt.Sprintf("%s-%d", host, os.Getpid())), "this instance's name (env REFUNDS_INSTANCE)")
 	fs.StringVar(&cfg.CalendarFile, "calendar", envOr("REFUNDS_CALENDAR", ""), "business-day calendar file, JSON like state/calendars/cn-mainland.json (env REFUNDS_CALENDAR; default: the mainland-China calendar built in)")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("REFUNDS_LOG_LEVEL", "info"), "debug, info, warn or error (env REFUNDS_LOG_LEVEL)")

@@ -151,6 +151,10 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 		return err
 	}
 
+	if err := requireDurableRedis(ctx, store, cfg, log); err != nil {
+		return err
+	}
+
 	relay, err := producers.NewRelay(js, store, log.With().Str("part", "relay").Logger(), producers.RelayConfig{
 		Consumer: cfg.Instance, Registerer: reg,
 	})
@@ -247,4 +251,35 @@ func provision(ctx context.Context, log zerolog.Logger, js jetstream.JetStream, 
 		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
 		}
 	}
+}
+
+// durabilityReader is what the start-up check needs from the store.
+type durabilityReader interface {
+	Durability(ctx context.Context) (redisstore.Durability, error)
+}
+
+// requireDurableRedis refuses to run against a Redis that does not keep what it
+// acknowledges, unless told it is intended (--allow-volatile-redis) or in --dev, whose
+// in-process store is in memory by design. A Redis that will not say is run with a
+// warning; one that fsyncs less than always is run with a warning too.
+func requireDurableRedis(ctx context.Context, store durabilityReader, cfg Config, log zerolog.Logger) error {
+	if cfg.Dev {
+		log.Warn().Msg("dev mode: the Redis-compatible store is in memory; its state is lost on exit")
+		return nil
+	}
+	d, err := store.Durability(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !d.Known:
+		log.Warn().Msg("Redis does not say whether it persists (CONFIG is not allowed); make sure it runs with appendonly yes and appendfsync always")
+	case !d.AppendOnly && !cfg.AllowVolatileRedis:
+		return fmt.Errorf("%w: Redis runs without the append-only file, so an acknowledged event can be lost in a crash; run it with appendonly yes and appendfsync always, or pass --allow-volatile-redis if this is intended", ErrInvalidConfig)
+	case !d.AppendOnly:
+		log.Warn().Msg("Redis runs without the append-only file (--allow-volatile-redis): acknowledged events can be lost in a crash")
+	case d.FsyncPolicy != "always":
+		log.Warn().Str("appendfsync", d.FsyncPolicy).Msg("Redis fsyncs its append-only file less than always: a crash can lose the last acknowledged events")
+	}
+	return nil
 }

@@ -411,3 +411,30 @@ func loadScripts(ctx context.Context, rdb redis.Scripter) error {
 }
 
 func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }
+
+// Durability is what Redis says about keeping acknowledged writes.
+type Durability struct {
+	// Known is false when Redis does not let the store ask (CONFIG is disabled, as on
+	// some managed services, or not implemented, as in the dev server).
+	Known bool
+	// AppendOnly: the append-only file is on.
+	AppendOnly bool
+	// FsyncPolicy is appendfsync: always, everysec or no.
+	FsyncPolicy string
+}
+
+// Durability asks Redis whether it persists what the store writes.
+func (s *Store) Durability(ctx context.Context) (Durability, error) {
+	aof, err := s.rdb.ConfigGet(ctx, "appendonly").Result()
+	if err != nil {
+		if isErrorReply(err) {
+			return Durability{}, nil // not allowed or not implemented: unknown
+		}
+		return Durability{}, fmt.Errorf("ask Redis about persistence: %w", err)
+	}
+	fsync, err := s.rdb.ConfigGet(ctx, "appendfsync").Result()
+	if err != nil && !isErrorReply(err) {
+		return Durability{}, fmt.Errorf("ask Redis about persistence: %w", err)
+	}
+	return Durability{Known: len(aof) > 0, AppendOnly: aof["appendonly"] == "yes", FsyncPolicy: fsync["appendfsync"]}, nil
+}
