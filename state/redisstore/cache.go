@@ -24,6 +24,14 @@ func newAccountCache(max int) *accountCache {
 	return &accountCache{max: max, accounts: make(map[string]state.Versioned, max)}
 }
 
+// has says an account is cached, at whatever version.
+func (c *accountCache) has(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.accounts[id]
+	return ok
+}
+
 // get is the cached account id at version, if that is the one cached.
 func (c *accountCache) get(id, version string) (state.Account, bool) {
 	c.mu.Lock()

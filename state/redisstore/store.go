@@ -78,6 +78,12 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 	pipe := s.rdb.Pipeline()
 	accountCmds := make([]*redis.SliceCmd, len(accountIDs))
 	for i, id := range accountIDs {
+		if s.cache.has(id) {
+			// Most likely the cached version is still the stored one: read only the
+			// version, not the whole document again.
+			accountCmds[i] = pipe.HMGet(ctx, accountKey(id), "v")
+			continue
+		}
 		accountCmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s")
 	}
 	// Ended cases the events name: a late result, a repeated request.
@@ -98,6 +104,7 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 		return nil, nil, fmt.Errorf("load batch of %d accounts: %w", len(accountIDs), err)
 	}
 	accounts := make(map[string]state.Versioned, len(accountIDs))
+	var stale []string // cached, but another write came since: read them whole
 	for i, id := range accountIDs {
 		vals := accountCmds[i].Val()
 		if version, _ := vals[0].(string); version != "" {
@@ -106,6 +113,10 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 				continue
 			}
 		}
+		if len(vals) < 2 {
+			stale = append(stale, id)
+			continue
+		}
 		v, err := decodeAccount(id, vals)
 		if err != nil {
 			v = state.Versioned{Err: err}
@@ -113,6 +124,11 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 			s.cache.put(id, v.Version, v.Account)
 		}
 		accounts[id] = v
+	}
+	if len(stale) > 0 {
+		if err := s.loadWhole(ctx, stale, accounts); err != nil {
+			return nil, nil, err
+		}
 	}
 	closed := make(map[string]map[string]state.Case)
 	for ref, cmd := range caseCmds {
@@ -212,6 +228,28 @@ func (s *Store) EndedCases(ctx context.Context, accountID string) ([]state.Case,
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// loadWhole reads the documents of accounts into loaded, and caches them.
+func (s *Store) loadWhole(ctx context.Context, ids []string, loaded map[string]state.Versioned) error {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("load %d changed accounts: %w", len(ids), err)
+	}
+	for i, id := range ids {
+		v, err := decodeAccount(id, cmds[i].Val())
+		if err != nil {
+			v = state.Versioned{Err: err}
+		} else if v.Version != "" {
+			s.cache.put(id, v.Version, v.Account)
+		}
+		loaded[id] = v
+	}
+	return nil
 }
 
 // Account reads one account for the read API. ok is false when it was never seen.

@@ -271,3 +271,25 @@ func TestAnEventIDReusedWithOtherContentIsAConflictNotADuplicate(t *testing.T) {
 		}
 	})
 }
+
+func TestACachedAccountChangedByAnotherInstanceIsReadWholeAgain(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		ctx := context.Background()
+		other := redisstore.New(s.ClientForTest())
+		first := state.Step{Event: state.EventRef{AccountID: "acct-shared", EventID: "e1"}, Account: accountWithCash("acct-shared", "5")}
+		if res, err := s.Commit(ctx, []state.Step{first}); err != nil || res[0].Outcome != state.Applied {
+			t.Fatalf("%v %v", res, err)
+		}
+		theirs := state.Step{Event: state.EventRef{AccountID: "acct-shared", EventID: "e2"}, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-shared", "77")}
+		if res, err := other.Commit(ctx, []state.Step{theirs}); err != nil || res[0].Outcome != state.Applied {
+			t.Fatalf("%v %v", res, err)
+		}
+		accts, _, err := s.Load(ctx, []string{"acct-shared"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := accts["acct-shared"]; got.Version != theirs.NextVersion() || !got.Account.Consumed.Equal(decimal.NewFromInt(77)) {
+			t.Fatalf("loaded version %s consumed %s, want the other instance's write", got.Version, got.Account.Consumed)
+		}
+	})
+}
