@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -97,22 +98,31 @@ type caseMachine struct {
 	money map[string]caseMoney
 }
 
+// reviewToPayout are a review's two outcomes for a case paid out of the account.
+var reviewToPayout = []caseEdge{
+	{events.StatusInReview, events.StatusApprovedPendingTransfer, ByReviewer},
+	{events.StatusInReview, events.StatusRejected, ByReviewer},
+}
+
+// payoutEdges are the payout gateway's results: success, failure, and a failure after
+// a success (a reversal).
+var payoutEdges = []caseEdge{
+	{events.StatusApprovedPendingTransfer, events.StatusSucceeded, ByPayout},
+	{events.StatusApprovedPendingTransfer, events.StatusFailed, ByPayout},
+	{events.StatusSucceeded, events.StatusFailed, ByPayout},
+}
+
 // caseMachines are the kinds of case this version runs.
 var caseMachines = map[string]caseMachine{
 	events.CaseWithdrawal: {
 		// Seed 001: refused at once, straight to transfer by the original route, or to
 		// review; review approves or rejects; the payout succeeds or fails; a failure
 		// reported after a success is a reversal.
-		edges: []caseEdge{
+		edges: slices.Concat([]caseEdge{
 			{"", events.StatusRejected, ByRules},
 			{"", events.StatusInReview, ByRules},
 			{"", events.StatusApprovedPendingTransfer, ByRules},
-			{events.StatusInReview, events.StatusApprovedPendingTransfer, ByReviewer},
-			{events.StatusInReview, events.StatusRejected, ByReviewer},
-			{events.StatusApprovedPendingTransfer, events.StatusSucceeded, ByPayout},
-			{events.StatusApprovedPendingTransfer, events.StatusFailed, ByPayout},
-			{events.StatusSucceeded, events.StatusFailed, ByPayout},
-		},
+		}, reviewToPayout, payoutEdges),
 		money: map[string]caseMoney{
 			events.StatusInReview:                moneyHeld,
 			events.StatusApprovedPendingTransfer: moneyHeld,
@@ -122,19 +132,14 @@ var caseMachines = map[string]caseMachine{
 	events.CaseDiscontinuation: {
 		// Seed 000: the request waits for the settlement of delayed billing items, then
 		// for the reversal of an invoice of the recharge, then review and payout.
-		edges: []caseEdge{
+		edges: slices.Concat([]caseEdge{
 			{"", events.StatusRejected, ByRules},
 			{"", events.StatusAwaitingSettlement, ByRules},
 			{events.StatusAwaitingSettlement, events.StatusAwaitingInvoiceReversal, ByTimer},
 			{events.StatusAwaitingSettlement, events.StatusInReview, ByTimer},
 			{events.StatusAwaitingSettlement, events.StatusRejected, ByTimer},
 			{events.StatusAwaitingInvoiceReversal, events.StatusInReview, ByRules},
-			{events.StatusInReview, events.StatusApprovedPendingTransfer, ByReviewer},
-			{events.StatusInReview, events.StatusRejected, ByReviewer},
-			{events.StatusApprovedPendingTransfer, events.StatusSucceeded, ByPayout},
-			{events.StatusApprovedPendingTransfer, events.StatusFailed, ByPayout},
-			{events.StatusSucceeded, events.StatusFailed, ByPayout},
-		},
+		}, reviewToPayout, payoutEdges),
 		// The recharge's remainder is held from the end of the settlement: before it,
 		// delayed billing items must still be able to draw on it.
 		money: map[string]caseMoney{
@@ -148,7 +153,7 @@ var caseMachines = map[string]caseMachine{
 		// Seed 002: review, one appeal to a secondary review whose decision is final,
 		// then a refund by the original payment method or a credit to the balance. The
 		// money of a payout is the order's, not the account's cash.
-		edges: []caseEdge{
+		edges: slices.Concat([]caseEdge{
 			{"", events.StatusRejected, ByRules},
 			{"", events.StatusInReview, ByRules},
 			{events.StatusInReview, events.StatusApprovedPendingTransfer, ByReviewer},
@@ -158,10 +163,7 @@ var caseMachines = map[string]caseMachine{
 			{events.StatusInSecondaryReview, events.StatusApprovedPendingTransfer, ByReviewer},
 			{events.StatusInSecondaryReview, events.StatusCredited, ByReviewer},
 			{events.StatusInSecondaryReview, events.StatusRejected, ByReviewer},
-			{events.StatusApprovedPendingTransfer, events.StatusSucceeded, ByPayout},
-			{events.StatusApprovedPendingTransfer, events.StatusFailed, ByPayout},
-			{events.StatusSucceeded, events.StatusFailed, ByPayout},
-		},
+		}, payoutEdges),
 		money: map[string]caseMoney{events.StatusCredited: moneyCredited},
 	},
 	events.CasePackage: {
