@@ -243,7 +243,7 @@ func (in *Intake) decodeBatch(ctx context.Context, msgs []jetstream.Msg, b *batc
 		}
 		it := pending{msg: msgs[i], event: d.event, step: -1, sameAs: -1, fact: d.event.FactID(), digest: d.digest}
 		if it.fact != "" {
-			it.factDigest = d.event.FactDigest()
+			it.factDigest = d.factDigest
 		}
 		b.items = append(b.items, it)
 	}
@@ -449,9 +449,9 @@ func conflictBackoff() time.Duration {
 }
 
 type decodedMsg struct {
-	event  events.Event
-	digest string
-	err    error
+	event              events.Event
+	digest, factDigest string
+	err                error
 }
 
 // decodeAll decodes a batch on every core: decoding and validating is a large part of
@@ -467,7 +467,7 @@ func decodeAll(msgs []jetstream.Msg) []decodedMsg {
 			for i := w; i < len(msgs); i += workers {
 				out[i].event, out[i].err = decodeInbound(msgs[i])
 				if out[i].err == nil {
-					out[i].digest = out[i].event.ContentDigest()
+					out[i].digest, out[i].factDigest = out[i].event.Digests()
 				}
 			}
 		}()

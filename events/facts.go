@@ -50,24 +50,28 @@ func (e Event) FactID() string {
 // duplicate. The source is left out on purpose: the same event replayed by another
 // publisher (a backfill tool) is still the same event.
 func (e Event) ContentDigest() string {
-	canonical, err := json.Marshal(e.Payload)
-	if err != nil {
-		return ""
-	}
-	h := sha256.New()
-	h.Write([]byte(string(e.Type) + "\x00" + e.Subject + "\x00" + e.Time.UTC().Format(time.RFC3339Nano) + "\x00"))
-	h.Write(canonical)
-	return hex.EncodeToString(h.Sum(nil)[:12])
+	content, _ := e.Digests()
+	return content
 }
 
 // FactDigest is a fingerprint of the event's data, independent of its JSON layout.
 func (e Event) FactDigest() string {
+	_, fact := e.Digests()
+	return fact
+}
+
+// Digests is ContentDigest and FactDigest, encoding the payload once for both: the
+// intake needs both for every fact it receives.
+func (e Event) Digests() (content, fact string) {
 	canonical, err := json.Marshal(e.Payload)
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	sum := sha256.Sum256(canonical)
-	return hex.EncodeToString(sum[:12])
+	factSum := sha256.Sum256(canonical)
+	h := sha256.New()
+	h.Write([]byte(string(e.Type) + "\x00" + e.Subject + "\x00" + e.Time.UTC().Format(time.RFC3339Nano) + "\x00"))
+	h.Write(canonical)
+	return hex.EncodeToString(h.Sum(nil)[:12]), hex.EncodeToString(factSum[:12])
 }
 
 // CaseRef is the withdrawal or refund case the event names, or "": a request names
