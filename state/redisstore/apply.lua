@@ -8,7 +8,8 @@
 -- KEYS[6] fact record: the business fact the event announces (ARGV[8] = "1")
 -- KEYS[7] the account's ended cases (hash: case id -> case JSON)
 -- ARGV[1] version the decision was made on ("" for a new account)
--- ARGV[2] version to store   ARGV[3] account JSON, "" when the step changed nothing
+-- ARGV[2] version to store   ARGV[3] account JSON but its top-ups (hash field s), ""
+--         when the step changed nothing
 -- ARGV[4] idempotency retention in seconds; "0" for a timer firing, whose effect is
 --         idempotent through the account's own state
 -- ARGV[5] the account's next deadline after the step: "" unchanged, "-" none, else unix ms
@@ -19,8 +20,9 @@
 -- ARGV[9] the digest of the event's content, kept as its idempotency record: the same
 --         id with another digest is not a repeat but a conflict ("1" on records
 --         written before digests were kept matches any)
--- ARGV[10] n, the number of ended cases to keep, then n (case id, case JSON) pairs
--- ARGV[11 + 2n ...] outbound events as (id, subject, body) triples
+-- ARGV[10] the account's top-ups JSON (hash field t), "" when they did not change
+-- ARGV[11] n, the number of ended cases to keep, then n (case id, case JSON) pairs
+-- ARGV[12 + 2n ...] outbound events as (id, subject, body) triples
 local remember = ARGV[4] ~= '0'
 local fact = ARGV[8] ~= ''
 if remember then
@@ -51,6 +53,9 @@ if current ~= ARGV[1] then
 end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
+  if ARGV[10] ~= '' then
+    redis.call('HSET', KEYS[1], 't', ARGV[10])
+  end
 end
 if remember then
   redis.call('SET', KEYS[2], ARGV[9], 'EX', ARGV[4])
@@ -66,11 +71,11 @@ end
 if ARGV[6] == '1' then
   redis.call('ZREM', KEYS[5], ARGV[7])
 end
-local closed = tonumber(ARGV[10])
-for i = 11, 10 + 2 * closed, 2 do
+local closed = tonumber(ARGV[11])
+for i = 12, 11 + 2 * closed, 2 do
   redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
 end
-for i = 11 + 2 * closed, #ARGV, 3 do
+for i = 12 + 2 * closed, #ARGV, 3 do
   redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
 end
 return 'APPLIED'

@@ -17,11 +17,18 @@ import (
 type accountCache struct {
 	mu       sync.Mutex
 	max      int
-	accounts map[string]state.Versioned
+	accounts map[string]cached
+}
+
+// cached is an account at a version, and whether its stored hash has the top-ups in
+// their own field.
+type cached struct {
+	state.Versioned
+	split bool
 }
 
 func newAccountCache(max int) *accountCache {
-	return &accountCache{max: max, accounts: make(map[string]state.Versioned, max)}
+	return &accountCache{max: max, accounts: make(map[string]cached, max)}
 }
 
 // has says an account is cached, at whatever version.
@@ -43,7 +50,19 @@ func (c *accountCache) get(id, version string) (state.Account, bool) {
 	return v.Account, true
 }
 
-func (c *accountCache) put(id, version string, a state.Account) {
+// storedTopUps are the top-ups stored for the account at version, when the cache knows
+// them and they are in their own field.
+func (c *accountCache) storedTopUps(id, version string) ([]state.TopUp, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.accounts[id]
+	if !ok || v.Version != version || !v.split {
+		return nil, false
+	}
+	return v.Account.TopUps, true
+}
+
+func (c *accountCache) put(id, version string, a state.Account, split bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.accounts[id]; !ok && len(c.accounts) >= c.max {
@@ -53,5 +72,5 @@ func (c *accountCache) put(id, version string, a state.Account) {
 			break
 		}
 	}
-	c.accounts[id] = state.Versioned{Account: a, Version: version}
+	c.accounts[id] = cached{Versioned: state.Versioned{Account: a, Version: version}, split: split}
 }

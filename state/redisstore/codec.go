@@ -148,8 +148,22 @@ type storedCaseEntry struct {
 	Reason string      `json:"r,omitempty"`
 }
 
-// encodeAccount writes an account's stored form.
-func encodeAccount(a *state.Account) ([]byte, error) {
+// An account is stored in two fields of its hash: "s", everything but its top-ups, and
+// "t", its top-ups and payers. Most events change the first and not the second, and the
+// top-ups are most of the document: a step writes "t" only when they changed, so Redis
+// takes in a fraction of the document per event. A document written before the split
+// has its top-ups inside "s" and no "t"; it reads the same, and its next step writes
+// both fields.
+
+// storedTopUpsPart is the "t" field.
+type storedTopUpsPart struct {
+	TopUps storedTopUps  `json:"tu,omitempty"`
+	Payers []storedPayer `json:"py,omitempty"`
+}
+
+// encodeAccount writes an account's stored form: the "s" field, and the "t" field
+// unless withTopUps is false (they did not change), then nil.
+func encodeAccount(a *state.Account, withTopUps bool) (core, topUps []byte, err error) {
 	s := storedAccount{
 		ID: a.ID, Opened: a.Opened, HolderType: a.HolderType, HolderName: a.HolderName, Verified: a.Verified,
 		Currency: a.Currency, Status: a.Status,
@@ -178,28 +192,41 @@ func encodeAccount(a *state.Account) ([]byte, error) {
 		credited := a.Credited
 		s.Credited = &credited
 	}
+	if core, err = json.Marshal(s); err != nil || !withTopUps {
+		return core, nil, err
+	}
+	var part storedTopUpsPart
 	index := make(map[storedPayer]int)
 	for _, t := range a.TopUps {
 		p := storedPayer{Type: t.PayerType, Name: t.PayerName}
 		i, ok := index[p]
 		if !ok {
-			i = len(s.Payers)
+			i = len(part.Payers)
 			index[p] = i
-			s.Payers = append(s.Payers, p)
+			part.Payers = append(part.Payers, p)
 		}
-		s.TopUps = append(s.TopUps, storedTopUp{
+		part.TopUps = append(part.TopUps, storedTopUp{
 			ID: t.ID, Amount: t.Amount, Channel: t.Channel, Banking: t.Banking, Bank: t.Bank,
 			Payer: i, StripePaymentID: t.StripePaymentID, ReceivedAt: t.ReceivedAt,
 		})
 	}
-	return json.Marshal(s)
+	topUps, err = json.Marshal(part)
+	return core, topUps, err
 }
 
-// decodeAccountJSON reads an account's stored form.
-func decodeAccountJSON(b []byte) (state.Account, error) {
+// decodeAccountJSON reads an account's stored form: the "s" field, and the "t" field
+// when there is one (nil for a document written before the split).
+func decodeAccountJSON(core, topUps []byte) (state.Account, error) {
 	var s storedAccount
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := json.Unmarshal(core, &s); err != nil {
 		return state.Account{}, err
+	}
+	if topUps != nil {
+		var part storedTopUpsPart
+		if err := json.Unmarshal(topUps, &part); err != nil {
+			return state.Account{}, fmt.Errorf("top-ups: %w", err)
+		}
+		s.TopUps, s.Payers = part.TopUps, part.Payers
 	}
 	a := state.Account{
 		ID: s.ID, Opened: s.Opened, HolderType: s.HolderType, HolderName: s.HolderName, Verified: s.Verified,

@@ -84,7 +84,7 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 			accountCmds[i] = pipe.HMGet(ctx, accountKey(id), "v")
 			continue
 		}
-		accountCmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s")
+		accountCmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s", "t")
 	}
 	// Ended cases the events name: a late result, a repeated request.
 	var caseCmds map[state.EventRef]*redis.StringCmd
@@ -121,7 +121,7 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 		if err != nil {
 			v = state.Versioned{Err: err}
 		} else if v.Version != "" {
-			s.cache.put(id, v.Version, v.Account)
+			s.cache.put(id, v.Version, v.Account, splitDoc(accountCmds[i].Val()))
 		}
 		accounts[id] = v
 	}
@@ -235,7 +235,7 @@ func (s *Store) loadWhole(ctx context.Context, ids []string, loaded map[string]s
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s")
+		cmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s", "t")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("load %d changed accounts: %w", len(ids), err)
@@ -245,7 +245,7 @@ func (s *Store) loadWhole(ctx context.Context, ids []string, loaded map[string]s
 		if err != nil {
 			v = state.Versioned{Err: err}
 		} else if v.Version != "" {
-			s.cache.put(id, v.Version, v.Account)
+			s.cache.put(id, v.Version, v.Account, splitDoc(cmds[i].Val()))
 		}
 		loaded[id] = v
 	}
@@ -254,7 +254,7 @@ func (s *Store) loadWhole(ctx context.Context, ids []string, loaded map[string]s
 
 // Account reads one account for the read API. ok is false when it was never seen.
 func (s *Store) Account(ctx context.Context, id string) (acct state.Account, ok bool, err error) {
-	vals, err := s.rdb.HMGet(ctx, accountKey(id), "v", "s").Result()
+	vals, err := s.rdb.HMGet(ctx, accountKey(id), "v", "s", "t").Result()
 	if err != nil {
 		return state.Account{}, false, fmt.Errorf("load account %s: %w", id, err)
 	}
@@ -265,13 +265,18 @@ func (s *Store) Account(ctx context.Context, id string) (acct state.Account, ok 
 	return v.Account, v.Version != "", nil
 }
 
+// decodeAccount reads HMGET v s t.
 func decodeAccount(id string, vals []any) (state.Versioned, error) {
 	version, _ := vals[0].(string)
 	body, _ := vals[1].(string)
 	if version == "" || body == "" {
 		return state.Versioned{Account: state.NewAccount(id)}, nil
 	}
-	acct, err := decodeAccountJSON([]byte(body))
+	var topUps []byte
+	if t, ok := vals[2].(string); ok {
+		topUps = []byte(t)
+	}
+	acct, err := decodeAccountJSON([]byte(body), topUps)
 	if err != nil {
 		return state.Versioned{}, fmt.Errorf("account %s: decode state: %w", id, err)
 	}
@@ -303,8 +308,21 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	retention := strconv.FormatInt(int64(s.retention/time.Second), 10)
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(steps))
+	// The top-ups each account has in Redis once the batch's earlier steps are saved:
+	// a step after a failed one conflicts (its expected version is never stored), so
+	// assuming the earlier ones saved is safe.
+	inBatch := make(map[string][]state.TopUp)
 	for i, st := range steps {
-		args, err := stepArgs(st, retention)
+		withTopUps := true
+		if st.Account != nil {
+			stored, known := inBatch[st.Event.AccountID]
+			if !known {
+				stored, known = s.cache.storedTopUps(st.Event.AccountID, st.ExpectedVersion)
+			}
+			withTopUps = !known || !sameTopUps(stored, st.Account.TopUps)
+			inBatch[st.Event.AccountID] = st.Account.TopUps
+		}
+		args, err := stepArgs(st, retention, withTopUps)
 		if err != nil {
 			return nil, err
 		}
@@ -355,7 +373,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		case "APPLIED":
 			results[i].Outcome = state.Applied
 			if st := steps[i]; st.Account != nil {
-				s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account)
+				s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account, true)
 			}
 		case "DUPLICATE":
 			results[i].Outcome = state.Duplicate
@@ -382,14 +400,14 @@ func isErrorReply(err error) bool {
 	return errors.As(err, &reply) && !errors.Is(err, redis.Nil)
 }
 
-func stepArgs(st state.Step, retention string) ([]any, error) {
-	body := ""
+func stepArgs(st state.Step, retention string, withTopUps bool) ([]any, error) {
+	body, topUps := "", ""
 	if st.Account != nil {
-		b, err := encodeAccount(st.Account)
+		core, t, err := encodeAccount(st.Account, withTopUps)
 		if err != nil {
 			return nil, fmt.Errorf("encode account %s: %w", st.Event.AccountID, err)
 		}
-		body = string(b)
+		body, topUps = string(core), string(t)
 	}
 	if st.Event.EventID == "" {
 		retention = "0"
@@ -409,7 +427,7 @@ func stepArgs(st state.Step, retention string) ([]any, error) {
 	if st.Fact != "" {
 		fact = cmp.Or(st.FactDigest, "-")
 	}
-	args := make([]any, 0, 10+2*len(st.ClosedCases)+3*len(st.Outbound))
+	args := make([]any, 0, 11+2*len(st.ClosedCases)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -420,6 +438,7 @@ func stepArgs(st state.Step, retention string) ([]any, error) {
 		st.Event.AccountID,
 		fact,
 		cmp.Or(st.Digest, "1"),
+		topUps,
 		len(st.ClosedCases),
 	)
 	for _, c := range st.ClosedCases {
@@ -475,4 +494,25 @@ func (s *Store) Durability(ctx context.Context) (Durability, error) {
 		return Durability{}, fmt.Errorf("ask Redis about persistence: %w", err)
 	}
 	return Durability{Known: len(aof) > 0, AppendOnly: aof["appendonly"] == "yes", FsyncPolicy: fsync["appendfsync"]}, nil
+}
+
+// splitDoc says an account hash read with HMGET v s t has its top-ups in their own
+// field, so a step that does not change them may leave that field alone.
+func splitDoc(vals []any) bool {
+	_, ok := vals[2].(string)
+	return ok
+}
+
+// sameTopUps says two top-up lists are the same. A decision copies the list and adds to
+// it, so an unchanged list has equal elements (their amounts even share pointers).
+func sameTopUps(a, b []state.TopUp) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

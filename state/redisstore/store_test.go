@@ -2,6 +2,9 @@ package redisstore_test
 
 import (
 	"context"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,6 +293,61 @@ func TestACachedAccountChangedByAnotherInstanceIsReadWholeAgain(t *testing.T) {
 		}
 		if got := accts["acct-shared"]; got.Version != theirs.NextVersion() || !got.Account.Consumed.Equal(decimal.NewFromInt(77)) {
 			t.Fatalf("loaded version %s consumed %s, want the other instance's write", got.Version, got.Account.Consumed)
+		}
+	})
+}
+
+func TestAStepWritesTheTopUpsOnlyWhenTheyChangeAndKeepsThoseOfAnOldDocument(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		ctx := context.Background()
+		golden, err := os.ReadFile("testdata/account-written-by-v1.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An account saved whole by the previous version: its top-ups are inside "s".
+		id := "acct-golden"
+		if err := s.ClientForTest().HSet(ctx, redisstore.AccountKeyForTest(id), "v", "v1", "s", strings.TrimSpace(string(golden))).Err(); err != nil {
+			t.Fatal(err)
+		}
+		accts, _, err := s.Load(ctx, []string{id}, nil)
+		if err != nil || len(accts[id].Account.TopUps) != 3 {
+			t.Fatalf("old document: %d top-ups, err %v", len(accts[id].Account.TopUps), err)
+		}
+		consumed := accts[id].Account
+		consumed.Consumed = consumed.Consumed.Add(decimal.NewFromInt(1))
+		first := state.Step{Event: state.EventRef{AccountID: id, EventID: "e1"}, ExpectedVersion: "v1", Account: &consumed}
+		if res, err := s.Commit(ctx, []state.Step{first}); err != nil || res[0].Outcome != state.Applied {
+			t.Fatalf("%v %v", res, err)
+		}
+		core, topUps, err := s.StoredFieldsForTest(ctx, id)
+		if err != nil || strings.Contains(core, `"tu"`) || !strings.Contains(topUps, `"t3"`) {
+			t.Fatalf("after the first step of an old document: s %s\nt %s (err %v); want the top-ups moved to t", core, topUps, err)
+		}
+		// A step that does not change the top-ups leaves t alone: write a marker there
+		// and see that it survives.
+		if err := s.ClientForTest().HSet(ctx, redisstore.AccountKeyForTest(id), "t", topUps+" ").Err(); err != nil {
+			t.Fatal(err)
+		}
+		again := consumed
+		again.Consumed = again.Consumed.Add(decimal.NewFromInt(1))
+		second := state.Step{Event: state.EventRef{AccountID: id, EventID: "e2"}, ExpectedVersion: first.NextVersion(), Account: &again}
+		if res, err := s.Commit(ctx, []state.Step{second}); err != nil || res[0].Outcome != state.Applied {
+			t.Fatalf("%v %v", res, err)
+		}
+		if _, t2, _ := s.StoredFieldsForTest(ctx, id); t2 != topUps+" " {
+			t.Fatalf("a step with the same top-ups rewrote them: %q", t2)
+		}
+		// A step that adds a top-up writes them again.
+		more := again
+		more.TopUps = append(slices.Clone(again.TopUps), state.TopUp{ID: "t4", Amount: decimal.NewFromInt(4), Channel: "card", ReceivedAt: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)})
+		third := state.Step{Event: state.EventRef{AccountID: id, EventID: "e3"}, ExpectedVersion: second.NextVersion(), Account: &more}
+		if res, err := s.Commit(ctx, []state.Step{third}); err != nil || res[0].Outcome != state.Applied {
+			t.Fatalf("%v %v", res, err)
+		}
+		fresh := redisstore.New(s.ClientForTest()) // no cache: read from Redis
+		got, ok, err := fresh.Account(ctx, id)
+		if err != nil || !ok || len(got.TopUps) != 4 || !got.Consumed.Equal(consumed.Consumed.Add(decimal.NewFromInt(1))) {
+			t.Fatalf("read back %d top-ups, consumed %s (err %v)", len(got.TopUps), got.Consumed, err)
 		}
 	})
 }
