@@ -94,6 +94,9 @@ func NewIntake(js jetstream.JetStream, cons jetstream.Consumer, store Store, log
 
 // Run consumes until ctx is cancelled. Then it stops fetching, decides and saves the
 // events it already holds, acknowledges them, and returns nil.
+//
+// Fetching and decoding the next batch overlaps deciding and saving this one: they
+// need no state, and decoding is an eighth of the intake's work.
 func (in *Intake) Run(ctx context.Context) error {
 	it, err := in.cons.Messages(jetstream.PullMaxMessages(2 * in.cfg.BatchSize))
 	if err != nil {
@@ -103,7 +106,31 @@ func (in *Intake) Run(ctx context.Context) error {
 	defer stop()
 	defer it.Stop()
 
-	batch := make([]jetstream.Msg, 0, in.cfg.BatchSize)
+	batches := make(chan *Batch, 1)
+	fetched := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		fetched <- in.fetch(ctx, it, batches)
+	}()
+	var handleErr error
+	for b := range batches {
+		if handleErr != nil {
+			continue // stopping: what is fetched is redelivered after the ack wait
+		}
+		_, handleErr = in.handle(context.WithoutCancel(ctx), b)
+		if handleErr != nil {
+			it.Stop()
+		}
+	}
+	if handleErr != nil {
+		return handleErr
+	}
+	return <-fetched
+}
+
+// fetch collects batches from it, decodes them, and hands them over until the iterator
+// closes: nil when ctx was cancelled (drained on shutdown), else an error.
+func (in *Intake) fetch(ctx context.Context, it jetstream.MessagesContext, batches chan<- *Batch) error {
 	for {
 		first, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -118,18 +145,28 @@ func (in *Intake) Run(ctx context.Context) error {
 			in.log.Warn().Err(err).Msg("fetch inbound events")
 			continue
 		}
-		batch = append(batch[:0], first)
-		for len(batch) < in.cfg.BatchSize {
+		msgs := make([]jetstream.Msg, 1, in.cfg.BatchSize)
+		msgs[0] = first
+		for len(msgs) < in.cfg.BatchSize {
 			msg, err := it.Next(jetstream.NextMaxWait(in.cfg.BatchLinger))
 			if err != nil {
 				break
 			}
-			batch = append(batch, msg)
+			msgs = append(msgs, msg)
 		}
-		if _, err := in.handle(context.WithoutCancel(ctx), batch); err != nil {
-			return err
-		}
+		batches <- NewBatch(msgs)
 	}
+}
+
+// Batch is a fetched batch of messages, decoded.
+type Batch struct {
+	Msgs    []jetstream.Msg
+	decoded []decodedMsg
+}
+
+// NewBatch decodes msgs on every core.
+func NewBatch(msgs []jetstream.Msg) *Batch {
+	return &Batch{Msgs: msgs, decoded: decodeAll(msgs)}
 }
 
 // pending is one fetched message on its way through a batch.
@@ -203,9 +240,9 @@ type batch struct {
 // account, and saved as its own atomic step. Every message is settled exactly once,
 // after the save. Only a failure to stop (beforeAck) is returned; every other failure is
 // settled per message (nak, dead letter) so the intake keeps going.
-func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) ([]Settled, error) {
+func (in *Intake) processBatch(ctx context.Context, fetched *Batch) ([]Settled, error) {
 	b := &batch{now: in.cfg.Clock()}
-	report := in.decodeBatch(ctx, msgs, b)
+	report := in.decodeBatch(ctx, fetched, b)
 	if len(b.items) == 0 {
 		return report, nil
 	}
@@ -232,10 +269,11 @@ func (in *Intake) processBatch(ctx context.Context, msgs []jetstream.Msg) ([]Set
 
 // decodeBatch decodes the batch on every core, parks what is malformed, and keeps the
 // rest as the batch's items.
-func (in *Intake) decodeBatch(ctx context.Context, msgs []jetstream.Msg, b *batch) []Settled {
+func (in *Intake) decodeBatch(ctx context.Context, fetched *Batch, b *batch) []Settled {
+	msgs := fetched.Msgs
 	var report []Settled
 	b.items = make([]pending, 0, len(msgs))
-	for i, d := range decodeAll(msgs) {
+	for i, d := range fetched.decoded {
 		if d.err != nil {
 			in.park(ctx, msgs[i], d.err.Error())
 			report = append(report, Settled{Type: "malformed", Outcome: "refused"})

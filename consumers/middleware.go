@@ -4,14 +4,13 @@ import (
 	"context"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payinfra/refunds/events"
 )
 
 // BatchHandler processes one batch of fetched messages and reports what became of
 // each. An error stops the intake.
-type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) ([]Settled, error)
+type BatchHandler func(ctx context.Context, b *Batch) ([]Settled, error)
 
 // Settled is what became of one message: its event type ("malformed" when it did not
 // decode) and its outcome (applied, duplicate, conflict, failed, refused, waiting).
@@ -39,13 +38,13 @@ func withMetrics(m *Metrics) Middleware {
 		if m == nil {
 			return next
 		}
-		return func(ctx context.Context, msgs []jetstream.Msg) ([]Settled, error) {
+		return func(ctx context.Context, b *Batch) ([]Settled, error) {
 			started := time.Now()
-			report, err := next(ctx, msgs)
+			report, err := next(ctx, b)
 			for _, s := range report {
 				m.count(s.Type, s.Outcome)
 			}
-			m.observeBatch(len(msgs), time.Since(started))
+			m.observeBatch(len(b.Msgs), time.Since(started))
 			return report, err
 		}
 	}

@@ -84,7 +84,7 @@ func TestACopyOfAnEventInTheSameBatchIsSettledLikeItsFirstCopy(t *testing.T) {
 	msg := streamMsg{subject: ev.NATSSubject(), data: body, mu: &mu, actions: &actions}
 
 	in := NewIntake(nil, nil, &openedAccountStore{account: account}, zerolog.Nop(), Config{})
-	if _, err := in.handle(context.Background(), []jetstream.Msg{msg, msg}); err != nil {
+	if _, err := in.handle(context.Background(), NewBatch([]jetstream.Msg{msg, msg})); err != nil {
 		t.Fatal(err)
 	}
 	if len(actions) != 2 || actions[0] != "nak" || actions[1] != "nak" {
