@@ -34,6 +34,9 @@ type CountdownConfig struct {
 	AfterCommit func(outbound int)
 	// Registerer receives the runner's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Metrics counts the case events timers save (overdue reports, settlement ends);
+	// nil counts nothing.
+	Metrics *Metrics
 }
 
 // Countdowns fires the timers whose deadline has come, of every kind (the reserve
@@ -158,6 +161,7 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 			c.log.Error().Str("account_id", steps[i].Event.AccountID).Str("reason", r.Reason).Msg("save fired timers refused by the store; the claim expires and is retried")
 		case r.Outcome == state.Applied && steps[i].Account != nil:
 			published += len(steps[i].Outbound)
+			c.cfg.Metrics.countSaved(steps[i].Outbound)
 			if deadlines[i] != nil {
 				c.fireDelay.Observe(saved.Sub(*deadlines[i]).Seconds())
 				c.log.Info().Str("account_id", steps[i].Event.AccountID).Time("deadline", *deadlines[i]).Msg("timers fired")

@@ -407,6 +407,7 @@ func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResu
 			switch r.Outcome {
 			case state.Applied:
 				published += len(b.steps[it.step].Outbound)
+				in.cfg.Metrics.countSaved(b.steps[it.step].Outbound)
 				it.ack("applied")
 			case state.Duplicate:
 				it.ack("duplicate")

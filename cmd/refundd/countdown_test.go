@@ -276,6 +276,16 @@ func TestTwoInstancesReleaseEachReserveExactlyOnce(t *testing.T) {
 // metric reads one unlabelled sample from the instance's /metrics.
 func (d *daemon) metric(t *testing.T, name string) int {
 	t.Helper()
+	v, ok := d.metricValue(t, name)
+	if !ok {
+		t.Fatalf("metric %s not found", name)
+	}
+	return v
+}
+
+// metricValue is one sample of the instance's /metrics, and whether it is there.
+func (d *daemon) metricValue(t *testing.T, name string) (int, bool) {
+	t.Helper()
 	resp, err := http.Get("http://" + d.httpAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -285,11 +295,10 @@ func (d *daemon) metric(t *testing.T, name string) int {
 	for _, line := range strings.Split(string(body), "\n") {
 		var v int
 		if _, err := fmt.Sscanf(line, name+" %d", &v); err == nil {
-			return v
+			return v, true
 		}
 	}
-	t.Fatalf("metric %s not found", name)
-	return 0
+	return 0, false
 }
 
 func indexOf(pairAccount string) int {

@@ -161,9 +161,11 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	if err != nil {
 		return err
 	}
+	metrics := consumers.NewMetrics(reg)
+	registerGauges(reg, store, cons, log)
 	intakeCfg := consumers.Config{
 		Rules:       &rules,
-		Metrics:     consumers.NewMetrics(reg),
+		Metrics:     metrics,
 		AfterCommit: func(int) { relay.Wake() },
 	}
 	if h.intakeConfig != nil {
@@ -173,6 +175,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	countdownCfg := consumers.CountdownConfig{
 		Rules:       &rules,
 		Registerer:  reg,
+		Metrics:     metrics,
 		AfterCommit: func(int) { relay.Wake() },
 	}
 	if h.countdownConfig != nil {
@@ -282,4 +285,66 @@ func requireDurableRedis(ctx context.Context, store durabilityReader, cfg Config
 		log.Warn().Str("appendfsync", d.FsyncPolicy).Msg("Redis fsyncs its append-only file less than always: a crash can lose the last acknowledged events")
 	}
 	return nil
+}
+
+// gaugeSource is what the operators' gauges read from the store.
+type gaugeSource interface {
+	OutboxLength(ctx context.Context) (int64, error)
+	OutboxOldest(ctx context.Context) (time.Time, bool, error)
+	PendingTimers(ctx context.Context) (int64, error)
+}
+
+// registerGauges adds what an operator watches at 3 a.m.: how far the intake is behind
+// JetStream, how much waits in the outbox and for how long, and how many deadlines are
+// pending. Each is read when Prometheus scrapes, with a short timeout; -1 means it
+// could not be read.
+func registerGauges(reg prometheus.Registerer, store gaugeSource, cons jetstream.Consumer, log zerolog.Logger) {
+	read := func(name string, f func(ctx context.Context) (float64, error)) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			v, err := f(ctx)
+			if err != nil {
+				log.Warn().Err(err).Str("gauge", name).Msg("read gauge")
+				return -1
+			}
+			return v
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "refunds_intake_consumer_pending",
+			Help: "Inbound events JetStream holds for the intake and has not delivered yet (consumer lag).",
+		}, read("consumer lag", func(ctx context.Context) (float64, error) {
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return 0, err
+			}
+			return float64(info.NumPending), nil
+		})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "refunds_outbox_depth",
+			Help: "Outbound events saved and not yet published (or not yet acknowledged by JetStream).",
+		}, read("outbox depth", func(ctx context.Context) (float64, error) {
+			n, err := store.OutboxLength(ctx)
+			return float64(n), err
+		})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "refunds_outbox_oldest_age_seconds",
+			Help: "Age of the oldest outbound event waiting in the outbox; 0 when it is empty.",
+		}, read("outbox oldest", func(ctx context.Context) (float64, error) {
+			at, ok, err := store.OutboxOldest(ctx)
+			if err != nil || !ok {
+				return 0, err
+			}
+			return time.Since(at).Seconds(), nil
+		})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "refunds_timers_pending",
+			Help: "Accounts with a pending deadline (any timer kind: reserve, case overdue, settlement end), claimed or not.",
+		}, read("pending timers", func(ctx context.Context) (float64, error) {
+			n, err := store.PendingTimers(ctx)
+			return float64(n), err
+		})),
+	)
 }

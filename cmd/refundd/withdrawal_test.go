@@ -244,3 +244,35 @@ func TestAnOverdueBillOnAnotherAccountOfTheSameHolderSendsAWithdrawalToReview(t 
 	d.withdraw(t, "acct-risk-a", "w-risk-2", at.Add(4*time.Minute), events.MethodOriginal, "100.00")
 	d.waitForCase(t, "w-risk-2", events.StatusApprovedPendingTransfer)
 }
+
+func TestOperatorsSeeCasesLagOutboxAndTimersInMetrics(t *testing.T) {
+	d := startDaemon(t, testenv.StartNATS(t).URL, testenv.StartRedis(t).URL)
+	const acct = "acct-metrics"
+	at := d.openWithTopUp(t, acct)
+	// Requested 90 minutes ago by online banking: approved, and overdue at once.
+	d.withdraw(t, acct, "w-metrics", at.Add(30*time.Minute), events.MethodOriginal, "10.00")
+	d.waitForCase(t, "w-metrics", events.StatusApprovedPendingTransfer)
+	waitFor(t, func() string {
+		if n, _ := d.metricValue(t, `refunds_case_status_changes_total{kind="withdrawal",status="approved_pending_transfer"}`); n != 1 {
+			return fmt.Sprintf("%d approvals counted, want 1", n)
+		}
+		if n, _ := d.metricValue(t, `refunds_cases_overdue_total{kind="withdrawal",status="approved_pending_transfer"}`); n != 1 {
+			return fmt.Sprintf("%d overdue cases counted, want 1", n)
+		}
+		return ""
+	})
+	// Everything was consumed and published: nothing lags, the outbox drains. A
+	// pending deadline is -1 only when it cannot be read.
+	waitFor(t, func() string {
+		if lag, depth := d.metric(t, "refunds_intake_consumer_pending"), d.metric(t, "refunds_outbox_depth"); lag != 0 || depth != 0 {
+			return fmt.Sprintf("consumer pending %d, outbox depth %d; want both 0", lag, depth)
+		}
+		return ""
+	})
+	if n := d.metric(t, "refunds_timers_pending"); n < 0 {
+		t.Errorf("pending timers could not be read: %d", n)
+	}
+	if n := d.metric(t, "refunds_outbox_oldest_age_seconds"); n != 0 {
+		t.Errorf("oldest outbox entry %ds old, want 0 for an empty outbox", n)
+	}
+}

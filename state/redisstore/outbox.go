@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -146,4 +148,30 @@ func (s *Store) OutboxLength(ctx context.Context) (int64, error) {
 		n += c.Val()
 	}
 	return n, nil
+}
+
+// OutboxOldest is when the oldest entry still in the outbox was queued, from its
+// stream id; ok is false when the outbox is empty.
+func (s *Store) OutboxOldest(ctx context.Context) (at time.Time, ok bool, err error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, Partitions)
+	for p := 0; p < Partitions; p++ {
+		cmds[p] = pipe.XRangeN(ctx, outboxKey(p), "-", "+", 1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return time.Time{}, false, fmt.Errorf("oldest outbox entry: %w", err)
+	}
+	for _, cmd := range cmds {
+		for _, m := range cmd.Val() {
+			ms, _, _ := strings.Cut(m.ID, "-")
+			n, err := strconv.ParseInt(ms, 10, 64)
+			if err != nil {
+				continue
+			}
+			if t := time.UnixMilli(n); !ok || t.Before(at) {
+				at, ok = t, true
+			}
+		}
+	}
+	return at, ok, nil
 }
