@@ -10,6 +10,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,6 +40,9 @@ const usage = `usage: refundctl <command> [flags]
 commands:
   publish -type T -account A -data JSON [-id ID] [-time RFC3339] [-source S]
           validate and publish one CloudEvent on "<type>.<account>"
+  publish -file EVENTS.jsonl
+          validate every CloudEvent of the file (one per line), then publish them all,
+          asynchronously, with progress; nothing is sent if one line is invalid
   account ID     show GET /v1/accounts/{id}
   topups ID      show GET /v1/accounts/{id}/topups
   case ID        show GET /v1/cases/{id}: a withdrawal or refund and its history
@@ -131,8 +136,12 @@ func publish(natsURL string, args []string, out io.Writer) error {
 	id := fs.String("id", "", "CloudEvents id (default: a random one)")
 	at := fs.String("time", "", "when it happened, RFC 3339 (default: now)")
 	source := fs.String("source", "/refundctl", "CloudEvents source")
+	file := fs.String("file", "", "publish the events of a file instead: one CloudEvent per line (JSON lines), all checked before any is sent")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *file != "" {
+		return publishFile(natsURL, *file, out)
 	}
 	spec, ok := events.Lookup(events.Type(*typ))
 	if !ok {
@@ -352,4 +361,47 @@ func typeOfSubject(subject string) string {
 		return subject[:i]
 	}
 	return subject
+}
+
+// publishFile checks every event of a JSON-lines file, then publishes them all with
+// the client upstream billing uses, reporting progress. A bad line stops it before
+// anything is sent, naming the line.
+func publishFile(natsURL, path string, out io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var evs []events.Event
+	lines := bufio.NewScanner(f)
+	lines.Buffer(make([]byte, 0, 64*1024), events.MaxEventSize+1)
+	for n := 1; lines.Scan(); n++ {
+		line := bytes.TrimSpace(lines.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		ev, err := events.Decode(line)
+		if err != nil {
+			return fmt.Errorf("%s line %d: %w; nothing was published", path, n, err)
+		}
+		evs = append(evs, ev)
+	}
+	if err := lines.Err(); err != nil {
+		return fmt.Errorf("read %s: %w; nothing was published", path, err)
+	}
+	nc, js, err := connect(natsURL, "refundctl")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	started := time.Now()
+	res, err := producers.NewPublisher(js).PublishAll(ctx, evs, 256, 1000, func(done int) {
+		fmt.Fprintf(os.Stderr, "\r%d/%d confirmed", done, len(evs))
+	})
+	fmt.Fprintln(os.Stderr)
+	fmt.Fprintf(out, "published %d events from %s (%d new, %d duplicates dropped by JetStream) in %s\n",
+		res.Published+res.Duplicates, path, res.Published, res.Duplicates, time.Since(started).Round(time.Millisecond))
+	return err
 }
