@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +40,10 @@ type Config struct {
 	// one. Default 2ms: long enough to fill batches under load, short enough that a
 	// lone event is not delayed noticeably.
 	BatchLinger time.Duration
+	// Workers is how many batches are decided and saved at once. Each owns a share of
+	// the accounts (by a hash of the account id), so they never race on an account and
+	// an account's events keep their order. Default GOMAXPROCS, at most 8.
+	Workers int
 	// MaxWait is how long an event may wait for something it depends on (its account
 	// being opened, the case it answers) before it is dead-lettered. Default 24 hours.
 	MaxWait time.Duration
@@ -80,6 +86,9 @@ func NewIntake(js jetstream.JetStream, cons jetstream.Consumer, store Store, log
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 24 * time.Hour
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = min(runtime.GOMAXPROCS(0), 8)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -112,20 +121,80 @@ func (in *Intake) Run(ctx context.Context) error {
 		defer close(batches)
 		fetched <- in.fetch(ctx, it, batches)
 	}()
-	var handleErr error
+
+	// Each worker decides and saves the events of its share of the accounts; one
+	// batch's shares are processed side by side, which overlaps one share's Redis round
+	// trip with another's decisions.
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		failure error
+	)
+	queues := make([]chan *Batch, in.cfg.Workers)
+	for w := range queues {
+		queues[w] = make(chan *Batch, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range queues[w] {
+				mu.Lock()
+				stopping := failure != nil
+				mu.Unlock()
+				if stopping {
+					continue // what is left is redelivered after the ack wait
+				}
+				if _, err := in.handle(context.WithoutCancel(ctx), b); err != nil {
+					mu.Lock()
+					if failure == nil {
+						failure = err
+					}
+					mu.Unlock()
+					it.Stop()
+				}
+			}
+		}()
+	}
 	for b := range batches {
-		if handleErr != nil {
-			continue // stopping: what is fetched is redelivered after the ack wait
-		}
-		_, handleErr = in.handle(context.WithoutCancel(ctx), b)
-		if handleErr != nil {
-			it.Stop()
+		for w, share := range b.split(len(queues)) {
+			if len(share.Msgs) > 0 {
+				queues[w] <- share
+			}
 		}
 	}
-	if handleErr != nil {
-		return handleErr
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	if failure != nil {
+		return failure
 	}
 	return <-fetched
+}
+
+// split divides a batch by account into n shares, keeping each account's events in
+// their order. A message that did not decode goes by its subject's last token, which
+// is where an account id would be.
+func (b *Batch) split(n int) []*Batch {
+	if n == 1 {
+		return []*Batch{b}
+	}
+	shares := make([]*Batch, n)
+	for i := range shares {
+		shares[i] = &Batch{}
+	}
+	for i, m := range b.Msgs {
+		account := b.decoded[i].event.Subject
+		if b.decoded[i].err != nil {
+			subject := m.Subject()
+			account = subject[strings.LastIndexByte(subject, '.')+1:]
+		}
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(account))
+		share := shares[h.Sum32()%uint32(n)]
+		share.Msgs = append(share.Msgs, m)
+		share.decoded = append(share.decoded, b.decoded[i])
+	}
+	return shares
 }
 
 // fetch collects batches from it, decodes them, and hands them over until the iterator
