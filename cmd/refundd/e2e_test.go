@@ -31,6 +31,9 @@ type daemon struct {
 
 var daemons atomic.Int64
 
+// capturedLogs, when set, also receives the log output of the daemons started.
+var capturedLogs io.Writer
+
 // startDaemon runs refundd against natsURL and redisURL until the test ends; adjust
 // changes its configuration and hooks first.
 func startDaemon(t *testing.T, natsURL, redisURL string, adjust ...func(*Config, *hooks)) *daemon {
@@ -48,7 +51,11 @@ func startDaemon(t *testing.T, natsURL, redisURL string, adjust ...func(*Config,
 	result := make(chan error, 1)
 	go func() {
 		h.ready = func(addr string) { readyAddr <- addr }
-		result <- run(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)), h)
+		var logs io.Writer = zerolog.NewTestWriter(t)
+		if capturedLogs != nil {
+			logs = io.MultiWriter(logs, capturedLogs)
+		}
+		result <- run(ctx, cfg, zerolog.New(logs), h)
 	}()
 	d := &daemon{}
 	select {
