@@ -36,6 +36,9 @@ type Config struct {
 	// acknowledges an event once Redis has its effect, so a Redis that forgets loses
 	// money movements for good.
 	AllowVolatileRedis bool
+	// RedisCluster makes RedisURL name the seed nodes of a Redis Cluster
+	// (REFUNDS_REDIS_CLUSTER=true): redis://host:port?addr=host2:port2&addr=...
+	RedisCluster bool
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -57,6 +60,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	hold := fs.String("reserve-hold", envOr("REFUNDS_RESERVE_HOLD", "24h"), "how long the reserve stays frozen after the last pay-as-you-go release, a Go duration (env REFUNDS_RESERVE_HOLD)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "run an in-process NATS JetStream server and Redis-compatible server at the configured addresses")
 	devData := fs.String("dev-data", "", "refused: see the error it gives")
+	fs.BoolVar(&cfg.RedisCluster, "redis-cluster", envOr("REFUNDS_REDIS_CLUSTER", "") == "true", "the Redis URL names the seed nodes of a Redis Cluster: redis://host:port?addr=host2:port2 (env REFUNDS_REDIS_CLUSTER=true)")
 	fs.BoolVar(&cfg.AllowVolatileRedis, "allow-volatile-redis", envOr("REFUNDS_ALLOW_VOLATILE_REDIS", "") == "true", "run against a Redis without the append-only file (env REFUNDS_ALLOW_VOLATILE_REDIS=true); acknowledged events can then be lost")
 	fs.StringVar(&cfg.Instance, "instance", envOr("REFUNDS_INSTANCE", fmt.Sprintf("%s-%d", host, os.Getpid())), "this instance's name (env REFUNDS_INSTANCE)")
 	fs.StringVar(&cfg.CalendarFile, "calendar", envOr("REFUNDS_CALENDAR", ""), "business-day calendar file, JSON like state/calendars/cn-mainland.json (env REFUNDS_CALENDAR; default: the mainland-China calendar built in)")
@@ -111,6 +115,9 @@ func (c Config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("%w: http address %q: %w", ErrInvalidConfig, c.HTTPAddr, err)
+	}
+	if c.Dev && c.RedisCluster {
+		return fmt.Errorf("%w: --dev runs a single in-process Redis-compatible server, not a cluster", ErrInvalidConfig)
 	}
 	if strings.TrimSpace(c.Instance) == "" {
 		return fmt.Errorf("%w: instance name is empty", ErrInvalidConfig)

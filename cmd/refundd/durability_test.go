@@ -58,3 +58,17 @@ func TestRefunddStopsAtStartAgainstARealRedisWithoutItsAppendOnlyFile(t *testing
 		t.Fatalf("run returned %v, want a refusal of the volatile Redis", err)
 	}
 }
+
+func TestRefunddRunsOnARedisClusterOfThreeMasters(t *testing.T) {
+	cluster := testenv.StartRedisCluster(t, 3)
+	addrs := cluster.Options().Addrs
+	url := "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
+	d := startDaemon(t, testenv.StartNATS(t).URL, url, func(c *Config, _ *hooks) { c.RedisCluster = true })
+	const acct = "acct-on-cluster"
+	at := d.openWithTopUp(t, acct)
+	d.withdraw(t, acct, "w-cluster", at.Add(time.Minute), "designated", "40.00")
+	d.waitForCase(t, "w-cluster", "in_review")
+	d.reviewDecision(t, acct, "w-cluster", "rejected", at.Add(2*time.Minute))
+	d.waitForCase(t, "w-cluster", "rejected") // ended: found through the index, in its own slot
+	d.waitForAccount(t, acct, accountJSON{Cash: "500.00", Held: "0.00", Withdrawable: "500.00"})
+}

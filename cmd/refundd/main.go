@@ -117,11 +117,10 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 
-	redisOpts, err := redis.ParseURL(cfg.RedisURL)
+	rdb, err := newRedisClient(cfg)
 	if err != nil {
-		return fmt.Errorf("redis url: %w", err)
+		return err
 	}
-	rdb := redis.NewClient(redisOpts)
 	defer rdb.Close()
 	store := redisstore.New(rdb)
 
@@ -347,4 +346,22 @@ func registerGauges(reg prometheus.Registerer, store gaugeSource, cons jetstream
 			return float64(n), err
 		})),
 	)
+}
+
+// newRedisClient is a client for a single Redis, or, with --redis-cluster, for a Redis
+// Cluster whose seed nodes the URL names (redis://host:port?addr=host2:port2...). The
+// store takes either: every key of one of its atomic steps shares a hash slot.
+func newRedisClient(cfg Config) (redis.UniversalClient, error) {
+	if cfg.RedisCluster {
+		opts, err := redis.ParseClusterURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis cluster url: %w", err)
+		}
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	return redis.NewClient(opts), nil
 }
