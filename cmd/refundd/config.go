@@ -107,8 +107,12 @@ func requireCalendarCovers(c state.Calendar, now time.Time) error {
 }
 
 func (c Config) validate() error {
-	if _, err := hostPort(c.NATSURL, "nats"); err != nil {
-		return err
+	// A NATS cluster is given as its nodes' URLs, comma-separated, as nats.Connect
+	// takes them.
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		if _, err := hostPort(strings.TrimSpace(u), "nats"); err != nil {
+			return err
+		}
 	}
 	if _, err := hostPort(c.RedisURL, "redis"); err != nil {
 		return err

@@ -95,3 +95,76 @@ func StartRedisCluster(tb testing.TB, masters int) *redis.ClusterClient {
 	tb.Cleanup(func() { _ = client.Close() })
 	return client
 }
+
+// NATSCluster is a JetStream cluster of nodes on this host's network.
+type NATSCluster struct {
+	// URL lists every node's client address, comma-separated, as nats.Connect takes it.
+	URL   string
+	nodes []*testcontainers.DockerContainer
+}
+
+// Kill stops node i at once (SIGKILL), as a crash would.
+func (c *NATSCluster) Kill(ctx context.Context, i int) error {
+	return c.nodes[i].Stop(ctx, ptr(time.Duration(0)))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// StartNATSCluster starts a three-node NATS cluster with JetStream (at the default
+// fsync policy: the server's flags cannot set sync_interval), each node in its own
+// container on the host's network, and returns once every node has logged that it is
+// ready.
+func StartNATSCluster(tb testing.TB) *NATSCluster {
+	tb.Helper()
+	Docker(tb)
+	checkRyukDisabled(tb)
+	image := requireImages(tb).nats
+	ctx, cancel := context.WithTimeout(context.Background(), 2*startupTimeout)
+	defer cancel()
+	const n = 3
+	var clientPorts, routePorts [n]int
+	for i := range n {
+		var err error
+		if clientPorts[i], err = pickHostPort(); err == nil {
+			routePorts[i], err = pickHostPort()
+		}
+		if err != nil {
+			tb.Fatalf("testenv: nats cluster: %v", err)
+		}
+	}
+	c := &NATSCluster{}
+	var urls []string
+	for i := range n {
+		var routes []string
+		for j := range n {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[j]))
+			}
+		}
+		name := fmt.Sprintf("n%d", i+1)
+		ctr, err := testcontainers.Run(ctx, image,
+			testcontainers.WithLogger(tclog.TestLogger(tb)),
+			testcontainers.WithLabels(map[string]string{ownerLabel: tb.Name()}),
+			testcontainers.WithCmd("--addr", "127.0.0.1", "--port", strconv.Itoa(clientPorts[i]), "--server_name", name,
+				"--cluster_name", "refunds", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]),
+				"--routes", strings.Join(routes, ","), "--jetstream", "--store_dir", "/data/"+name),
+			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.NetworkMode = "host" }),
+			testcontainers.WithWaitStrategy(readyWait("Server is ready", 1)),
+		)
+		if ctr != nil {
+			tb.Cleanup(func() {
+				if tb.Failed() {
+					dumpLogs(tb, "nats "+name, ctr)
+				}
+				_ = testcontainers.TerminateContainer(ctr, testcontainers.StopTimeout(stopTimeout))
+			})
+		}
+		if err != nil {
+			tb.Fatalf("testenv: nats cluster node %s: %v", name, err)
+		}
+		c.nodes = append(c.nodes, ctr)
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
+	}
+	c.URL = strings.Join(urls, ",")
+	return c
+}
