@@ -91,3 +91,9 @@ func TestDevDataIsRefusedBecauseTheDevRedisStateDoesNotSurviveARestart(t *testin
 		t.Fatalf("error %v, want --dev-data refused with the reason", err)
 	}
 }
+
+func TestALoggedURLNeverShowsItsPassword(t *testing.T) {
+	if got := redacted("redis://refundd:s3cret@redis:6379/0"); strings.Contains(got, "s3cret") {
+		t.Fatalf("redacted to %q", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -95,7 +96,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 			return err
 		}
 		defer dev.close()
-		log.Info().Str("nats", cfg.NATSURL).Str("redis", cfg.RedisURL).Msg("dev mode: in-process NATS JetStream and Redis-compatible servers")
+		log.Info().Str("nats", redacted(cfg.NATSURL)).Str("redis", redacted(cfg.RedisURL)).Msg("dev mode: in-process NATS JetStream and Redis-compatible servers")
 	}
 
 	reg := prometheus.NewRegistry()
@@ -364,4 +365,13 @@ func newRedisClient(cfg Config) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
 	return redis.NewClient(opts), nil
+}
+
+// redacted is a URL fit for a log: a password in it is replaced by "xxxxx".
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
 }

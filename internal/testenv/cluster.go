@@ -168,3 +168,66 @@ func StartNATSCluster(tb testing.TB) *NATSCluster {
 	c.URL = strings.Join(urls, ",")
 	return c
 }
+
+// StartNATSWithAuth starts one NATS server with JetStream that admits only user with
+// password, on the host's network, and returns its URL without credentials.
+func StartNATSWithAuth(tb testing.TB, user, password string) string {
+	tb.Helper()
+	port := hostNetworkServer(tb, "nats (auth)", requireImagesFor(tb).nats, "Server is ready",
+		func(port int) []string {
+			return []string{"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data",
+				"--user", user, "--pass", password}
+		})
+	return "nats://127.0.0.1:" + strconv.Itoa(port)
+}
+
+// StartRedisWithACL starts one Redis server whose only user is user with password (the
+// default user is off), on the host's network, and returns its URL without credentials.
+func StartRedisWithACL(tb testing.TB, user, password string) string {
+	tb.Helper()
+	port := hostNetworkServer(tb, "redis (acl)", requireImagesFor(tb).redis, "Ready to accept connections",
+		func(port int) []string {
+			return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", "/data", "--appendonly", "yes",
+				"--user", "default", "off",
+				"--user", user, "on", ">" + password, "~*", "&*", "+@all"}
+		})
+	return "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
+}
+
+func requireImagesFor(tb testing.TB) images {
+	tb.Helper()
+	Docker(tb)
+	checkRyukDisabled(tb)
+	return requireImages(tb)
+}
+
+// hostNetworkServer runs image with the arguments args gives for a free port, on the
+// host's network, until the test ends, and returns the port.
+func hostNetworkServer(tb testing.TB, name, image, readyLog string, args func(port int) []string) int {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout+30*time.Second)
+	defer cancel()
+	port, err := pickHostPort()
+	if err != nil {
+		tb.Fatalf("testenv: %s: %v", name, err)
+	}
+	ctr, err := testcontainers.Run(ctx, image,
+		testcontainers.WithLogger(tclog.TestLogger(tb)),
+		testcontainers.WithLabels(map[string]string{ownerLabel: tb.Name()}),
+		testcontainers.WithCmd(args(port)...),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.NetworkMode = "host" }),
+		testcontainers.WithWaitStrategy(readyWait(readyLog, 1)),
+	)
+	if ctr != nil {
+		tb.Cleanup(func() {
+			if tb.Failed() {
+				dumpLogs(tb, name, ctr)
+			}
+			_ = testcontainers.TerminateContainer(ctr, testcontainers.StopTimeout(stopTimeout))
+		})
+	}
+	if err != nil {
+		tb.Fatalf("testenv: %s: %v", name, err)
+	}
+	return port
+}
