@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,9 @@ type Config struct {
 	// RedisCluster makes RedisURL name the seed nodes of a Redis Cluster
 	// (REFUNDS_REDIS_CLUSTER=true): redis://host:port?addr=host2:port2&addr=...
 	RedisCluster bool
+	// StreamReplicas is how many copies JetStream keeps of the engine's streams
+	// (REFUNDS_STREAM_REPLICAS): 1 on a single server, 3 on a cluster. Default 1.
+	StreamReplicas int
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -60,6 +64,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	hold := fs.String("reserve-hold", envOr("REFUNDS_RESERVE_HOLD", "24h"), "how long the reserve stays frozen after the last pay-as-you-go release, a Go duration (env REFUNDS_RESERVE_HOLD)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "run an in-process NATS JetStream server and Redis-compatible server at the configured addresses")
 	devData := fs.String("dev-data", "", "refused: see the error it gives")
+	replicas := fs.Int("stream-replicas", 1, "copies of the engine's JetStream streams: 1 on a single server, 3 on a cluster (env REFUNDS_STREAM_REPLICAS)")
 	fs.BoolVar(&cfg.RedisCluster, "redis-cluster", envOr("REFUNDS_REDIS_CLUSTER", "") == "true", "the Redis URL names the seed nodes of a Redis Cluster: redis://host:port?addr=host2:port2 (env REFUNDS_REDIS_CLUSTER=true)")
 	fs.BoolVar(&cfg.AllowVolatileRedis, "allow-volatile-redis", envOr("REFUNDS_ALLOW_VOLATILE_REDIS", "") == "true", "run against a Redis without the append-only file (env REFUNDS_ALLOW_VOLATILE_REDIS=true); acknowledged events can then be lost")
 	fs.StringVar(&cfg.Instance, "instance", envOr("REFUNDS_INSTANCE", fmt.Sprintf("%s-%d", host, os.Getpid())), "this instance's name (env REFUNDS_INSTANCE)")
@@ -82,6 +87,15 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: reserve hold %q must be a positive Go duration such as 24h", ErrInvalidConfig, *hold)
 	}
 	cfg.ReserveHold = d
+	cfg.StreamReplicas = *replicas
+	if v := getenv("REFUNDS_STREAM_REPLICAS"); v != "" && !flagGiven(fs, "stream-replicas") {
+		if cfg.StreamReplicas, err = strconv.Atoi(v); err != nil {
+			return Config{}, fmt.Errorf("%w: REFUNDS_STREAM_REPLICAS %q is not a number", ErrInvalidConfig, v)
+		}
+	}
+	if cfg.StreamReplicas != 1 && cfg.StreamReplicas != 3 && cfg.StreamReplicas != 5 {
+		return Config{}, fmt.Errorf("%w: stream replicas %d: must be 1, 3 or 5", ErrInvalidConfig, cfg.StreamReplicas)
+	}
 	cfg.Calendar = state.DefaultCalendar()
 	if cfg.CalendarFile != "" {
 		data, err := os.ReadFile(cfg.CalendarFile)
@@ -142,4 +156,11 @@ func hostPort(raw, scheme string) (string, error) {
 		return "", fmt.Errorf("%w: %s URL %q needs a host and a port", ErrInvalidConfig, scheme, raw)
 	}
 	return u.Host, nil
+}
+
+// flagGiven says the flag was set on the command line, which wins over the environment.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }

@@ -97,3 +97,19 @@ func TestALoggedURLNeverShowsItsPassword(t *testing.T) {
 		t.Fatalf("redacted to %q", got)
 	}
 }
+
+func TestStreamReplicasComeFromTheFlagOrTheEnvironment(t *testing.T) {
+	cfg, err := loadConfig(nil, env(map[string]string{"REFUNDS_STREAM_REPLICAS": "3"}))
+	if err != nil || cfg.StreamReplicas != 3 {
+		t.Fatalf("replicas %d, err %v", cfg.StreamReplicas, err)
+	}
+	cfg, err = loadConfig([]string{"--stream-replicas", "1"}, env(map[string]string{"REFUNDS_STREAM_REPLICAS": "3"}))
+	if err != nil || cfg.StreamReplicas != 1 {
+		t.Fatalf("the flag did not win: replicas %d, err %v", cfg.StreamReplicas, err)
+	}
+	for _, bad := range []string{"2", "0", "three"} {
+		if _, err := loadConfig(nil, env(map[string]string{"REFUNDS_STREAM_REPLICAS": bad})); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("replicas %q: err %v", bad, err)
+		}
+	}
+}

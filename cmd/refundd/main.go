@@ -143,7 +143,11 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	}()
 	log.Info().Str("addr", listener.Addr().String()).Msg("read API listening")
 
-	cons, err := provision(ctx, log, js, store, h.streams)
+	streams := h.streams
+	if streams.Replicas == 0 {
+		streams.Replicas = cfg.StreamReplicas
+	}
+	cons, err := provision(ctx, log, js, store, streams)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it was ready: a clean stop all the same
