@@ -15,21 +15,8 @@ import (
 )
 
 func TestDeadLettersAreListedAndReplayedOnTheirOriginalSubjects(t *testing.T) {
-	natsURL := testenv.StartNATS(t).URL
-	t.Setenv("REFUNDS_NATS_URL", natsURL)
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natsWithStreams(t)
 	ctx := context.Background()
-	if _, err := consumers.EnsureStreams(ctx, js, consumers.StreamSettings{}); err != nil {
-		t.Fatal(err)
-	}
 	park := func(subject, reason, body string) {
 		msg := nats.NewMsg(events.DeadLetterSubject(subject))
 		msg.Data = []byte(body)
@@ -89,4 +76,17 @@ func TestDeadLettersAreListedAndReplayedOnTheirOriginalSubjects(t *testing.T) {
 	if err != nil || info.State.Msgs != 1 {
 		t.Fatalf("dead letters left: %v, err %v; want only the currency one", info.State.Msgs, err)
 	}
+}
+
+// natsWithStreams starts NATS for refundctl (REFUNDS_NATS_URL points at it) with the
+// engine's streams, and returns a JetStream client on it.
+func natsWithStreams(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	server := testenv.StartNATS(t)
+	t.Setenv("REFUNDS_NATS_URL", server.URL)
+	js := server.JetStream(t)
+	if _, err := consumers.EnsureStreams(context.Background(), js, consumers.StreamSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	return js
 }

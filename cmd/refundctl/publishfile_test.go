@@ -10,30 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/payinfra/refunds/consumers"
 	"github.com/payinfra/refunds/events"
-	"github.com/payinfra/refunds/internal/testenv"
 )
 
 func TestPublishingAFileChecksEveryLineThenPublishesThemAllOnce(t *testing.T) {
-	natsURL := testenv.StartNATS(t).URL
-	t.Setenv("REFUNDS_NATS_URL", natsURL)
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natsWithStreams(t)
 	ctx := context.Background()
-	if _, err := consumers.EnsureStreams(ctx, js, consumers.StreamSettings{}); err != nil {
-		t.Fatal(err)
-	}
 	var lines []string
 	for i := range 1500 {
 		ev, err := events.New(events.ConsumptionRecorded, fmt.Sprintf("acct-file-%d", i%7), "/billing", fmt.Sprintf("file-%d", i),
@@ -56,7 +39,7 @@ func TestPublishingAFileChecksEveryLineThenPublishesThemAllOnce(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	err = run([]string{"publish", "-file", bad}, &out)
+	err := run([]string{"publish", "-file", bad}, &out)
 	if err == nil || !strings.Contains(err.Error(), "line 4") || !strings.Contains(err.Error(), "nothing was published") {
 		t.Fatalf("a bad line: err %v", err)
 	}
