@@ -48,6 +48,9 @@ commands:
   case ID        show GET /v1/cases/{id}: a withdrawal or refund and its history
   cases ACCOUNT [-offset N] [-limit M]
                  show GET /v1/accounts/{id}/cases: the account's cases, newest first
+  replay ACCOUNT [-reserve-hold D]
+                 rebuild the account from its events in the inbound stream (kept 7 days)
+                 through the engine's rules, in memory, and compare it with the live one
   watch          print every event the engine publishes (refunds.>) and dead letters
   deadletters [-type T] [-reason TEXT] [-replay]
                  list refused events with their reasons; with -replay, publish each
@@ -83,6 +86,8 @@ func run(args []string, out io.Writer) error {
 		return get(httpAddr, "/v1/cases/%s", rest, out)
 	case "cases":
 		return cases(httpAddr, rest, out)
+	case "replay":
+		return replayAccount(natsURL, httpAddr, rest, out)
 	case "watch":
 		return watch(natsURL, out)
 	case "deadletters":
