@@ -311,7 +311,7 @@ type batch struct {
 // settled per message (nak, dead letter) so the intake keeps going.
 func (in *Intake) processBatch(ctx context.Context, fetched *Batch) ([]Settled, error) {
 	b := &batch{now: in.cfg.Clock()}
-	report := in.decodeBatch(ctx, fetched, b)
+	report := in.admit(ctx, fetched, b)
 	if len(b.items) == 0 {
 		return report, nil
 	}
@@ -336,9 +336,9 @@ func (in *Intake) processBatch(ctx context.Context, fetched *Batch) ([]Settled, 
 	return reportOf(b, report), nil
 }
 
-// decodeBatch decodes the batch on every core, parks what is malformed, and keeps the
-// rest as the batch's items.
-func (in *Intake) decodeBatch(ctx context.Context, fetched *Batch, b *batch) []Settled {
+// admit parks the messages of a fetched batch that did not decode (fetch decoded them
+// on every core), and keeps the others as the batch's items, with their digests.
+func (in *Intake) admit(ctx context.Context, fetched *Batch, b *batch) []Settled {
 	msgs := fetched.Msgs
 	var report []Settled
 	b.items = make([]pending, 0, len(msgs))

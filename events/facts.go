@@ -44,24 +44,21 @@ func (e Event) FactID() string {
 	return string(e.Type) + ":" + id
 }
 
-// ContentDigest fingerprints what the event says: its type, account, time and data,
-// independent of their JSON layout and of the event's id and source. It goes with the
-// event's idempotency record, so an id reused for other content is a conflict, not a
-// duplicate. The source is left out on purpose: the same event replayed by another
-// publisher (a backfill tool) is still the same event.
-func (e Event) ContentDigest() string {
-	content, _ := e.Digests()
-	return content
-}
-
 // FactDigest is a fingerprint of the event's data, independent of its JSON layout.
 func (e Event) FactDigest() string {
 	_, fact := e.Digests()
 	return fact
 }
 
-// Digests is ContentDigest and FactDigest, encoding the payload once for both: the
-// intake needs both for every fact it receives.
+// Digests fingerprints the event twice, encoding its payload once for both.
+//
+// content covers what the event says: its type, account, time and data, independent of
+// their JSON layout and of the event's id and source. It goes with the event's
+// idempotency record, so an id reused for other content is a conflict, not a
+// duplicate. The source is left out on purpose: the same event replayed by another
+// publisher (a backfill tool) is still the same event.
+//
+// fact is FactDigest: the data alone.
 func (e Event) Digests() (content, fact string) {
 	canonical, err := json.Marshal(e.Payload)
 	if err != nil {

@@ -222,14 +222,6 @@ func (c Case) Holds() decimal.Decimal {
 	return decimal.Zero
 }
 
-// PaidOut is what the case took out of cash.
-func (c Case) PaidOut() decimal.Decimal {
-	if caseMachines[c.Kind].money[c.Status] == moneyPaidOut {
-		return c.Amount
-	}
-	return decimal.Zero
-}
-
 // happenedAt is when what the decision records happened: the event's own time, or now
 // for a timer.
 func (d *decider) happenedAt() time.Time {

@@ -28,7 +28,6 @@ const (
 	ReasonPurchaseTooOld       = "purchase_over_30_days"
 	ReasonTermsViolated        = "terms_violated"
 	ReasonAlreadyRefunded      = "already_refunded"
-	ReasonWrongKind            = "case_kind_mismatch"
 )
 
 // Reasons an order refund may be older than 30 days: the special circumstances of seed

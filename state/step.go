@@ -59,7 +59,7 @@ type Step struct {
 	// counted with the same digest makes the step a duplicate, whatever its event id;
 	// with another digest, a FactConflict.
 	Fact, FactDigest string
-	// Digest fingerprints the event's content (events.Event.ContentDigest). It is kept
+	// Digest fingerprints the event's content (the content digest of events.Event.Digests). It is kept
 	// as the idempotency record, so the same event id with other content is told apart
 	// from a redelivery (IDConflict).
 	Digest string
