@@ -33,26 +33,10 @@ func StartRedisCluster(tb testing.TB, masters int) *redis.ClusterClient {
 		if err != nil {
 			tb.Fatalf("testenv: redis cluster: %v", err)
 		}
-		ctr, err := testcontainers.Run(ctx, image,
-			testcontainers.WithLogger(tclog.TestLogger(tb)),
-			testcontainers.WithLabels(map[string]string{ownerLabel: tb.Name()}),
-			testcontainers.WithCmd("--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
-				"--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+strconv.Itoa(port)+".conf",
-				"--cluster-announce-ip", "127.0.0.1", "--dir", "/data", "--appendonly", "yes"),
-			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.NetworkMode = "host" }),
-			testcontainers.WithWaitStrategy(readyWait("Ready to accept connections", 1)),
-		)
-		if ctr != nil {
-			tb.Cleanup(func() {
-				if tb.Failed() {
-					dumpLogs(tb, "redis cluster node", ctr)
-				}
-				_ = testcontainers.TerminateContainer(ctr, testcontainers.StopTimeout(stopTimeout))
-			})
-		}
-		if err != nil {
-			tb.Fatalf("testenv: redis cluster node on port %d: %v", port, err)
-		}
+		runOnHostNetwork(tb, "redis cluster node", image, "Ready to accept connections",
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+strconv.Itoa(port)+".conf",
+			"--cluster-announce-ip", "127.0.0.1", "--dir", "/data", "--appendonly", "yes")
 		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
 	}
 
@@ -119,8 +103,6 @@ func StartNATSCluster(tb testing.TB) *NATSCluster {
 	Docker(tb)
 	checkRyukDisabled(tb)
 	image := requireImages(tb).nats
-	ctx, cancel := context.WithTimeout(context.Background(), 2*startupTimeout)
-	defer cancel()
 	const n = 3
 	var clientPorts, routePorts [n]int
 	for i := range n {
@@ -142,27 +124,10 @@ func StartNATSCluster(tb testing.TB) *NATSCluster {
 			}
 		}
 		name := fmt.Sprintf("n%d", i+1)
-		ctr, err := testcontainers.Run(ctx, image,
-			testcontainers.WithLogger(tclog.TestLogger(tb)),
-			testcontainers.WithLabels(map[string]string{ownerLabel: tb.Name()}),
-			testcontainers.WithCmd("--addr", "127.0.0.1", "--port", strconv.Itoa(clientPorts[i]), "--server_name", name,
-				"--cluster_name", "refunds", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]),
-				"--routes", strings.Join(routes, ","), "--jetstream", "--store_dir", "/data/"+name),
-			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.NetworkMode = "host" }),
-			testcontainers.WithWaitStrategy(readyWait("Server is ready", 1)),
-		)
-		if ctr != nil {
-			tb.Cleanup(func() {
-				if tb.Failed() {
-					dumpLogs(tb, "nats "+name, ctr)
-				}
-				_ = testcontainers.TerminateContainer(ctr, testcontainers.StopTimeout(stopTimeout))
-			})
-		}
-		if err != nil {
-			tb.Fatalf("testenv: nats cluster node %s: %v", name, err)
-		}
-		c.nodes = append(c.nodes, ctr)
+		c.nodes = append(c.nodes, runOnHostNetwork(tb, "nats "+name, image, "Server is ready",
+			"--addr", "127.0.0.1", "--port", strconv.Itoa(clientPorts[i]), "--server_name", name,
+			"--cluster_name", "refunds", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]),
+			"--routes", strings.Join(routes, ","), "--jetstream", "--store_dir", "/data/"+name))
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
 	}
 	c.URL = strings.Join(urls, ",")
@@ -205,16 +170,25 @@ func requireImagesFor(tb testing.TB) images {
 // host's network, until the test ends, and returns the port.
 func hostNetworkServer(tb testing.TB, name, image, readyLog string, args func(port int) []string) int {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout+30*time.Second)
-	defer cancel()
 	port, err := pickHostPort()
 	if err != nil {
 		tb.Fatalf("testenv: %s: %v", name, err)
 	}
+	runOnHostNetwork(tb, name, image, readyLog, args(port)...)
+	return port
+}
+
+// runOnHostNetwork runs image with args on the host's network, so that the addresses a
+// server announces (cluster nodes) are the ones this process reaches, waits for its
+// ready line, and removes it when the test ends.
+func runOnHostNetwork(tb testing.TB, name, image, readyLog string, args ...string) *testcontainers.DockerContainer {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout+30*time.Second)
+	defer cancel()
 	ctr, err := testcontainers.Run(ctx, image,
 		testcontainers.WithLogger(tclog.TestLogger(tb)),
 		testcontainers.WithLabels(map[string]string{ownerLabel: tb.Name()}),
-		testcontainers.WithCmd(args(port)...),
+		testcontainers.WithCmd(args...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.NetworkMode = "host" }),
 		testcontainers.WithWaitStrategy(readyWait(readyLog, 1)),
 	)
@@ -229,5 +203,5 @@ func hostNetworkServer(tb testing.TB, name, image, readyLog string, args func(po
 	if err != nil {
 		tb.Fatalf("testenv: %s: %v", name, err)
 	}
-	return port
+	return ctr
 }
