@@ -16,7 +16,6 @@ const (
 	ReasonAccountFrozen          = "account_frozen"
 	ReasonAccountClosed          = "account_closed"
 	ReasonAmountNotPositive      = "amount_not_positive"
-	ReasonUnknownTopUp           = "unknown_topup"
 	ReasonExceedsTopUp           = "exceeds_topup_withdrawable"
 	ReasonExceedsAccount         = "exceeds_account_withdrawable"
 	ReasonOriginalRouteExpired   = "original_route_expired"
@@ -48,6 +47,14 @@ func (d *decider) requestWithdrawal(a *Account, p *events.WithdrawalRequestedDat
 	}
 	if p.Method == events.MethodDesignated || p.TopupID == "" {
 		c.Route = events.RouteDesignated
+	}
+	if _, known := a.topUp(p.TopupID); p.TopupID != "" && !known {
+		// The console offers only top-ups billing reported, so a request for one this
+		// engine has not seen yet has overtaken it (another instance holds it, or it is
+		// being redelivered): it waits, as a payout result waits for its case, instead
+		// of being refused for an order that a moment later exists. One that never
+		// comes is dead-lettered with this reason once the intake's wait budget ends.
+		return unchanged, wait("top-up %s is not received yet", p.TopupID)
 	}
 	if code, reason := d.withdrawalRefusal(a, p); code != "" {
 		return changed, d.advanceWithCode(a, &c, events.StatusRejected, ByRules, code, reason)
@@ -109,10 +116,7 @@ func (d *decider) withdrawalRefusal(a *Account, p *events.WithdrawalRequestedDat
 		}
 		return exceedsAccount(p.Amount.Decimal, l.Withdrawable)
 	}
-	t, ok := l.topUp(p.TopupID)
-	if !ok {
-		return ReasonUnknownTopUp, fmt.Sprintf("top-up %s is not a recharge of this account", p.TopupID)
-	}
+	t, _ := l.topUp(p.TopupID) // known: requestWithdrawal waits for it
 	if code, reason := exceedsAccount(p.Amount.Decimal, l.Withdrawable); code != "" {
 		return code, reason
 	}

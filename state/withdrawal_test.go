@@ -125,7 +125,6 @@ func TestAWithdrawalIsRefusedAtOnce(t *testing.T) {
 		{"when the account is closed", closed, original("w1", "t1", "10.00"), time.Hour, state.ReasonAccountClosed},
 		{"when the amount exceeds the top-up's remainder", nil, original("w1", "t1", "500.01"), time.Hour, state.ReasonExceedsAccount},
 		{"when the amount exceeds what the account may withdraw", func(h *history) *history { return h.bill("b1", "450.00") }, original("w1", "t1", "60.00"), time.Hour, state.ReasonExceedsAccount},
-		{"when the top-up is not the account's", nil, original("w1", "t9", "10.00"), time.Hour, state.ReasonUnknownTopUp},
 		{"when the original route's window has passed", nil, original("w1", "t1", "10.00"), 31 * 24 * time.Hour, state.ReasonOriginalRouteExpired},
 		{"when a designated bank card lacks its branch", nil, incomplete, time.Hour, state.ReasonDestinationIncomplete},
 		{"when non-top-up funds are asked back by the original route", nil, nonTopUpOriginal, time.Hour, state.ReasonNonTopUpNeedsADesignee},
@@ -146,6 +145,20 @@ func TestAWithdrawalIsRefusedAtOnce(t *testing.T) {
 				t.Error("a refused withdrawal asked for a payout")
 			}
 		})
+	}
+}
+
+func TestAWithdrawalFromATopUpNotYetReceivedWaitsForIt(t *testing.T) {
+	h := newHistory(t).topUp("t1", "500.00")
+	request := requestAt(t, "w1", h.at.Add(time.Minute), original("w1", "t9", "10.00"))
+	_, err := state.Apply(h.account(), request, rules, h.at.Add(time.Hour))
+	var waiting *state.Waiting
+	if !errors.As(err, &waiting) {
+		t.Fatalf("a request for top-up t9, not received yet: %v, want it to wait", err)
+	}
+	d := decide(t, h.topUp("t9", "50.00").account(), request)
+	if got := caseIn(d, "w1").Status; got != events.StatusApprovedPendingTransfer {
+		t.Errorf("once t9 is received the request is %s, want %s", got, events.StatusApprovedPendingTransfer)
 	}
 }
 
