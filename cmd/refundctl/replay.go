@@ -61,9 +61,10 @@ func replayAccount(natsURL, httpAddr string, args []string, out io.Writer) error
 	}
 	rules := state.DefaultRules()
 	rules.ReserveHold = *hold
-	rebuilt, applied, waiting, refused := rebuild(account, history, rules, time.Now())
+	replay := state.Rebuild(account, history, rules, time.Now())
+	rebuilt := replay.Account
 	fmt.Fprintf(out, "%s: %d events in the inbound stream, %d applied, %d still waiting, %d refused\n",
-		account, len(history), applied, waiting, refused)
+		account, len(history), replay.Applied, replay.Waiting, replay.Refused)
 	if !rebuilt.Opened {
 		return fmt.Errorf("%s: its billing.account.opened is not in the stream (kept 7 days): it cannot be rebuilt", account)
 	}
@@ -89,45 +90,6 @@ func replayAccount(natsURL, httpAddr string, args []string, out io.Writer) error
 		return fmt.Errorf("%s: %d fields differ between the rebuilt and the live account", account, differ)
 	}
 	return nil
-}
-
-// rebuild applies history in order, as the intake would: an event that waits is tried
-// again after the others, a refused one is skipped, and ended cases are kept for the
-// events that name them. Due timers fire at now.
-func rebuild(account string, history []events.Event, rules state.Rules, now time.Time) (a state.Account, applied, waiting, refused int) {
-	a = state.NewAccount(account)
-	ended := map[string]state.Case{}
-	queue := append([]events.Event(nil), history...)
-	for stalled := 0; len(queue) > 0 && stalled < len(queue); {
-		ev := queue[0]
-		queue = queue[1:]
-		given := a
-		if c, ok := ended[ev.CaseRef()]; ok {
-			given = a.WithClosedCases(map[string]state.Case{c.ID: c})
-		}
-		d, err := state.Apply(given, ev, rules, now)
-		var w *state.Waiting
-		switch {
-		case errors.As(err, &w):
-			queue = append(queue, ev)
-			stalled++
-			continue
-		case err != nil:
-			refused++
-			stalled = 0
-			continue
-		}
-		stalled = 0
-		applied++
-		for _, c := range d.ClosedCases {
-			ended[c.ID] = c
-		}
-		a = d.Account
-	}
-	if fired, err := state.FireDue(a, rules, now); err == nil {
-		a = fired.Account
-	}
-	return a, applied, len(queue), refused
 }
 
 // liveAccount is GET /v1/accounts/{id} as strings.
