@@ -2,7 +2,10 @@ package testenv
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,6 +35,31 @@ func StartNATS(tb testing.TB) *NATS {
 	})
 	return &NATS{URL: s.url, server: s}
 }
+
+// StartDurableNATS is StartNATS with JetStream writing every message to disk before
+// it acknowledges it (sync_interval: always), as deploy/nats/nats.conf runs it in
+// production: a server killed with SIGKILL then keeps every event it acknowledged.
+func StartDurableNATS(tb testing.TB) *NATS {
+	tb.Helper()
+	s := startServer(tb, serverSpec{
+		name:     "nats (sync always)",
+		image:    func(imgs images) string { return imgs.nats },
+		port:     "4222/tcp",
+		scheme:   "nats",
+		readyLog: "Server is ready",
+		cmd:      []string{"-c", "/etc/nats/durable.conf"},
+		files: []testcontainers.ContainerFile{{
+			Reader:            strings.NewReader("port: 4222\njetstream {\n  store_dir: /data\n  sync_interval: always\n}\n"),
+			ContainerFilePath: "/etc/nats/durable.conf",
+			FileMode:          0o644,
+		}},
+	})
+	return &NATS{URL: s.url, server: s}
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and keeps its container, so
+// what the JetStream store had written survives until Start.
+func (n *NATS) Kill(ctx context.Context) error { return n.server.kill(ctx) }
 
 // Stop shuts the server down cleanly, as a deploy or crash-restart would, and
 // keeps its container, so the JetStream store survives until Start.

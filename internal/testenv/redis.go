@@ -34,6 +34,28 @@ func StartRedis(tb testing.TB) *Redis {
 	return &Redis{URL: s.url, server: s}
 }
 
+// StartDurableRedis is StartRedis with the append-only file fsynced before every write
+// is answered (appendfsync always): a server killed with SIGKILL then keeps every
+// write it acknowledged. refundd acknowledges an event once Redis answered its save.
+func StartDurableRedis(tb testing.TB) *Redis {
+	tb.Helper()
+	s := startServer(tb, serverSpec{
+		name:     "redis (appendfsync always)",
+		image:    func(imgs images) string { return imgs.redis },
+		port:     "6379/tcp",
+		scheme:   "redis",
+		urlPath:  "/0",
+		readyLog: "Ready to accept connections",
+		cmd: []string{"--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data",
+			"--appendonly", "yes", "--appendfsync", "always"},
+	})
+	return &Redis{URL: s.url, server: s}
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and keeps its container, so
+// what its append-only file holds survives until Start.
+func (r *Redis) Kill(ctx context.Context) error { return r.server.kill(ctx) }
+
 // Stop shuts the server down cleanly (Redis flushes its AOF on SIGTERM) and keeps
 // its container, so the data survives until Start.
 func (r *Redis) Stop(ctx context.Context) error { return r.server.stop(ctx) }

@@ -262,10 +262,12 @@ type server struct {
 type serverSpec struct {
 	name     string // for messages: "nats", "redis"
 	image    func(images) string
-	port     string // container port, e.g. "4222/tcp"
-	scheme   string // URL scheme
-	urlPath  string // appended to the URL, e.g. "/0"
-	readyLog string // logged once per start, when the server accepts clients
+	port     string                         // container port, e.g. "4222/tcp"
+	scheme   string                         // URL scheme
+	urlPath  string                         // appended to the URL, e.g. "/0"
+	readyLog string                         // logged once per start, when the server accepts clients
+	cmd      []string                       // replaces the image's arguments when set
+	files    []testcontainers.ContainerFile // copied into the container before it starts
 }
 
 // createAttempts bounds retries when the chosen host port is taken between picking
@@ -297,6 +299,8 @@ func startServer(tb testing.TB, spec serverSpec) *server {
 				}
 			}),
 			testcontainers.WithWaitStrategy(readyWait(spec.readyLog, 1)),
+			testcontainers.WithCmd(spec.cmd...),
+			testcontainers.WithFiles(spec.files...),
 		)
 		if err != nil {
 			lastErr = err
@@ -399,6 +403,36 @@ func (s *server) stop(ctx context.Context) error {
 		return fmt.Errorf("stop %s: %w", s.spec.name, err)
 	}
 	return nil
+}
+
+// kill ends the server with SIGKILL, as a crash or the kernel's OOM killer would:
+// nothing is flushed on the way out. The container and its data are kept for start.
+func (s *server) kill(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("kill %s: %w", s.spec.name, err)
+	}
+	defer cli.Close()
+	id := s.container.GetContainerID()
+	if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		return fmt.Errorf("kill %s: %w", s.spec.name, err)
+	}
+	for {
+		state, err := s.container.State(ctx)
+		if err != nil {
+			return fmt.Errorf("kill %s: %w", s.spec.name, err)
+		}
+		if !state.Running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kill %s: still running: %w", s.spec.name, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // start starts the stopped container again and waits until the server is ready.

@@ -2,6 +2,7 @@ package testenv_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +162,65 @@ func assertRedisString(ctx context.Context, t *testing.T, rdb *redis.Client, key
 	if got != want {
 		t.Fatalf("GET %s = %q, want %q", key, got, want)
 	}
+}
+
+func TestADurableNATSKilledWithSIGKILLKeepsEveryMessageItAcknowledged(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartDurableNATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	js, err := jetstream.New(connectNATS(t, srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "KILLED", Subjects: []string{"killed.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatalf("create stream: %v", err)
+	}
+	const acknowledged = 200
+	for i := range acknowledged {
+		if _, err := js.Publish(ctx, "killed.msg", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if err := srv.Kill(ctx); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatalf("start after kill: %v", err)
+	}
+	fresh, err := jetstream.New(connectNATS(t, srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := fresh.Stream(ctx, "KILLED")
+	if err != nil {
+		t.Fatalf("stream after kill: %v", err)
+	}
+	if got := stream.CachedInfo().State.Msgs; got != acknowledged {
+		t.Fatalf("the stream holds %d messages after SIGKILL, want the %d acknowledged", got, acknowledged)
+	}
+}
+
+func TestADurableRedisKilledWithSIGKILLKeepsEveryWriteItAnswered(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartDurableRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rdb := redisClient(t, srv.URL, -1)
+	const answered = 200
+	for range answered {
+		if err := rdb.Incr(ctx, "testenv:killed").Err(); err != nil {
+			t.Fatalf("INCR: %v", err)
+		}
+	}
+	if err := srv.Kill(ctx); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	if err := rdb.Ping(ctx).Err(); err == nil {
+		t.Fatal("the killed server still answers")
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatalf("start after kill: %v", err)
+	}
+	assertRedisString(ctx, t, redisClient(t, srv.URL, -1), "testenv:killed", strconv.Itoa(answered))
 }
