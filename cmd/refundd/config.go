@@ -43,6 +43,12 @@ type Config struct {
 	// StreamReplicas is how many copies JetStream keeps of the engine's streams
 	// (REFUNDS_STREAM_REPLICAS): 1 on a single server, 3 on a cluster. Default 1.
 	StreamReplicas int
+	// AckWait is how long an event an instance fetched may stay unacknowledged before
+	// JetStream gives it to another instance (REFUNDS_ACK_WAIT, a Go duration, at
+	// least 1s). Default 30s. Shorter means a crashed instance's events move on sooner;
+	// it must stay longer than a batch takes to save, or events are decided twice
+	// (harmlessly: the second save is refused as a conflict, but it is wasted work).
+	AckWait time.Duration
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -63,6 +69,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", envOr("REFUNDS_HTTP_ADDR", "127.0.0.1:8080"), "read API and health address (env REFUNDS_HTTP_ADDR)")
 	hold := fs.String("reserve-hold", envOr("REFUNDS_RESERVE_HOLD", "24h"), "how long the reserve stays frozen after the last pay-as-you-go release, a Go duration (env REFUNDS_RESERVE_HOLD)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "run an in-process NATS JetStream server and Redis-compatible server at the configured addresses")
+	ackWait := fs.String("ack-wait", envOr("REFUNDS_ACK_WAIT", "30s"), "how long a fetched event may stay unacknowledged before another instance gets it, a Go duration (env REFUNDS_ACK_WAIT)")
 	devData := fs.String("dev-data", "", "refused: see the error it gives")
 	replicas := fs.Int("stream-replicas", 1, "copies of the engine's JetStream streams: 1 on a single server, 3 on a cluster (env REFUNDS_STREAM_REPLICAS)")
 	fs.BoolVar(&cfg.RedisCluster, "redis-cluster", envOr("REFUNDS_REDIS_CLUSTER", "") == "true", "the Redis URL names the seed nodes of a Redis Cluster: redis://host:port?addr=host2:port2 (env REFUNDS_REDIS_CLUSTER=true)")
@@ -87,6 +94,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: reserve hold %q must be a positive Go duration such as 24h", ErrInvalidConfig, *hold)
 	}
 	cfg.ReserveHold = d
+	if cfg.AckWait, err = time.ParseDuration(*ackWait); err != nil || cfg.AckWait < time.Second {
+		return Config{}, fmt.Errorf("%w: ack wait %q must be a Go duration of at least 1s, such as 30s", ErrInvalidConfig, *ackWait)
+	}
 	cfg.StreamReplicas = *replicas
 	if v := getenv("REFUNDS_STREAM_REPLICAS"); v != "" && !flagGiven(fs, "stream-replicas") {
 		if cfg.StreamReplicas, err = strconv.Atoi(v); err != nil {

@@ -19,7 +19,7 @@ func TestConfigDefaultsAreTheContracts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.NATSURL != "nats://127.0.0.1:4222" || cfg.RedisURL != "redis://127.0.0.1:6379/0" || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.ReserveHold != 24*time.Hour {
+	if cfg.NATSURL != "nats://127.0.0.1:4222" || cfg.RedisURL != "redis://127.0.0.1:6379/0" || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.ReserveHold != 24*time.Hour || cfg.AckWait != 30*time.Second {
 		t.Fatalf("defaults %+v", cfg)
 	}
 }
@@ -40,11 +40,13 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 
 func TestConfigRefusesUnsafeSettings(t *testing.T) {
 	for name, vars := range map[string]map[string]string{
-		"a hold that is not a duration": {"REFUNDS_RESERVE_HOLD": "a day"},
-		"a negative hold":               {"REFUNDS_RESERVE_HOLD": "-1h"},
-		"a NATS URL without a port":     {"REFUNDS_NATS_URL": "nats://localhost"},
-		"a Redis URL of another scheme": {"REFUNDS_REDIS_URL": "http://localhost:6379"},
-		"an HTTP address without port":  {"REFUNDS_HTTP_ADDR": "localhost"},
+		"a hold that is not a duration":   {"REFUNDS_RESERVE_HOLD": "a day"},
+		"a negative hold":                 {"REFUNDS_RESERVE_HOLD": "-1h"},
+		"a NATS URL without a port":       {"REFUNDS_NATS_URL": "nats://localhost"},
+		"a Redis URL of another scheme":   {"REFUNDS_REDIS_URL": "http://localhost:6379"},
+		"an HTTP address without port":    {"REFUNDS_HTTP_ADDR": "localhost"},
+		"an ack wait under a second":      {"REFUNDS_ACK_WAIT": "10ms"},
+		"an ack wait that is no duration": {"REFUNDS_ACK_WAIT": "soon"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := loadConfig(nil, env(vars)); !errors.Is(err, ErrInvalidConfig) {

@@ -147,6 +147,9 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	if streams.Replicas == 0 {
 		streams.Replicas = cfg.StreamReplicas
 	}
+	if streams.AckWait == 0 {
+		streams.AckWait = cfg.AckWait
+	}
 	cons, err := provision(ctx, log, js, store, streams)
 	if err != nil {
 		if ctx.Err() != nil {
