@@ -32,6 +32,7 @@ import (
 
 	"github.com/payinfra/refunds/consumers"
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/producers"
 )
 
@@ -58,8 +59,13 @@ commands:
                  type), and remove it from the dead-letter stream once the inbound
                  stream has it
 
-environment: REFUNDS_NATS_URL (default nats://127.0.0.1:4222),
-             REFUNDS_HTTP_ADDR (default 127.0.0.1:8080)
+flags before the command (each also read from its environment variable):
+  --nats-url URL      REFUNDS_NATS_URL (default nats://127.0.0.1:4222); user:password@ allowed
+  --nats-creds FILE   REFUNDS_NATS_CREDS: user JWT and NKey seed (operator mode)
+  --nats-nkey FILE    REFUNDS_NATS_NKEY: the user's NKey seed
+  --nats-ca FILE      REFUNDS_NATS_CA: PEM CA that verifies the server; requires TLS
+  --nats-cert FILE    REFUNDS_NATS_CERT, with --nats-key FILE (REFUNDS_NATS_KEY): client certificate
+environment: REFUNDS_HTTP_ADDR (default 127.0.0.1:8080)
 `
 
 func main() {
@@ -73,11 +79,25 @@ func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
-	natsURL := envOr("REFUNDS_NATS_URL", "nats://127.0.0.1:4222")
+	var srv natsServer
+	global := flag.NewFlagSet("refundctl", flag.ContinueOnError)
+	global.StringVar(&srv.url, "nats-url", envOr("REFUNDS_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env REFUNDS_NATS_URL)")
+	srv.auth.RegisterFlags(global, os.Getenv)
+	if err := global.Parse(args); err != nil {
+		return err
+	}
+	if args = global.Args(); len(args) == 0 {
+		return errors.New(usage)
+	}
+	// Checked before any command runs, so a missing file is reported as such, not as a
+	// connection failure.
+	if _, err := srv.auth.Options(); err != nil {
+		return err
+	}
 	httpAddr := envOr("REFUNDS_HTTP_ADDR", "127.0.0.1:8080")
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "publish":
-		return publish(natsURL, rest, out)
+		return publish(srv, rest, out)
 	case "account":
 		return get(httpAddr, "/v1/accounts/%s", rest, out)
 	case "topups":
@@ -87,21 +107,41 @@ func run(args []string, out io.Writer) error {
 	case "cases":
 		return cases(httpAddr, rest, out)
 	case "replay":
-		return replayAccount(natsURL, httpAddr, rest, out)
+		return replayAccount(srv, httpAddr, rest, out)
 	case "watch":
-		return watch(natsURL, out)
+		return watch(srv, out)
 	case "deadletters":
-		return deadLetters(natsURL, rest, out)
+		return deadLetters(srv, rest, out)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
 }
 
-// connect opens a NATS connection and a JetStream client on it; the caller closes nc.
-func connect(natsURL, name string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(natsURL, nats.Name(name))
+// natsServer is the NATS server refundctl talks to, and how it authenticates and
+// verifies it (the same settings as refundd's).
+type natsServer struct {
+	url  string
+	auth connect.NATS
+}
+
+// dial opens a NATS connection named name; the caller closes it.
+func (s natsServer) dial(name string) (*nats.Conn, error) {
+	opts, err := s.auth.Options()
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", natsURL, err)
+		return nil, err
+	}
+	nc, err := nats.Connect(s.url, append([]nats.Option{nats.Name(name)}, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", redacted(s.url), err)
+	}
+	return nc, nil
+}
+
+// connect opens a NATS connection and a JetStream client on it; the caller closes nc.
+func (s natsServer) connect(name string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := s.dial(name)
+	if err != nil {
+		return nil, nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -133,7 +173,7 @@ func envOr(key, fallback string) string {
 	return fallback
 }
 
-func publish(natsURL string, args []string, out io.Writer) error {
+func publish(srv natsServer, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	typ := fs.String("type", "", "event type, e.g. billing.topup.received")
 	account := fs.String("account", "", "account id (the CloudEvents subject)")
@@ -146,7 +186,7 @@ func publish(natsURL string, args []string, out io.Writer) error {
 		return err
 	}
 	if *file != "" {
-		return publishFile(natsURL, *file, out)
+		return publishFile(srv, *file, out)
 	}
 	spec, ok := events.Lookup(events.Type(*typ))
 	if !ok {
@@ -171,7 +211,7 @@ func publish(natsURL string, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nc, js, err := connect(natsURL, "refundctl")
+	nc, js, err := srv.connect("refundctl")
 	if err != nil {
 		return err
 	}
@@ -212,10 +252,10 @@ func get(httpAddr, pathFormat string, args []string, out io.Writer) error {
 	return nil
 }
 
-func watch(natsURL string, out io.Writer) error {
-	nc, err := nats.Connect(natsURL, nats.Name("refundctl watch"))
+func watch(srv natsServer, out io.Writer) error {
+	nc, err := srv.dial("refundctl watch")
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", natsURL, err)
+		return err
 	}
 	defer nc.Close()
 	print := func(m *nats.Msg) {
@@ -272,7 +312,7 @@ func randomHex(n int) string {
 // deadLetters lists the dead-letter stream, and with -replay publishes each matching
 // event again, unchanged, on its original subject. The engine decides it afresh: a
 // refused event left no idempotency record, so it is not taken for a duplicate.
-func deadLetters(natsURL string, args []string, out io.Writer) error {
+func deadLetters(srv natsServer, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("deadletters", flag.ContinueOnError)
 	typ := fs.String("type", "", "only events of this type")
 	reason := fs.String("reason", "", "only events whose reason contains this text")
@@ -280,7 +320,7 @@ func deadLetters(natsURL string, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	nc, js, err := connect(natsURL, "refundctl deadletters")
+	nc, js, err := srv.connect("refundctl deadletters")
 	if err != nil {
 		return err
 	}
@@ -371,7 +411,7 @@ func typeOfSubject(subject string) string {
 // publishFile checks every event of a JSON-lines file, then publishes them all with
 // the client upstream billing uses, reporting progress. A bad line stops it before
 // anything is sent, naming the line.
-func publishFile(natsURL, path string, out io.Writer) error {
+func publishFile(srv natsServer, path string, out io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -394,7 +434,7 @@ func publishFile(natsURL, path string, out io.Writer) error {
 	if err := lines.Err(); err != nil {
 		return fmt.Errorf("read %s: %w; nothing was published", path, err)
 	}
-	nc, js, err := connect(natsURL, "refundctl")
+	nc, js, err := srv.connect("refundctl")
 	if err != nil {
 		return err
 	}
@@ -409,4 +449,13 @@ func publishFile(natsURL, path string, out io.Writer) error {
 	fmt.Fprintf(out, "published %d events from %s (%d new, %d duplicates dropped by JetStream) in %s\n",
 		res.Published+res.Duplicates, path, res.Published, res.Duplicates, time.Since(started).Round(time.Millisecond))
 	return err
+}
+
+// redacted is a URL fit for a message: its password is replaced by "xxxxx".
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
 }

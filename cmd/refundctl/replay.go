@@ -22,7 +22,7 @@ import (
 // engine shows (GET /v1/accounts/{id}). It writes nothing: the rebuilt state lives in
 // this process only. The inbound stream keeps events 7 days, so an account opened
 // before that cannot be rebuilt, and says so.
-func replayAccount(natsURL, httpAddr string, args []string, out io.Writer) error {
+func replayAccount(srv natsServer, httpAddr string, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	hold := fs.Duration("reserve-hold", 24*time.Hour, "the reserve hold refundd runs with")
 	if len(args) == 0 {
@@ -35,7 +35,7 @@ func replayAccount(natsURL, httpAddr string, args []string, out io.Writer) error
 	if !events.ValidAccountID(account) {
 		return fmt.Errorf("%q is not an account id", account)
 	}
-	nc, js, err := connect(natsURL, "refundctl replay")
+	nc, js, err := srv.connect("refundctl replay")
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/state"
 )
 
@@ -49,6 +50,15 @@ type Config struct {
 	// it must stay longer than a batch takes to save, or events are decided twice
 	// (harmlessly: the second save is refused as a conflict, but it is wasted work).
 	AckWait time.Duration
+	// NATS authenticates with an NKey or a creds file and verifies the server with a
+	// CA of its own (--nats-creds, --nats-nkey, --nats-ca, --nats-cert, --nats-key and
+	// their REFUNDS_NATS_* variables). Default: none of them, only what NATSURL carries
+	// (user:password@), and TLS only for a tls:// URL, verified by the system's roots.
+	NATS connect.NATS
+	// RedisTLS verifies a rediss:// server with a CA of its own and shows it a client
+	// certificate (--redis-ca, --redis-cert, --redis-key and their REFUNDS_REDIS_*
+	// variables). Default: none; a rediss:// URL is then verified by the system's roots.
+	RedisTLS connect.RedisTLS
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -76,6 +86,8 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.BoolVar(&cfg.AllowVolatileRedis, "allow-volatile-redis", envOr("REFUNDS_ALLOW_VOLATILE_REDIS", "") == "true", "run against a Redis without the append-only file (env REFUNDS_ALLOW_VOLATILE_REDIS=true); acknowledged events can then be lost")
 	fs.StringVar(&cfg.Instance, "instance", envOr("REFUNDS_INSTANCE", fmt.Sprintf("%s-%d", host, os.Getpid())), "this instance's name (env REFUNDS_INSTANCE)")
 	fs.StringVar(&cfg.CalendarFile, "calendar", envOr("REFUNDS_CALENDAR", ""), "business-day calendar file, JSON like state/calendars/cn-mainland.json (env REFUNDS_CALENDAR; default: the mainland-China calendar built in)")
+	cfg.NATS.RegisterFlags(fs, getenv)
+	cfg.RedisTLS.RegisterFlags(fs, getenv)
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("REFUNDS_LOG_LEVEL", "info"), "debug, info, warn or error (env REFUNDS_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -147,19 +159,42 @@ func (c Config) validate() error {
 	if c.Dev && c.RedisCluster {
 		return fmt.Errorf("%w: --dev runs a single in-process Redis-compatible server, not a cluster", ErrInvalidConfig)
 	}
+	if c.Dev && (c.NATS.Used() || c.RedisTLS.Used()) {
+		return fmt.Errorf("%w: --dev runs its servers without TLS, NKeys or creds; drop the --nats-*/--redis-* files or run real servers", ErrInvalidConfig)
+	}
+	// Every file is read now: a missing or unusable one stops the start, rather than
+	// leaving refundd retrying a connection that can never succeed.
+	if _, err := c.NATS.Options(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := c.checkRedisTLS(); err != nil {
+		return err
+	}
 	if strings.TrimSpace(c.Instance) == "" {
 		return fmt.Errorf("%w: instance name is empty", ErrInvalidConfig)
 	}
 	return nil
 }
 
-// hostPort is the host:port of a nats:// or redis:// URL.
+// checkRedisTLS refuses TLS files for a redis:// URL and files that cannot be used.
+func (c Config) checkRedisTLS() error {
+	if !c.RedisTLS.Used() {
+		return nil
+	}
+	rdb, err := connect.NewRedisClient(c.RedisURL, c.RedisCluster, c.RedisTLS)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return rdb.Close() // no connection is made until a command is sent
+}
+
+// hostPort is the host:port of a nats:// (or tls://) or redis:// (or rediss://) URL.
 func hostPort(raw, scheme string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s URL %q: %w", ErrInvalidConfig, scheme, raw, err)
 	}
-	if u.Scheme != scheme && !(scheme == "redis" && u.Scheme == "rediss") {
+	if u.Scheme != scheme && !(scheme == "redis" && u.Scheme == "rediss") && !(scheme == "nats" && u.Scheme == "tls") {
 		return "", fmt.Errorf("%w: %s URL %q must start with %s://", ErrInvalidConfig, scheme, raw, scheme)
 	}
 	if u.Port() == "" || u.Hostname() == "" {

@@ -7,6 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
+	"github.com/rs/zerolog"
+
+	"github.com/payinfra/refunds/internal/connect"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 )
 
@@ -114,4 +120,119 @@ func TestStreamReplicasComeFromTheFlagOrTheEnvironment(t *testing.T) {
 			t.Errorf("replicas %q: err %v", bad, err)
 		}
 	}
+}
+
+// securityFiles are usable and unusable files for the NATS and Redis security flags.
+type securityFiles struct {
+	ca, cert, key, seed, creds, accountSeed, notPEM, missing string
+}
+
+func writeSecurityFiles(t *testing.T) securityFiles {
+	t.Helper()
+	dir := t.TempDir()
+	ca := testenv.NewCA(t)
+	cert, key := ca.Issue(t, "client")
+	user, _ := nkeys.CreateUser()
+	seed, _ := user.Seed()
+	account, _ := nkeys.CreateAccount()
+	accountSeed, _ := account.Seed()
+	userPub, _ := user.PublicKey()
+	token, err := jwt.NewUserClaims(userPub).Encode(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, _ := jwt.FormatUserConfig(token, seed)
+	f := securityFiles{ca: ca.File, cert: cert, key: key, missing: dir + "/missing.pem"}
+	for path, data := range map[*string][]byte{&f.seed: seed, &f.creds: creds, &f.accountSeed: accountSeed, &f.notPEM: []byte("not a certificate\n")} {
+		file, err := os.CreateTemp(dir, "file")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := file.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		file.Close()
+		*path = file.Name()
+	}
+	return f
+}
+
+func TestConfigTakesTheSecurityFilesFromFlagsOrTheEnvironment(t *testing.T) {
+	f := writeSecurityFiles(t)
+	vars := map[string]string{
+		"REFUNDS_NATS_CREDS": f.creds, "REFUNDS_NATS_CA": f.ca, "REFUNDS_NATS_CERT": f.cert, "REFUNDS_NATS_KEY": f.key,
+		"REFUNDS_REDIS_URL": "rediss://127.0.0.1:6380/0", "REFUNDS_REDIS_CA": f.notPEM, "REFUNDS_REDIS_CERT": f.cert, "REFUNDS_REDIS_KEY": f.key,
+	}
+	// The flag wins over the environment's unusable CA file.
+	cfg, err := loadConfig([]string{"--redis-ca", f.ca}, env(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{}.NATS
+	want.CredsFile, want.CAFile, want.CertFile, want.KeyFile = f.creds, f.ca, f.cert, f.key
+	if cfg.NATS != want {
+		t.Errorf("NATS settings %+v, want %+v", cfg.NATS, want)
+	}
+	if cfg.RedisTLS.CAFile != f.ca || cfg.RedisTLS.CertFile != f.cert || cfg.RedisTLS.KeyFile != f.key {
+		t.Errorf("Redis TLS settings %+v", cfg.RedisTLS)
+	}
+	opts, err := natsOptions(cfg, zerolog.Nop())
+	if err != nil || len(opts) == 0 {
+		t.Fatalf("nats options: %d, %v", len(opts), err)
+	}
+
+	cfg, err = loadConfig([]string{"--nats-nkey", f.seed, "--redis-cluster", "--redis-url", "rediss://127.0.0.1:7000?addr=127.0.0.1:7001", "--redis-ca", f.ca}, env(nil))
+	if err != nil || cfg.NATS.NKeyFile != f.seed || cfg.NATS.Auth() != "nkey" {
+		t.Fatalf("nkey and a TLS cluster: %+v, %v", cfg.NATS, err)
+	}
+}
+
+func TestConfigRefusesContradictoryOrUnusableSecuritySettings(t *testing.T) {
+	f := writeSecurityFiles(t)
+	const tlsRedis = "rediss://127.0.0.1:6380/0"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"creds and an nkey together", []string{"--nats-creds", f.creds, "--nats-nkey", f.seed}, "exclusive"},
+		{"a missing creds file", []string{"--nats-creds", f.missing}, "no such file"},
+		{"a creds file without a JWT", []string{"--nats-creds", f.seed}, "no user JWT"},
+		{"a missing nkey file", []string{"--nats-nkey", f.missing}, "no such file"},
+		{"an account seed as the user's nkey", []string{"--nats-nkey", f.accountSeed}, "user"},
+		{"a missing NATS CA", []string{"--nats-ca", f.missing}, "no such file"},
+		{"a NATS CA without a certificate", []string{"--nats-ca", f.notPEM}, "no PEM certificate"},
+		{"a NATS client certificate without its key", []string{"--nats-cert", f.cert}, "give both"},
+		{"a NATS client key that is not the certificate's", []string{"--nats-cert", f.cert, "--nats-key", f.seed}, "--nats-key"},
+		{"a Redis CA with a redis:// URL", []string{"--redis-ca", f.ca}, "rediss://"},
+		{"a Redis CA with a redis:// cluster URL", []string{"--redis-cluster", "--redis-url", "redis://127.0.0.1:7000", "--redis-ca", f.ca}, "rediss://"},
+		{"a missing Redis CA", []string{"--redis-url", tlsRedis, "--redis-ca", f.missing}, "no such file"},
+		{"a Redis CA without a certificate", []string{"--redis-url", tlsRedis, "--redis-ca", f.notPEM}, "no PEM certificate"},
+		{"a Redis client key without its certificate", []string{"--redis-url", tlsRedis, "--redis-key", f.key}, "give both"},
+		{"--dev with a NATS CA", []string{"--dev", "--nats-ca", f.ca}, "--dev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(tc.args, env(nil))
+			if !errors.Is(err, ErrInvalidConfig) || !errors.Is(err, connect.ErrInvalid) && !strings.Contains(err.Error(), "--dev") {
+				t.Fatalf("error %v, want ErrInvalidConfig", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			for _, secret := range []string{readFile(t, f.seed), readFile(t, f.accountSeed)} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error carries a seed: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
 }

@@ -86,7 +86,12 @@ func startDaemon(t *testing.T, natsURL, redisURL string, adjust ...func(*Config,
 			t.Error(err)
 		}
 	})
-	nc, err := nats.Connect(natsURL)
+	// The test's own client authenticates and verifies the server as refundd does.
+	auth, err := cfg.NATS.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(natsURL, auth...)
 	if err != nil {
 		t.Fatal(err)
 	}

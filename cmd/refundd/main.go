@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/consumers"
+	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/producers"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
@@ -103,14 +104,13 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var ready atomic.Bool
 
-	nc, err := nats.Connect(cfg.NATSURL,
-		nats.Name("refundd "+cfg.Instance),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(time.Second),
-	)
+	natsOpts, err := natsOptions(cfg, log)
 	if err != nil {
-		return fmt.Errorf("connect to nats %s: %w", cfg.NATSURL, err)
+		return err
+	}
+	nc, err := nats.Connect(cfg.NATSURL, natsOpts...)
+	if err != nil {
+		return fmt.Errorf("connect to nats %s: %w", redacted(cfg.NATSURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -356,22 +356,49 @@ func registerGauges(reg prometheus.Registerer, store gaugeSource, cons jetstream
 	)
 }
 
-// newRedisClient is a client for a single Redis, or, with --redis-cluster, for a Redis
-// Cluster whose seed nodes the URL names (redis://host:port?addr=host2:port2...). The
-// store takes either: every key of one of its atomic steps shares a hash slot.
-func newRedisClient(cfg Config) (redis.UniversalClient, error) {
-	if cfg.RedisCluster {
-		opts, err := redis.ParseClusterURL(cfg.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("redis cluster url: %w", err)
-		}
-		return redis.NewClusterClient(opts), nil
-	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+// natsOptions are refundd's NATS connect options: it keeps reconnecting for ever, from
+// the first attempt on (NATS may start after it), authenticates and verifies the
+// server as cfg.NATS says, and logs why an attempt failed (a refused credential, a
+// certificate that does not verify), which would otherwise only show as a daemon that
+// never becomes ready.
+func natsOptions(cfg Config, log zerolog.Logger) ([]nats.Option, error) {
+	auth, err := cfg.NATS.Options()
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	return redis.NewClient(opts), nil
+	log = log.With().Str("part", "nats").Logger()
+	return append([]nats.Option{
+		nats.Name("refundd " + cfg.Instance),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(time.Second),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("server", nc.ConnectedUrlRedacted()).Str("auth", cfg.NATS.Auth()).Bool("tls", nc.TLSRequired()).Msg("connected to NATS")
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("NATS connection attempt failed; retrying")
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
+			}
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Error().Err(err).Msg("NATS error")
+		}),
+	}, auth...), nil
+}
+
+// newRedisClient is a client for a single Redis, or, with --redis-cluster, for a Redis
+// Cluster whose seed nodes the URL names (redis://host:port?addr=host2:port2...), with
+// --redis-ca and the client certificate applied to a rediss:// URL. The store takes
+// either: every key of one of its atomic steps shares a hash slot.
+func newRedisClient(cfg Config) (redis.UniversalClient, error) {
+	rdb, err := connect.NewRedisClient(cfg.RedisURL, cfg.RedisCluster, cfg.RedisTLS)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return rdb, nil
 }
 
 // redacted is a URL fit for a log: a password in it is replaced by "xxxxx".

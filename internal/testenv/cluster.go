@@ -166,15 +166,16 @@ func requireImagesFor(tb testing.TB) images {
 	return requireImages(tb)
 }
 
-// hostNetworkServer runs image with the arguments args gives for a free port, on the
-// host's network, until the test ends, and returns the port.
-func hostNetworkServer(tb testing.TB, name, image, readyLog string, args func(port int) []string) int {
+// hostNetworkServer runs image with the arguments args gives for a free port, and
+// opts (files, environment), on the host's network, until the test ends, and returns
+// the port.
+func hostNetworkServer(tb testing.TB, name, image, readyLog string, args func(port int) []string, opts ...testcontainers.ContainerCustomizer) int {
 	tb.Helper()
 	port, err := pickHostPort()
 	if err != nil {
 		tb.Fatalf("testenv: %s: %v", name, err)
 	}
-	runOnHostNetwork(tb, name, image, readyLog, args(port)...)
+	runOnHostNetworkWith(tb, name, image, readyLog, opts, args(port)...)
 	return port
 }
 
@@ -183,15 +184,21 @@ func hostNetworkServer(tb testing.TB, name, image, readyLog string, args func(po
 // ready line, and removes it when the test ends.
 func runOnHostNetwork(tb testing.TB, name, image, readyLog string, args ...string) *testcontainers.DockerContainer {
 	tb.Helper()
+	return runOnHostNetworkWith(tb, name, image, readyLog, nil, args...)
+}
+
+// runOnHostNetworkWith is runOnHostNetwork with more options (files, environment).
+func runOnHostNetworkWith(tb testing.TB, name, image, readyLog string, opts []testcontainers.ContainerCustomizer, args ...string) *testcontainers.DockerContainer {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout+30*time.Second)
 	defer cancel()
-	ctr, err := testcontainers.Run(ctx, image,
+	ctr, err := testcontainers.Run(ctx, image, append([]testcontainers.ContainerCustomizer{
 		testcontainers.WithLogger(tclog.TestLogger(tb)),
 		testcontainers.WithLabels(map[string]string{ownerLabel: tb.Name()}),
 		testcontainers.WithCmd(args...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.NetworkMode = "host" }),
 		testcontainers.WithWaitStrategy(readyWait(readyLog, 1)),
-	)
+	}, opts...)...)
 	if ctr != nil {
 		tb.Cleanup(func() {
 			if tb.Failed() {
