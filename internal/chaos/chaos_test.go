@@ -491,4 +491,3 @@ func redisClient(t *testing.T, url string) *redis.Client {
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }
-
