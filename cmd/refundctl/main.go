@@ -1,10 +1,12 @@
-// Command refundctl is the operator's CLI for the refund engine: publish an inbound
-// event the way upstream systems do, read accounts back from the read API, and watch
-// what the engine publishes.
+// Command refundctl is the operator's CLI for the refund engine: publish inbound events
+// the way upstream systems do, read accounts and cases from the read API, audit the
+// engine against its inbound stream, watch what it publishes, and handle dead letters.
+// "refundctl help" lists the commands, "refundctl help <command>" each one's flags.
 //
 //	refundctl publish -type billing.topup.received -account acct-42 -data '{"topup_id":"t1",...}'
 //	refundctl account acct-42
-//	refundctl topups acct-42
+//	refundctl cases acct-42
+//	refundctl replay --all --scratch redis://127.0.0.1:6379/0
 //	refundctl watch
 //	refundctl deadletters [-replay] [-type T] [-reason TEXT]
 package main
@@ -36,40 +38,80 @@ import (
 	"github.com/payinfra/refunds/producers"
 )
 
-const usage = `usage: refundctl <command> [flags]
+const usage = `usage: refundctl [<flags>] <command> [<args> ...]
 
-commands:
-  publish -type T -account A -data JSON [-id ID] [-time RFC3339] [-source S]
-          validate and publish one CloudEvent on "<type>.<account>"
-  publish -file EVENTS.jsonl
-          validate every CloudEvent of the file (one per line), then publish them all,
-          asynchronously, with progress; nothing is sent if one line is invalid
-  account ID     show GET /v1/accounts/{id}
-  topups ID      show GET /v1/accounts/{id}/topups
-  case ID        show GET /v1/cases/{id}: a withdrawal or refund and its history
-  cases ACCOUNT [-offset N] [-limit M]
-                 show GET /v1/accounts/{id}/cases: the account's cases, newest first
-  replay ACCOUNT [-reserve-hold D]
-                 rebuild the account from its events in the inbound stream (kept 7 days)
-                 through the engine's rules, in memory, and compare it with the live one
-  watch          print every event the engine publishes (refunds.>) and dead letters
-  deadletters [-type T] [-reason TEXT] [-replay]
-                 list refused events with their reasons; with -replay, publish each
-                 again on its original subject (e.g. after an upgrade that handles its
-                 type), and remove it from the dead-letter stream once the inbound
-                 stream has it
+The refund engine's operator tool: publish events the way upstream systems do, read
+accounts and cases, audit the engine against its inbound stream, follow what it
+publishes, and handle the events it refused.
 
-flags before the command (each also read from its environment variable):
-  --nats-url URL      REFUNDS_NATS_URL (default nats://127.0.0.1:4222); user:password@ allowed
-  --nats-creds FILE   REFUNDS_NATS_CREDS: user JWT and NKey seed (operator mode)
-  --nats-nkey FILE    REFUNDS_NATS_NKEY: the user's NKey seed
-  --nats-ca FILE      REFUNDS_NATS_CA: PEM CA that verifies the server; requires TLS
-  --nats-cert FILE    REFUNDS_NATS_CERT, with --nats-key FILE (REFUNDS_NATS_KEY): client certificate
-environment: REFUNDS_HTTP_ADDR (default 127.0.0.1:8080)
+Commands:
+  publish      Validate and publish one event, or a file of events (JSON lines)
+  account      Show an account's balances (GET /v1/accounts/{id})
+  topups       Show an account's top-up orders (GET /v1/accounts/{id}/topups)
+  case         Show a withdrawal or refund and its history (GET /v1/cases/{id})
+  cases        List an account's cases, newest first (GET /v1/accounts/{id}/cases)
+  replay       Rebuild one account, or audit all, from the inbound stream and compare
+  watch        Print every event the engine publishes, and dead letters, as they come
+  deadletters  List refused events with their reasons; replay them after a fix
+  help         Show this help, or a command's: refundctl help <command>
+
+Flags (before the command; each also read from its environment variable):
+  -h, --help          Show this help
+  --nats-url=URL      NATS server (REFUNDS_NATS_URL, default nats://127.0.0.1:4222);
+                      user:password@ allowed
+  --nats-creds=FILE   User JWT and NKey seed, operator mode (REFUNDS_NATS_CREDS)
+  --nats-nkey=FILE    The user's NKey seed (REFUNDS_NATS_NKEY)
+  --nats-ca=FILE      PEM CA that verifies the server; requires TLS (REFUNDS_NATS_CA)
+  --nats-cert=FILE    Client certificate, with --nats-key=FILE (REFUNDS_NATS_CERT,
+                      REFUNDS_NATS_KEY)
+The read API's address comes from REFUNDS_HTTP_ADDR (default 127.0.0.1:8080).
+
+Examples:
+  refundctl publish -type billing.topup.received -account acct-42 \
+      -data '{"topup_id":"t1","amount":"100.00","currency":"CNY","channel":"alipay","payer_type":"individual","payer_name":"Li Wei"}'
+  refundctl publish -file events.jsonl
+  refundctl cases acct-42 -limit 5
+  refundctl replay acct-42
+  refundctl replay --all --scratch redis://127.0.0.1:6379/0
+  refundctl deadletters -type billing.topup.received -replay
+
+See "refundctl help <command>" for a command's flags.
 `
 
+// commandHelp is each command's synopsis, for "refundctl help <command>"; the flags
+// follow, from the command's own flag set.
+var commandHelp = map[string]string{
+	"publish": `usage: refundctl publish -type T -account A -data JSON [-id ID] [-time RFC3339] [-source S]
+       refundctl publish -file EVENTS.jsonl
+
+Validate and publish one CloudEvent on "<type>.<account>", with Nats-Msg-Id set to its
+id; or validate every CloudEvent of a file (one per line) and, only if all are valid,
+publish them asynchronously with progress.`,
+	"account":     "usage: refundctl account ID\n\nShow GET /v1/accounts/{id}: balances, reserve and what is not withdrawable.",
+	"topups":      "usage: refundctl topups ID\n\nShow GET /v1/accounts/{id}/topups: each top-up order and what it may still withdraw.",
+	"case":        "usage: refundctl case ID\n\nShow GET /v1/cases/{id}: a withdrawal or refund and its history.",
+	"cases":       "usage: refundctl cases ACCOUNT [-offset N] [-limit M]\n\nList the account's cases, newest first, a page at a time.",
+	"replay": `usage: refundctl replay ACCOUNT [--reserve-hold D] [--scratch REDIS_URL]
+       refundctl replay --all [--reserve-hold D] [--scratch REDIS_URL]
+
+Rebuild an account from its events in the inbound stream (kept 7 days) through the
+engine's rules, in memory, and compare it field by field and case by case with the live
+one. --all audits every account in the stream, with progress. --scratch also writes
+each rebuilt account to refunds-scratch:replay:<account> in that Redis, kept 24 hours.`,
+	"watch": "usage: refundctl watch\n\nPrint every event the engine publishes (refunds.>) and every dead letter, as they come; bank account numbers are masked.",
+	"deadletters": `usage: refundctl deadletters [-type T] [-reason TEXT] [-replay]
+
+List refused events with their reasons. With -replay, publish each again on its original
+subject (e.g. after an upgrade that handles its type), and remove it from the
+dead-letter stream once the inbound stream has it.`,
+}
+
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	err := run(os.Args[1:], os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return // a command's flag set printed its own help
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "refundctl:", err)
 		os.Exit(1)
 	}
@@ -83,11 +125,27 @@ func run(args []string, out io.Writer) error {
 	global := flag.NewFlagSet("refundctl", flag.ContinueOnError)
 	global.StringVar(&srv.url, "nats-url", envOr("REFUNDS_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env REFUNDS_NATS_URL)")
 	srv.auth.RegisterFlags(global, os.Getenv)
-	if err := global.Parse(args); err != nil {
+	global.SetOutput(io.Discard) // usage is ours, below
+	if err := global.Parse(args); errors.Is(err, flag.ErrHelp) {
+		_, err = io.WriteString(out, usage)
 		return err
+	} else if err != nil {
+		return fmt.Errorf("%w\n\n%s", err, usage)
 	}
 	if args = global.Args(); len(args) == 0 {
 		return errors.New(usage)
+	}
+	if args[0] == "help" {
+		if len(args) == 1 {
+			_, err := io.WriteString(out, usage)
+			return err
+		}
+		help, ok := commandHelp[args[1]]
+		if !ok {
+			return fmt.Errorf("no command %q\n\n%s", args[1], usage)
+		}
+		_, err := fmt.Fprintln(out, help)
+		return err
 	}
 	// Checked before any command runs, so a missing file is reported as such, not as a
 	// connection failure.
@@ -107,7 +165,7 @@ func run(args []string, out io.Writer) error {
 	case "cases":
 		return cases(httpAddr, rest, out)
 	case "replay":
-		return replayAccount(srv, httpAddr, rest, out)
+		return replay(srv, httpAddr, rest, out)
 	case "watch":
 		return watch(srv, out)
 	case "deadletters":
