@@ -87,10 +87,10 @@ var commandHelp = map[string]string{
 Validate and publish one CloudEvent on "<type>.<account>", with Nats-Msg-Id set to its
 id; or validate every CloudEvent of a file (one per line) and, only if all are valid,
 publish them asynchronously with progress.`,
-	"account":     "usage: refundctl account ID\n\nShow GET /v1/accounts/{id}: balances, reserve and what is not withdrawable.",
-	"topups":      "usage: refundctl topups ID\n\nShow GET /v1/accounts/{id}/topups: each top-up order and what it may still withdraw.",
-	"case":        "usage: refundctl case ID\n\nShow GET /v1/cases/{id}: a withdrawal or refund and its history.",
-	"cases":       "usage: refundctl cases ACCOUNT [-offset N] [-limit M]\n\nList the account's cases, newest first, a page at a time.",
+	"account": "usage: refundctl account ID\n\nShow GET /v1/accounts/{id}: balances, reserve and what is not withdrawable.",
+	"topups":  "usage: refundctl topups ID\n\nShow GET /v1/accounts/{id}/topups: each top-up order and what it may still withdraw.",
+	"case":    "usage: refundctl case ID\n\nShow GET /v1/cases/{id}: a withdrawal or refund and its history.",
+	"cases":   "usage: refundctl cases ACCOUNT [-offset N] [-limit M]\n\nList the account's cases, newest first, a page at a time.",
 	"replay": `usage: refundctl replay ACCOUNT [--reserve-hold D] [--scratch REDIS_URL]
        refundctl replay --all [--reserve-hold D] [--scratch REDIS_URL]
 
