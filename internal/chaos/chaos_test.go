@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -49,7 +51,7 @@ const reserveHold = 2 * time.Minute
 // twice under different ids; and only the events that had to be refused are dead
 // letters.
 func TestChaosNothingLostNothingDoubled(t *testing.T) {
-	bin := buildRefundd(t)
+	bin := build(t, "refundd")
 	natsServer := testenv.StartDurableNATS(t)
 	redisServer := testenv.StartDurableRedis(t)
 	w := workload.Generate(workload.Options{Accounts: *chaosAccounts, Seed: *chaosSeed})
@@ -213,6 +215,13 @@ func TestChaosNothingLostNothingDoubled(t *testing.T) {
 		if !parked[id] {
 			mismatch("should have been refused and dead-lettered, is not: %s", id)
 		}
+	}
+	// The operator's audit must agree: it rebuilds every account from the inbound
+	// stream and compares it with what the read API shows.
+	audit := exec.Command(build(t, "refundctl"), "--nats-url", natsServer.URL, "replay", "--all", "--reserve-hold", reserveHold.String())
+	audit.Env = append(os.Environ(), "REFUNDS_HTTP_ADDR="+sup.instances[0].httpAddr)
+	if report, err := audit.CombinedOutput(); err != nil || !strings.Contains(string(report), fmt.Sprintf("audit: %d accounts, 0 differ", len(w.Accounts))) {
+		mismatch("refundctl replay --all: %v\n%s", err, lastLines(string(report), 15))
 	}
 	if strings.Contains(sup.logs(), "panic") {
 		mismatch("a refundd log shows a panic")
@@ -468,6 +477,11 @@ func checkConservation(acct string, l state.Ledger, cases map[string]state.Case,
 		mismatch("%s: money not conserved: received %s + credited %s != consumed %s + paid out %s + cash %s",
 			acct, l.Received, l.Credited, l.Consumed, l.PaidOut, l.Cash)
 	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func describe(faults map[string]int) string {

@@ -17,13 +17,14 @@ import (
 	"time"
 )
 
-// buildRefundd builds the daemon binary once per test run.
-func buildRefundd(t *testing.T) string {
+// build builds one of the project's commands (refundd, refundctl) into a temporary
+// directory and returns the binary's path.
+func build(t *testing.T, command string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "refundd")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/payinfra/refunds/cmd/refundd")
+	bin := filepath.Join(t.TempDir(), command)
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/payinfra/refunds/cmd/"+command)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build refundd: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", command, err, out)
 	}
 	return bin
 }
