@@ -29,6 +29,15 @@ func FuzzDecode(f *testing.F) {
 		`{"specversion":"1.0","id":"e1","source":"/billing","type":"billing.consumption.recorded","subject":"acct-1","time":"0001-01-01T00:00:00Z","data":{"consumption_id":"c","amount":"-0.00"}}`,
 		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.topup.received","subject":"a.*","time":"2026-11-23T08:00:00Z","data":{"amount":1e30}}`,
 		`{"specversion":"1.0","id":"e1","id":"e2"}`, `[]`, `null`, `{"data":{"data":{"data":{}}}}`, "\x00\xff{",
+		// The rest of the over-the-wire bad-input table (cmd/refundd/badinput_test.go).
+		`{"specversion":"1.0","id":"e1","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"consumption_id":"c","amount":"1.00"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.invented","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"consumption_id":"c"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"consumption_id":"c","amount":"NaN"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"consumption_id":"c","amount":"9999999999999999999999999999999999999999"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.topup.received","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"topup_id":"t9","amount":"10.00","currency":"USD","channel":"alipay","payer_type":"individual","payer_name":"Li"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct 1","time":"3000-01-01T00:00:00Z","data":{"consumption_id":"c","amount":"1.00"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"review.case.decided","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"case_id":"w-none","decision":"approved","reviewer":"r1"}}`,
 	} {
 		f.Add([]byte(seed))
 	}
