@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payinfra/refunds/internal/tracing"
 	"github.com/payinfra/refunds/state"
 )
 
@@ -43,6 +44,14 @@ type Config struct {
 	// StreamReplicas is how many copies JetStream keeps of the engine's streams
 	// (REFUNDS_STREAM_REPLICAS): 1 on a single server, 3 on a cluster. Default 1.
 	StreamReplicas int
+	// OTLPEndpoint is the base URL of an OTLP/HTTP collector spans are exported to
+	// (--otlp-endpoint, REFUNDS_OTLP_ENDPOINT), e.g. http://otel-collector:4318; spans
+	// go to its /v1/traces. It wins over the standard OTEL_EXPORTER_OTLP_ENDPOINT and
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which switch the exporter on too (OTLPFromEnv).
+	// Off by default: trace context is then carried from inbound to outbound events,
+	// and no span is recorded.
+	OTLPEndpoint string
+	OTLPFromEnv  bool
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -69,6 +78,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.BoolVar(&cfg.AllowVolatileRedis, "allow-volatile-redis", envOr("REFUNDS_ALLOW_VOLATILE_REDIS", "") == "true", "run against a Redis without the append-only file (env REFUNDS_ALLOW_VOLATILE_REDIS=true); acknowledged events can then be lost")
 	fs.StringVar(&cfg.Instance, "instance", envOr("REFUNDS_INSTANCE", fmt.Sprintf("%s-%d", host, os.Getpid())), "this instance's name (env REFUNDS_INSTANCE)")
 	fs.StringVar(&cfg.CalendarFile, "calendar", envOr("REFUNDS_CALENDAR", ""), "business-day calendar file, JSON like state/calendars/cn-mainland.json (env REFUNDS_CALENDAR; default: the mainland-China calendar built in)")
+	fs.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", envOr("REFUNDS_OTLP_ENDPOINT", ""), "export trace spans to this OTLP/HTTP collector base URL, e.g. http://otel-collector:4318 (env REFUNDS_OTLP_ENDPOINT; the standard OTEL_EXPORTER_OTLP_ENDPOINT works too); off by default")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("REFUNDS_LOG_LEVEL", "info"), "debug, info, warn or error (env REFUNDS_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -87,6 +97,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: reserve hold %q must be a positive Go duration such as 24h", ErrInvalidConfig, *hold)
 	}
 	cfg.ReserveHold = d
+	cfg.OTLPFromEnv = getenv(tracing.EnvOTLPEndpoint) != "" || getenv(tracing.EnvOTLPTracesEndpoint) != ""
 	cfg.StreamReplicas = *replicas
 	if v := getenv("REFUNDS_STREAM_REPLICAS"); v != "" && !flagGiven(fs, "stream-replicas") {
 		if cfg.StreamReplicas, err = strconv.Atoi(v); err != nil {
@@ -136,6 +147,12 @@ func (c Config) validate() error {
 	}
 	if c.Dev && c.RedisCluster {
 		return fmt.Errorf("%w: --dev runs a single in-process Redis-compatible server, not a cluster", ErrInvalidConfig)
+	}
+	if c.OTLPEndpoint != "" {
+		u, err := url.Parse(c.OTLPEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: OTLP endpoint %q must be an http:// or https:// URL with a host, e.g. http://otel-collector:4318", ErrInvalidConfig, c.OTLPEndpoint)
+		}
 	}
 	if strings.TrimSpace(c.Instance) == "" {
 		return fmt.Errorf("%w: instance name is empty", ErrInvalidConfig)
