@@ -40,11 +40,13 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 
 func TestConfigRefusesUnsafeSettings(t *testing.T) {
 	for name, vars := range map[string]map[string]string{
-		"a hold that is not a duration": {"REFUNDS_RESERVE_HOLD": "a day"},
-		"a negative hold":               {"REFUNDS_RESERVE_HOLD": "-1h"},
-		"a NATS URL without a port":     {"REFUNDS_NATS_URL": "nats://localhost"},
-		"a Redis URL of another scheme": {"REFUNDS_REDIS_URL": "http://localhost:6379"},
-		"an HTTP address without port":  {"REFUNDS_HTTP_ADDR": "localhost"},
+		"a hold that is not a duration":   {"REFUNDS_RESERVE_HOLD": "a day"},
+		"a negative hold":                 {"REFUNDS_RESERVE_HOLD": "-1h"},
+		"a NATS URL without a port":       {"REFUNDS_NATS_URL": "nats://localhost"},
+		"a Redis URL of another scheme":   {"REFUNDS_REDIS_URL": "http://localhost:6379"},
+		"an HTTP address without port":    {"REFUNDS_HTTP_ADDR": "localhost"},
+		"an OTLP endpoint without scheme": {"REFUNDS_OTLP_ENDPOINT": "collector:4318"},
+		"an OTLP endpoint of gRPC":        {"REFUNDS_OTLP_ENDPOINT": "grpc://collector:4317"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := loadConfig(nil, env(vars)); !errors.Is(err, ErrInvalidConfig) {
@@ -111,5 +113,32 @@ func TestStreamReplicasComeFromTheFlagOrTheEnvironment(t *testing.T) {
 		if _, err := loadConfig(nil, env(map[string]string{"REFUNDS_STREAM_REPLICAS": bad})); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("replicas %q: err %v", bad, err)
 		}
+	}
+}
+
+func TestConfigOTLPExporterIsOffByDefault(t *testing.T) {
+	tests := []struct {
+		name         string
+		args         []string
+		vars         map[string]string
+		wantEndpoint string
+		wantFromEnv  bool
+	}{
+		{name: "nothing set: off"},
+		{name: "REFUNDS_OTLP_ENDPOINT", vars: map[string]string{"REFUNDS_OTLP_ENDPOINT": "http://env:4318"}, wantEndpoint: "http://env:4318"},
+		{name: "the flag wins", args: []string{"--otlp-endpoint", "https://flag:4318"}, vars: map[string]string{"REFUNDS_OTLP_ENDPOINT": "http://env:4318"}, wantEndpoint: "https://flag:4318"},
+		{name: "OTEL_EXPORTER_OTLP_ENDPOINT", vars: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}, wantFromEnv: true},
+		{name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", vars: map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://otel:4318/v1/traces"}, wantFromEnv: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(tt.args, env(tt.vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.OTLPEndpoint != tt.wantEndpoint || cfg.OTLPFromEnv != tt.wantFromEnv {
+				t.Fatalf("endpoint %q from env %v, want %q %v", cfg.OTLPEndpoint, cfg.OTLPFromEnv, tt.wantEndpoint, tt.wantFromEnv)
+			}
+		})
 	}
 }
