@@ -6,7 +6,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/payinfra/refunds/internal/tracing"
 	"github.com/payinfra/refunds/state"
 )
 
@@ -37,6 +40,11 @@ type CountdownConfig struct {
 	// Metrics counts the case events timers save (overdue reports, settlement ends);
 	// nil counts nothing.
 	Metrics *Metrics
+	// Tracer records a span per account whose timers fire. A timer has no inbound
+	// event to continue the trace of: each firing starts a new trace, and the events
+	// it publishes (reserve unfrozen, case overdue) carry it. Nil records nothing, and
+	// those events carry no trace context.
+	Tracer trace.Tracer
 }
 
 // Countdowns fires the timers whose deadline has come, of every kind (the reserve
@@ -127,6 +135,12 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 	}
 	steps := make([]state.Step, 0, len(accounts))
 	deadlines := make([]*time.Time, 0, len(accounts))
+	var spans []trace.Span
+	defer func() {
+		for _, span := range spans {
+			span.End()
+		}
+	}()
 	for _, id := range accounts {
 		current := loaded[id]
 		if current.Err != nil {
@@ -142,6 +156,12 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 		// The claim took the deadline out of the pending set: put back whatever
 		// deadline the account has now (none once every timer has fired).
 		step.SetNextDeadline, step.Fired = true, true
+		if c.cfg.Tracer != nil && len(step.Outbound) > 0 {
+			_, span := c.cfg.Tracer.Start(ctx, "refunds.timers.fire", trace.WithNewRoot(),
+				trace.WithAttributes(attribute.String("refunds.account_id", id), attribute.Int("refunds.outbound", len(step.Outbound))))
+			spans = append(spans, span)
+			step.TraceParent, step.TraceState = tracing.Format(span.SpanContext())
+		}
 		steps = append(steps, step)
 		deadlines = append(deadlines, current.Account.NextDeadline(c.rules))
 	}

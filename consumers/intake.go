@@ -16,8 +16,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/tracing"
 	"github.com/payinfra/refunds/state"
 )
 
@@ -56,6 +58,11 @@ type Config struct {
 	AfterCommit func(outbound int)
 	// Metrics receives counts; nil records nothing.
 	Metrics *Metrics
+	// Tracer records a span per event, a child of the trace context its publisher
+	// sent (traceparent header) or a new root, and the outbound events it causes carry
+	// that span's context. Nil records nothing: the outbound events then carry the
+	// inbound trace context as received, and none when it had none.
+	Tracer trace.Tracer
 }
 
 // Intake consumes inbound events from a JetStream pull consumer.
@@ -97,7 +104,7 @@ func NewIntake(js jetstream.JetStream, cons jetstream.Consumer, store Store, log
 		rules = *cfg.Rules
 	}
 	in := &Intake{js: js, cons: cons, store: store, log: log, cfg: cfg, rules: rules}
-	in.handle = chain(in.processBatch, withMetrics(cfg.Metrics))
+	in.handle = chain(in.processBatch, withMetrics(cfg.Metrics), withTracing(cfg.Tracer))
 	return in
 }
 
@@ -241,7 +248,10 @@ func NewBatch(msgs []jetstream.Msg) *Batch {
 // pending is one fetched message on its way through a batch.
 type pending struct {
 	msg   jetstream.Msg
+	index int // in the fetched batch's Msgs
 	event events.Event
+	// trace is the trace context the event's outbound events carry (decodedMsg.trace).
+	trace trace.SpanContext
 	step  int // index into the batch's steps, or -1
 	// sameAs is the index of the batch's first copy of the same event (or of another
 	// event announcing the same fact), or -1. A copy is settled like its first copy.
@@ -345,10 +355,10 @@ func (in *Intake) admit(ctx context.Context, fetched *Batch, b *batch) []Settled
 	for i, d := range fetched.decoded {
 		if d.err != nil {
 			in.park(ctx, msgs[i], d.err.Error())
-			report = append(report, Settled{Type: "malformed", Outcome: "refused"})
+			report = append(report, Settled{Msg: i, Type: "malformed", Outcome: "refused"})
 			continue
 		}
-		it := pending{msg: msgs[i], event: d.event, step: -1, sameAs: -1, fact: d.event.FactID(), digest: d.digest}
+		it := pending{msg: msgs[i], index: i, event: d.event, trace: d.trace, step: -1, sameAs: -1, fact: d.event.FactID(), digest: d.digest}
 		if it.fact != "" {
 			it.factDigest = d.factDigest
 		}
@@ -408,6 +418,12 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 		}
 		step := decision.Step(ref, current.Version)
 		step.Fact, step.FactDigest, step.Digest = it.fact, it.factDigest, it.digest
+		if len(step.Outbound) > 0 {
+			// Saved with the outbound events, in the same atomic step: the relay
+			// publishes them in the trace of the event that caused them. Nothing to
+			// format (and nothing allocated) for an event that came without one.
+			step.TraceParent, step.TraceState = tracing.Format(it.trace)
+		}
 		if decision.Changed {
 			accounts[ref.AccountID] = state.Versioned{Account: decision.Account, Version: step.NextVersion()}
 		}
@@ -504,7 +520,7 @@ func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResu
 // reportOf is what became of every message of the batch, for the middleware.
 func reportOf(b *batch, report []Settled) []Settled {
 	for _, it := range b.items {
-		report = append(report, Settled{Type: it.event.Type, Outcome: it.outcome})
+		report = append(report, Settled{Msg: it.index, Type: it.event.Type, Outcome: it.outcome})
 	}
 	return report
 }
@@ -560,6 +576,9 @@ type decodedMsg struct {
 	event              events.Event
 	digest, factDigest string
 	err                error
+	// trace is the trace context the message's publisher sent (not valid when it sent
+	// none); the tracing middleware replaces it with the event's own span's.
+	trace trace.SpanContext
 }
 
 // decodeAll decodes a batch on every core: decoding and validating is a large part of
@@ -573,6 +592,7 @@ func decodeAll(msgs []jetstream.Msg) []decodedMsg {
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(msgs); i += workers {
+				out[i].trace = tracing.FromHeader(msgs[i].Headers())
 				out[i].event, out[i].err = decodeInbound(msgs[i])
 				if out[i].err == nil {
 					out[i].digest, out[i].factDigest = out[i].event.Digests()
@@ -729,6 +749,8 @@ func (in *Intake) deadLetter(ctx context.Context, msg jetstream.Msg, reason stri
 	reason = truncateReason(reason)
 	out.Header.Set(events.HeaderReason, reason)
 	out.Header.Set(events.HeaderOriginalSubject, msg.Subject())
+	// In the trace of the event it parks, as its publisher sent it.
+	tracing.CopyHeaders(out.Header, msg.Headers())
 	if meta, err := msg.Metadata(); err == nil {
 		// One dead letter per stored event, however often it is redelivered.
 		out.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%d", meta.Stream, meta.Sequence.Stream))

@@ -8,11 +8,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/tracing"
 )
 
 // Publisher publishes inbound CloudEvents the way upstream systems must: on subject
-// "<type>.<account>", with Nats-Msg-Id set to the event id. refundctl and the tests use
-// it; billing, the console, review and the payout gateway do the same in their code.
+// "<type>.<account>", with Nats-Msg-Id set to the event id, and with the W3C trace
+// context (traceparent, tracestate) of the caller's ctx when it has one, so the
+// engine's work and the events it publishes join the caller's trace. refundctl and the
+// tests use it; billing, the console, review and the payout gateway do the same in
+// their code.
 type Publisher struct{ js jetstream.JetStream }
 
 // NewPublisher returns a publisher on js.
@@ -34,6 +38,7 @@ func (p *Publisher) PublishRaw(ctx context.Context, subject, msgID string, body 
 	if msgID != "" {
 		msg.Header.Set(nats.MsgIdHdr, msgID)
 	}
+	tracing.Inject(ctx, msg.Header)
 	ack, err := p.js.PublishMsg(ctx, msg)
 	if err != nil {
 		return nil, fmt.Errorf("publish to %s: %w", subject, err)
@@ -86,6 +91,7 @@ func (p *Publisher) PublishAll(ctx context.Context, evs []events.Event, window, 
 		msg := nats.NewMsg(ev.NATSSubject())
 		msg.Data = body
 		msg.Header.Set(nats.MsgIdHdr, ev.ID)
+		tracing.Inject(ctx, msg.Header)
 		f, err := p.js.PublishMsgAsync(msg)
 		if err != nil {
 			return res, fmt.Errorf("publish to %s: %w", msg.Subject, err)

@@ -8,13 +8,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/payinfra/refunds/internal/tracing"
 	"github.com/payinfra/refunds/state"
 )
 
@@ -69,10 +74,16 @@ type RelayConfig struct {
 	ClaimAfter time.Duration
 	// Registerer receives the relay's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Tracer records a span for the publish of each outbound event saved with a trace
+	// context, a child of that context, and the event is published with the publish
+	// span's context. Nil records nothing: the event is published with the trace
+	// context it was saved with, as it is.
+	Tracer trace.Tracer
 }
 
 // Relay publishes outbox entries to JetStream and removes them once JetStream has
-// stored them. Each is published with Nats-Msg-Id set to its event id.
+// stored them. Each is published with Nats-Msg-Id set to its event id, and with the
+// traceparent (and tracestate) of the event that caused it when it was saved with one.
 type Relay struct {
 	js        jetstream.JetStream
 	outbox    Outbox
@@ -234,6 +245,21 @@ const allPartitions = -1
 func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocked map[int]bool) (done, poison []state.OutboxEntry) {
 	futures := make([]jetstream.PubAckFuture, len(entries))
 	errs := make([]error, len(entries))
+	var spans []trace.Span
+	if r.cfg.Tracer != nil {
+		spans = make([]trace.Span, len(entries))
+		defer func() {
+			for i, span := range spans {
+				if span == nil {
+					continue
+				}
+				if errs[i] != nil {
+					span.SetStatus(codes.Error, errs[i].Error())
+				}
+				span.End()
+			}
+		}()
+	}
 	for i, e := range entries {
 		if blocked[e.Partition] || blocked[allPartitions] || e.Subject == "" {
 			continue
@@ -242,6 +268,11 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 		msg.Data = e.Body
 		msg.Header.Set(nats.MsgIdHdr, e.ID)
 		msg.Header.Set("Content-Type", "application/cloudevents+json")
+		if spans != nil && e.TraceParent != "" {
+			spans[i] = r.startPublishSpan(ctx, e, msg.Header)
+		} else {
+			tracing.SetHeaders(msg.Header, e.TraceParent, e.TraceState)
+		}
 		futures[i], errs[i] = r.js.PublishMsgAsync(msg)
 	}
 	// One deadline for the whole set: once it passes, every wait below ends at once.
@@ -302,6 +333,33 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 		r.log.Warn().Err(firstErr).Int("not_stored", failed).Int("stored", len(done)).Msg("outbound events not stored; will retry in order")
 	}
 	return done, poison
+}
+
+// startPublishSpan starts the span of an entry's publish, a child of the trace
+// context the entry was saved with, and writes the span's context into h. An entry
+// whose saved context does not parse is published with it as it is, without a span.
+func (r *Relay) startPublishSpan(ctx context.Context, e state.OutboxEntry, h nats.Header) trace.Span {
+	parent := tracing.Parse(e.TraceParent, e.TraceState)
+	if !parent.IsValid() {
+		tracing.SetHeaders(h, e.TraceParent, e.TraceState)
+		return nil
+	}
+	// The event type is the subject but its last token, the account.
+	typ := e.Subject
+	if i := strings.LastIndexByte(typ, '.'); i > 0 {
+		typ = typ[:i]
+	}
+	spanCtx, span := r.cfg.Tracer.Start(trace.ContextWithRemoteSpanContext(ctx, parent), "send "+typ,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", e.Subject),
+			attribute.String("cloudevents.event_id", e.ID),
+			attribute.String("cloudevents.event_type", typ),
+		))
+	tracing.Inject(spanCtx, h)
+	return span
 }
 
 // jetStreamAnswers reports whether JetStream answers at all, to tell an entry it

@@ -11,9 +11,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/internal/testenv"
+	"github.com/payinfra/refunds/internal/tracing"
 	"github.com/payinfra/refunds/producers"
+	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
 
@@ -65,9 +71,13 @@ func (h *relayHarness) enqueue(t *testing.T, account, id, subject, body string) 
 
 func (h *relayHarness) runRelay(t *testing.T, name string, claimAfter time.Duration) {
 	t.Helper()
-	relay, err := producers.NewRelay(h.js, h.store, zerolog.New(zerolog.NewTestWriter(t)), producers.RelayConfig{
-		Consumer: name, ClaimAfter: claimAfter, Poll: 20 * time.Millisecond,
-	})
+	h.runRelayWith(t, producers.RelayConfig{Consumer: name, ClaimAfter: claimAfter})
+}
+
+func (h *relayHarness) runRelayWith(t *testing.T, cfg producers.RelayConfig) {
+	t.Helper()
+	cfg.Poll = 20 * time.Millisecond
+	relay, err := producers.NewRelay(h.js, h.store, zerolog.New(zerolog.NewTestWriter(t)), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +104,23 @@ func (h *relayHarness) storedInOrder(t *testing.T, prefix string) []string {
 		if strings.HasPrefix(msg.Subject(), "refunds.account.balance_changed."+prefix) {
 			bodies = append(bodies, string(msg.Data()))
 		}
+	}
+}
+
+// storedMsgs reads the messages stored on subject, in stream order.
+func (h *relayHarness) storedMsgs(t *testing.T, subject string) []jetstream.Msg {
+	t.Helper()
+	cons, err := h.js.OrderedConsumer(context.Background(), producers.OutboundStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []jetstream.Msg
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			return msgs
+		}
+		msgs = append(msgs, msg)
 	}
 }
 
@@ -231,4 +258,110 @@ func TestRelay(t *testing.T) {
 			t.Fatalf("stored %d events (%d distinct), want each of the 6 once", total, distinct)
 		}
 	})
+}
+
+// commitTraced saves one step through the store's Lua script, as the intake does, with
+// one outbound event and the given trace context.
+func (h *relayHarness) commitTraced(t *testing.T, account, traceParent, traceState string) {
+	t.Helper()
+	ev, err := events.New(events.BalanceChanged, account, state.Source, "rf-"+account, time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC),
+		&events.BalanceChangedData{CauseID: "evt-" + account, CauseType: events.TopupReceived, Currency: "CNY", Cash: events.MustAmount("5.00"), Withdrawable: events.MustAmount("5.00")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := state.NewAccount(account)
+	acct.Opened, acct.Currency = true, "CNY"
+	step := state.Step{
+		Event: state.EventRef{AccountID: account, EventID: "evt-" + account}, Account: &acct,
+		Outbound: []events.Event{ev}, TraceParent: traceParent, TraceState: traceState,
+	}
+	if out, err := h.store.Commit(context.Background(), []state.Step{step}); err != nil || out[0].Outcome != state.Applied {
+		t.Fatalf("commit: %v, err %v", out, err)
+	}
+}
+
+const (
+	savedParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	savedState  = "vendor=opaque"
+)
+
+func TestRelayPublishesTheTraceContext(t *testing.T) {
+	h := startRelayHarness(t)
+
+	t.Run("without a tracer: the saved context as it is, and none for an old-format entry", func(t *testing.T) {
+		h.commitTraced(t, "acct-traced", savedParent, savedState)
+		h.commitTraced(t, "acct-untraced", "", "")
+		// An entry as the store wrote them before trace contexts were kept.
+		h.enqueue(t, "acct-old", "rf-acct-old", "refunds.account.balance_changed.acct-old", `{"id":"rf-acct-old"}`)
+		h.runRelay(t, "relay-trace", 30*time.Second)
+		h.waitForEmptyOutbox(t)
+
+		tests := []struct {
+			account, wantParent, wantState string
+		}{
+			{"acct-traced", savedParent, savedState},
+			{"acct-untraced", "", ""},
+			{"acct-old", "", ""},
+		}
+		for _, tt := range tests {
+			msgs := h.storedMsgs(t, "refunds.account.balance_changed."+tt.account)
+			if len(msgs) != 1 {
+				t.Fatalf("%s: %d messages stored, want 1", tt.account, len(msgs))
+			}
+			hdr := msgs[0].Headers()
+			if got := hdr.Get("traceparent"); got != tt.wantParent {
+				t.Errorf("%s: traceparent %q, want %q", tt.account, got, tt.wantParent)
+			}
+			if got := hdr.Get("tracestate"); got != tt.wantState {
+				t.Errorf("%s: tracestate %q, want %q", tt.account, got, tt.wantState)
+			}
+			if hdr.Get(nats.MsgIdHdr) != "rf-"+tt.account {
+				t.Errorf("%s: Nats-Msg-Id %q", tt.account, hdr.Get(nats.MsgIdHdr))
+			}
+		}
+	})
+
+	t.Run("with a tracer: a publish span, child of the saved context, named in the header", func(t *testing.T) {
+		exporter := tracetest.NewInMemoryExporter()
+		provider := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+		t.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
+		h.commitTraced(t, "acct-span", savedParent, savedState)
+		h.runRelayWith(t, producers.RelayConfig{Consumer: "relay-span", Tracer: provider.Tracer("test")})
+		h.waitForEmptyOutbox(t)
+
+		msgs := h.storedMsgs(t, "refunds.account.balance_changed.acct-span")
+		if len(msgs) != 1 {
+			t.Fatalf("%d messages stored, want 1", len(msgs))
+		}
+		published := tracing.FromHeader(msgs[0].Headers())
+		saved := tracing.Parse(savedParent, savedState)
+		var span *tracetest.SpanStub
+		waitUntil(t, func() bool {
+			for _, s := range exporter.GetSpans() {
+				if s.SpanContext.SpanID() == published.SpanID() {
+					span = &s
+					return true
+				}
+			}
+			return false
+		})
+		if published.TraceID() != saved.TraceID() || published.TraceState().String() != savedState {
+			t.Errorf("published in trace %s state %q, want %s %q", published.TraceID(), published.TraceState(), saved.TraceID(), savedState)
+		}
+		if span.Parent.SpanID() != saved.SpanID() || span.Name != "send refunds.account.balance_changed" || span.SpanKind != trace.SpanKindProducer {
+			t.Errorf("publish span %q kind %v parent %s, want send refunds.account.balance_changed, producer, child of %s", span.Name, span.SpanKind, span.Parent.SpanID(), saved.SpanID())
+		}
+	})
+}
+
+// waitUntil polls ok every 20ms for up to 10 seconds.
+func waitUntil(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

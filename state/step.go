@@ -63,6 +63,10 @@ type Step struct {
 	// as the idempotency record, so the same event id with other content is told apart
 	// from a redelivery (IDConflict).
 	Digest string
+	// TraceParent and TraceState are the W3C trace context (the traceparent and
+	// tracestate header values) of what caused the step, saved with its outbound events
+	// so that they are published in the same trace; "" for none. They are opaque here.
+	TraceParent, TraceState string
 }
 
 // NextVersion is the version the account has after the step. It names the write: a
@@ -128,9 +132,12 @@ type StepResult struct {
 // Position say where it is: order holds within a partition, and the store needs both
 // to remove it once it is published.
 type OutboxEntry struct {
-	ID        string // the event's id, also its Nats-Msg-Id
-	Subject   string
-	Body      []byte
-	Partition int
-	Position  string
+	ID      string // the event's id, also its Nats-Msg-Id
+	Subject string
+	Body    []byte
+	// TraceParent and TraceState are the W3C trace context it is published with
+	// (Step.TraceParent); "" for none, as in entries written before they were kept.
+	TraceParent, TraceState string
+	Partition               int
+	Position                string
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/payinfra/refunds/internal/connect"
+	"github.com/payinfra/refunds/internal/tracing"
 	"github.com/payinfra/refunds/state"
 )
 
@@ -59,6 +60,14 @@ type Config struct {
 	// certificate (--redis-ca, --redis-cert, --redis-key and their REFUNDS_REDIS_*
 	// variables). Default: none; a rediss:// URL is then verified by the system's roots.
 	RedisTLS connect.RedisTLS
+	// OTLPEndpoint is the base URL of an OTLP/HTTP collector spans are exported to
+	// (--otlp-endpoint, REFUNDS_OTLP_ENDPOINT), e.g. http://otel-collector:4318; spans
+	// go to its /v1/traces. It wins over the standard OTEL_EXPORTER_OTLP_ENDPOINT and
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which switch the exporter on too (OTLPFromEnv).
+	// Off by default: trace context is then carried from inbound to outbound events,
+	// and no span is recorded.
+	OTLPEndpoint string
+	OTLPFromEnv  bool
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -88,6 +97,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&cfg.CalendarFile, "calendar", envOr("REFUNDS_CALENDAR", ""), "business-day calendar file, JSON like state/calendars/cn-mainland.json (env REFUNDS_CALENDAR; default: the mainland-China calendar built in)")
 	cfg.NATS.RegisterFlags(fs, getenv)
 	cfg.RedisTLS.RegisterFlags(fs, getenv)
+	fs.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", envOr("REFUNDS_OTLP_ENDPOINT", ""), "export trace spans to this OTLP/HTTP collector base URL, e.g. http://otel-collector:4318 (env REFUNDS_OTLP_ENDPOINT; the standard OTEL_EXPORTER_OTLP_ENDPOINT works too); off by default")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("REFUNDS_LOG_LEVEL", "info"), "debug, info, warn or error (env REFUNDS_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -109,6 +119,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	if cfg.AckWait, err = time.ParseDuration(*ackWait); err != nil || cfg.AckWait < time.Second {
 		return Config{}, fmt.Errorf("%w: ack wait %q must be a Go duration of at least 1s, such as 30s", ErrInvalidConfig, *ackWait)
 	}
+	cfg.OTLPFromEnv = getenv(tracing.EnvOTLPEndpoint) != "" || getenv(tracing.EnvOTLPTracesEndpoint) != ""
 	cfg.StreamReplicas = *replicas
 	if v := getenv("REFUNDS_STREAM_REPLICAS"); v != "" && !flagGiven(fs, "stream-replicas") {
 		if cfg.StreamReplicas, err = strconv.Atoi(v); err != nil {
@@ -169,6 +180,12 @@ func (c Config) validate() error {
 	}
 	if err := c.checkRedisTLS(); err != nil {
 		return err
+	}
+	if c.OTLPEndpoint != "" {
+		u, err := url.Parse(c.OTLPEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: OTLP endpoint %q must be an http:// or https:// URL with a host, e.g. http://otel-collector:4318", ErrInvalidConfig, c.OTLPEndpoint)
+		}
 	}
 	if strings.TrimSpace(c.Instance) == "" {
 		return fmt.Errorf("%w: instance name is empty", ErrInvalidConfig)

@@ -53,6 +53,8 @@ func TestConfigRefusesUnsafeSettings(t *testing.T) {
 		"an HTTP address without port":    {"REFUNDS_HTTP_ADDR": "localhost"},
 		"an ack wait under a second":      {"REFUNDS_ACK_WAIT": "10ms"},
 		"an ack wait that is no duration": {"REFUNDS_ACK_WAIT": "soon"},
+		"an OTLP endpoint without scheme": {"REFUNDS_OTLP_ENDPOINT": "collector:4318"},
+		"an OTLP endpoint of gRPC":        {"REFUNDS_OTLP_ENDPOINT": "grpc://collector:4317"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := loadConfig(nil, env(vars)); !errors.Is(err, ErrInvalidConfig) {
@@ -223,6 +225,33 @@ func TestConfigRefusesContradictoryOrUnusableSecuritySettings(t *testing.T) {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("the error carries a seed: %v", err)
 				}
+			}
+		})
+	}
+}
+
+func TestConfigOTLPExporterIsOffByDefault(t *testing.T) {
+	tests := []struct {
+		name         string
+		args         []string
+		vars         map[string]string
+		wantEndpoint string
+		wantFromEnv  bool
+	}{
+		{name: "nothing set: off"},
+		{name: "REFUNDS_OTLP_ENDPOINT", vars: map[string]string{"REFUNDS_OTLP_ENDPOINT": "http://env:4318"}, wantEndpoint: "http://env:4318"},
+		{name: "the flag wins", args: []string{"--otlp-endpoint", "https://flag:4318"}, vars: map[string]string{"REFUNDS_OTLP_ENDPOINT": "http://env:4318"}, wantEndpoint: "https://flag:4318"},
+		{name: "OTEL_EXPORTER_OTLP_ENDPOINT", vars: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}, wantFromEnv: true},
+		{name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", vars: map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://otel:4318/v1/traces"}, wantFromEnv: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(tt.args, env(tt.vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.OTLPEndpoint != tt.wantEndpoint || cfg.OTLPFromEnv != tt.wantFromEnv {
+				t.Fatalf("endpoint %q from env %v, want %q %v", cfg.OTLPEndpoint, cfg.OTLPFromEnv, tt.wantEndpoint, tt.wantFromEnv)
 			}
 		})
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/payinfra/refunds/consumers"
 	"github.com/payinfra/refunds/internal/connect"
+	"github.com/payinfra/refunds/internal/tracing"
 	"github.com/payinfra/refunds/producers"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
@@ -100,6 +101,25 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 		log.Info().Str("nats", redacted(cfg.NATSURL)).Str("redis", redacted(cfg.RedisURL)).Msg("dev mode: in-process NATS JetStream and Redis-compatible servers")
 	}
 
+	tracer, stopTracing, err := tracing.Start(ctx, tracing.ExporterConfig{
+		Endpoint: cfg.OTLPEndpoint, FromEnv: cfg.OTLPFromEnv, ServiceInstance: cfg.Instance,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Last out: the spans of the events the intake and the relay finished while
+		// stopping are exported too.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn().Err(err).Msg("export the last trace spans")
+		}
+	}()
+	if tracer != nil {
+		log.Info().Str("otlp_endpoint", redacted(cfg.OTLPEndpoint)).Bool("from_env", cfg.OTLPEndpoint == "").Msg("exporting trace spans over OTLP/HTTP")
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var ready atomic.Bool
@@ -163,7 +183,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	}
 
 	relay, err := producers.NewRelay(js, store, log.With().Str("part", "relay").Logger(), producers.RelayConfig{
-		Consumer: cfg.Instance, Registerer: reg,
+		Consumer: cfg.Instance, Registerer: reg, Tracer: tracer,
 	})
 	if err != nil {
 		return err
@@ -174,6 +194,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 		Rules:       &rules,
 		Metrics:     metrics,
 		AfterCommit: func(int) { relay.Wake() },
+		Tracer:      tracer,
 	}
 	if h.intakeConfig != nil {
 		h.intakeConfig(&intakeCfg)
@@ -184,6 +205,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 		Registerer:  reg,
 		Metrics:     metrics,
 		AfterCommit: func(int) { relay.Wake() },
+		Tracer:      tracer,
 	}
 	if h.countdownConfig != nil {
 		h.countdownConfig(&countdownCfg)

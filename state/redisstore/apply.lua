@@ -21,8 +21,14 @@
 --         id with another digest is not a repeat but a conflict ("1" on records
 --         written before digests were kept matches any)
 -- ARGV[10] the account's top-ups JSON (hash field t), "" when they did not change
--- ARGV[11] n, the number of ended cases to keep, then n (case id, case JSON) pairs
--- ARGV[12 + 2n ...] outbound events as (id, subject, body) triples
+-- ARGV[11] the W3C traceparent the step's outbound events are published with, "" none
+-- ARGV[12] its tracestate, "" none
+-- ARGV[13] n, the number of ended cases to keep, then n (case id, case JSON) pairs
+-- ARGV[14 + 2n ...] outbound events as (id, subject, body) triples
+--
+-- An outbox entry has the fields id, subject, body, and traceparent and tracestate
+-- only when they are not empty: an entry without them (as every entry written before
+-- they were kept) is published without a trace context.
 local remember = ARGV[4] ~= '0'
 local fact = ARGV[8] ~= ''
 if remember then
@@ -71,11 +77,20 @@ end
 if ARGV[6] == '1' then
   redis.call('ZREM', KEYS[5], ARGV[7])
 end
-local closed = tonumber(ARGV[11])
-for i = 12, 11 + 2 * closed, 2 do
+local closed = tonumber(ARGV[13])
+for i = 14, 13 + 2 * closed, 2 do
   redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
 end
-for i = 12 + 2 * closed, #ARGV, 3 do
-  redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
+local traceparent, tracestate = ARGV[11], ARGV[12]
+for i = 14 + 2 * closed, #ARGV, 3 do
+  if traceparent == '' then
+    redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
+  elseif tracestate == '' then
+    redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
+      'traceparent', traceparent)
+  else
+    redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
+      'traceparent', traceparent, 'tracestate', tracestate)
+  end
 end
 return 'APPLIED'

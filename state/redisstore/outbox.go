@@ -82,8 +82,13 @@ func appendEntries(entries []state.OutboxEntry, partition int, msgs []redis.XMes
 		id, _ := m.Values["id"].(string)
 		subject, _ := m.Values["subject"].(string)
 		body, _ := m.Values["body"].(string)
+		// Absent from entries without a trace context, and from every entry written
+		// before trace contexts were kept: those are published without one.
+		traceParent, _ := m.Values["traceparent"].(string)
+		traceState, _ := m.Values["tracestate"].(string)
 		entries = append(entries, state.OutboxEntry{
 			ID: id, Subject: subject, Body: []byte(body),
+			TraceParent: traceParent, TraceState: traceState,
 			Partition: partition, Position: m.ID,
 		})
 	}
@@ -122,7 +127,14 @@ func (s *Store) ParkOutbox(ctx context.Context, entries []state.OutboxEntry) err
 	// twice at worst, never loses it.
 	pipe := s.rdb.Pipeline()
 	for _, e := range entries {
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: parkedKey(e.Partition), Values: []any{"id", e.ID, "subject", e.Subject, "body", e.Body}})
+		values := []any{"id", e.ID, "subject", e.Subject, "body", e.Body}
+		if e.TraceParent != "" {
+			values = append(values, "traceparent", e.TraceParent)
+		}
+		if e.TraceState != "" {
+			values = append(values, "tracestate", e.TraceState)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: parkedKey(e.Partition), Values: values})
 		pipe.XAck(ctx, outboxKey(e.Partition), relayGroup, e.Position)
 		pipe.XDel(ctx, outboxKey(e.Partition), e.Position)
 	}

@@ -427,7 +427,7 @@ func stepArgs(st state.Step, retention string, withTopUps bool) ([]any, error) {
 	if st.Fact != "" {
 		fact = cmp.Or(st.FactDigest, "-")
 	}
-	args := make([]any, 0, 11+2*len(st.ClosedCases)+3*len(st.Outbound))
+	args := make([]any, 0, 13+2*len(st.ClosedCases)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -439,6 +439,8 @@ func stepArgs(st state.Step, retention string, withTopUps bool) ([]any, error) {
 		fact,
 		cmp.Or(st.Digest, "1"),
 		topUps,
+		st.TraceParent,
+		st.TraceState,
 		len(st.ClosedCases),
 	)
 	for _, c := range st.ClosedCases {
