@@ -32,7 +32,10 @@ var (
 	benchLatencyFor = flag.Duration("e2e.latency", 20*time.Second, "how long the paced publishing of the latency phase lasts")
 	benchOutOfOrder = flag.Float64("e2e.outoforder", 0, "share of dependent events published before their parent (the chaos test's 0.2); "+
 		"0: none, since such an event waits and is retried 200ms later by design, which would be counted as latency")
-	benchScenarios = flag.String("e2e.scenarios", "", "comma-separated scenario keys to run (raw,naive,refundd1,refundd2,refundd1-aof-off,latency); default all")
+	benchLatencyRate = flag.Float64("e2e.latency-rate", 0, "events/s of the latency phase; default half of refundd ×1's measured peak")
+	benchNaiveEvents = flag.Int("e2e.naive-events", 10000, "the naive loop is timed over the stream's first this many events (it takes one at a time, "+
+		"a few ms each with fsync always: the whole default workload would take ten minutes)")
+	benchScenarios = flag.String("e2e.scenarios", "", "comma-separated scenario keys to run (raw,naive,refundd1,refundd2,refundd1-aof-off,latency,latency-aof-off); default all")
 )
 
 // lateDuplicateShare is the workload's default share of events published again under
@@ -49,6 +52,7 @@ type prepared struct {
 	w              workload.Workload
 	msgs           []*nats.Msg
 	ids, accounts  []string // per message: the event id and its account
+	types          map[string]string
 	lateDuplicates int
 }
 
@@ -74,7 +78,7 @@ func prepare(tb testing.TB, accounts int, seed uint64, outOfOrder float64) prepa
 			late++
 		}
 	}
-	p := prepared{w: w, lateDuplicates: late}
+	p := prepared{w: w, lateDuplicates: late, types: map[string]string{}}
 	add := func(pub workload.Publication) {
 		body, err := pub.Event.Encode()
 		if err != nil {
@@ -86,6 +90,7 @@ func prepare(tb testing.TB, accounts int, seed uint64, outOfOrder float64) prepa
 		p.msgs = append(p.msgs, m)
 		p.ids = append(p.ids, pub.Event.ID)
 		p.accounts = append(p.accounts, pub.Event.Subject)
+		p.types[pub.Event.ID] = string(pub.Event.Type)
 	}
 	for k := 0; k <= n; k++ {
 		for _, pub := range before[k] {
@@ -116,7 +121,8 @@ var scenarios = []scenario{
 
 // result is one round of one scenario.
 type result struct {
-	stored       int
+	stored       int // events in the stream
+	timed        int // events consumed within elapsed: all of them, but for the naive loop
 	elapsed      time.Duration
 	redisPerAcct float64 // bytes; refundd only
 	peakRSS      int64   // bytes, the largest of the instances; refundd only
@@ -124,7 +130,7 @@ type result struct {
 	note         string
 }
 
-func (r result) rate() float64 { return float64(r.stored) / r.elapsed.Seconds() }
+func (r result) rate() float64 { return float64(r.timed) / r.elapsed.Seconds() }
 
 // BenchmarkEndToEnd runs every scenario once per round on fresh servers with the same
 // pre-published workload, then the latency phase, and prints one table. It runs once
@@ -164,19 +170,26 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 	}
 
-	var lat *latencyResult
-	if peak, ok := median(results["refundd1"]); ok && run("latency") {
-		rate := peak.rate() / 2
+	var lats []latencyResult
+	peak, hasPeak := median(results["refundd1"])
+	for _, aof := range []aofMode{aofAlways, aofOff} {
+		key := map[aofMode]string{aofAlways: "latency", aofOff: "latency-aof-off"}[aof]
+		if (!hasPeak && *benchLatencyRate <= 0) || !run(key) {
+			continue
+		}
+		rate := *benchLatencyRate
+		if rate <= 0 {
+			rate = peak.rate() / 2
+		}
 		accounts := max(1, int(math.Ceil(rate*benchLatencyFor.Seconds()*float64(*benchAccounts)/float64(len(p.msgs)))))
-		log.Info().Float64("events/s", math.Round(rate)).Int("accounts", accounts).Msg("latency phase at half of refundd ×1's peak")
+		log.Info().Str("scenario", key).Float64("events/s", math.Round(rate)).Int("accounts", accounts).Msg("latency phase")
 		lp := prepare(b, accounts, *benchSeed+1000, *benchOutOfOrder)
 		s := newScope(b)
-		l := measureLatency(s, bin, lp, rate)
+		lats = append(lats, measureLatency(s, bin, lp, rate, aof))
 		s.close()
-		lat = &l
 	}
 
-	report(b, os.Stdout, p, results, lat, time.Since(began))
+	report(b, os.Stdout, p, results, lats, time.Since(began))
 }
 
 // runScenario publishes the workload to fresh servers and consumes it as sc says,
@@ -188,6 +201,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 	defer s.close()
 	e := newEnv(s, sc.aof)
 	res := result{stored: e.publish(s, p.msgs)}
+	res.timed = res.stored
 	memBefore := e.usedMemory(s)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -206,7 +220,10 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 			}
 		}()
 		count := func() int64 { return processed.Load() + counts.settled.Load() }
-		for count() < int64(res.stored) {
+		if sc.loop == "naive" {
+			res.timed = min(res.stored, *benchNaiveEvents)
+		}
+		for count() < int64(res.timed) {
 			select {
 			case err := <-done:
 				b.Fatalf("%s stopped early: %v", sc.name, err)
@@ -216,14 +233,18 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 				b.Fatalf("%s: %d of %d events after %s", sc.name, count(), res.stored, scenarioTimeout)
 			}
 		}
-		end := e.waitSettled(s, false, time.Minute, func() string { return sc.name })
-		res.elapsed = end.Sub(start)
+		res.elapsed = time.Since(start)
+		if res.timed == res.stored {
+			end := e.waitSettled(s, false, time.Minute, func() string { return sc.name })
+			res.elapsed = end.Sub(start)
+		}
 		cancel()
 		if err := <-done; err != nil {
 			b.Fatalf("%s: %v", sc.name, err)
 		}
 		if sc.loop == "naive" {
-			res.note = fmt.Sprintf("%d applied, %d duplicates, %d refused, %d waits, %d given up",
+			res.note = fmt.Sprintf("timed over the first %d of %d events (-e2e.naive-events): %d applied, %d duplicates, %d refused, %d waits, %d given up",
+				res.timed, res.stored,
 				counts.applied.Load(), counts.duplicates.Load(), counts.refused.Load(), counts.waits.Load(), counts.gaveUp.Load())
 		}
 	default:
@@ -267,7 +288,7 @@ func median(rs []result) (result, bool) {
 }
 
 // report prints the table and reports the main figures as benchmark metrics.
-func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, lat *latencyResult, took time.Duration) {
+func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, lats []latencyResult, took time.Duration) {
 	stored := 0
 	for _, rs := range results {
 		stored = rs[0].stored
@@ -297,7 +318,7 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			mem = fmt.Sprintf("%.0f", r.redisPerAcct)
 			rss = fmt.Sprintf("%.0f MiB", float64(r.peakRSS)/(1<<20))
 		}
-		name := fmt.Sprintf("%s (AOF %s)", sc.name, map[aofMode]string{aofAlways: "fsync always", aofOff: "off"}[sc.aof])
+		name := fmt.Sprintf("%s (AOF %s)", sc.name, aofName(sc.aof))
 		fmt.Fprintf(w, "%-30s %10.0f %9s %8s %9s %12s %9s\n", name, r.rate(), r.elapsed.Round(10*time.Millisecond), vsRaw, vsNaive, mem, rss)
 		if r.note != "" {
 			fmt.Fprintf(w, "%30s   %s\n", "", r.note)
@@ -327,15 +348,15 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		}
 		fmt.Fprintln(w)
 	}
-	if lat != nil {
-		fmt.Fprintf(w, "\nlatency, publish → first outbound event of that inbound event, refundd ×1 (AOF fsync always) paced at %.0f events/s\n"+
-			"(half of its peak) for %s: p50 %s, p99 %s, max %s (%d of %d inbound events caused an outbound one; refundd ready %s after start)\n",
-			lat.rate, *benchLatencyFor, ms(lat.p50), ms(lat.p99), ms(lat.max), lat.matched, lat.published, lat.ready.Round(time.Millisecond))
-		b.ReportMetric(float64(lat.p50)/1e6, "p50-ms")
-		b.ReportMetric(float64(lat.p99)/1e6, "p99-ms")
-		b.ReportMetric(float64(lat.max)/1e6, "max-ms")
+	for _, lat := range lats {
+		fmt.Fprintf(w, "\nlatency, publish → first outbound event of that inbound event, refundd ×1 (AOF %s), paced at %.0f events/s for %s:\n"+
+			"  p50 %s, p99 %s, max %s (%d of %d inbound events caused an outbound one; refundd ready %s after its start)\n",
+			aofName(lat.aof), lat.rate, *benchLatencyFor, ms(lat.p50), ms(lat.p99), ms(lat.max), lat.matched, lat.published, lat.ready.Round(time.Millisecond))
+		prefix := map[aofMode]string{aofAlways: "", aofOff: "aof-off-"}[lat.aof]
+		b.ReportMetric(float64(lat.p50)/1e6, prefix+"p50-ms")
+		b.ReportMetric(float64(lat.p99)/1e6, prefix+"p99-ms")
+		b.ReportMetric(float64(lat.max)/1e6, prefix+"max-ms")
 	}
-
 	fmt.Fprintf(w, "\ntargets (refundd ×1, AOF fsync always):\n")
 	if r1, ok := median(results["refundd1"]); ok {
 		if hasRaw {
@@ -350,8 +371,10 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		}
 		fmt.Fprintf(w, "  Redis per account ≤ 2 KiB: %.0f B  %s\n", r1.redisPerAcct, verdict(r1.redisPerAcct <= 2048))
 	}
-	if lat != nil {
-		fmt.Fprintf(w, "  p99 at half load < 25 ms: %s  %s\n", ms(lat.p99), verdict(lat.p99 < 25*time.Millisecond))
+	for _, lat := range lats {
+		if lat.aof == aofAlways {
+			fmt.Fprintf(w, "  p99 at half load < 25 ms: %s  %s\n", ms(lat.p99), verdict(lat.p99 < 25*time.Millisecond))
+		}
 	}
 	fmt.Fprintf(w, "\nthe whole bench took %s\n", took.Round(time.Second))
 }
@@ -363,4 +386,8 @@ func verdict(met bool) string {
 		return "met"
 	}
 	return "MISSED"
+}
+
+func aofName(a aofMode) string {
+	return map[aofMode]string{aofAlways: "fsync always", aofOff: "off"}[a]
 }

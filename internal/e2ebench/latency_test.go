@@ -15,6 +15,7 @@ import (
 
 // latencyResult is publish → first outbound event caused by that inbound event.
 type latencyResult struct {
+	aof           aofMode
 	rate          float64 // events published per second, paced
 	published     int     // distinct inbound events published
 	matched       int     // of which an outbound event was seen
@@ -32,13 +33,17 @@ const outboundPerCause = 4
 // the inbound event that caused it; the latency of an inbound event is from just
 // before its first publication to the arrival of the earliest of its outbound events.
 // Events that cause none (an account opened, a duplicate) are not counted.
-func measureLatency(s *scope, bin string, p prepared, rate float64) latencyResult {
+func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode) latencyResult {
 	s.Helper()
-	e := newEnv(s, aofAlways)
+	e := newEnv(s, aof)
+	var extra []string
+	if aof == aofOff {
+		extra = append(extra, "REFUNDS_ALLOW_VOLATILE_REDIS=true")
+	}
 	started := time.Now()
-	ds := startDaemons(s, bin, e, 1)
+	ds := startDaemons(s, bin, e, 1, extra...)
 	ds[0].waitReady(s, time.Minute)
-	res := latencyResult{rate: rate, ready: time.Since(started)}
+	res := latencyResult{aof: aof, rate: rate, ready: time.Since(started)}
 
 	var mu sync.Mutex
 	arrived := map[string]time.Time{}
@@ -115,8 +120,14 @@ func measureLatency(s *scope, bin string, p prepared, rate float64) latencyResul
 	}
 	mu.Unlock()
 	var lat []time.Duration
+	byType := map[string][]time.Duration{}
 	for id, at := range first {
 		lat = append(lat, at.Sub(sent[id]))
+		byType[p.types[id]] = append(byType[p.types[id]], at.Sub(sent[id]))
+	}
+	for t, l := range byType {
+		slices.Sort(l)
+		log.Debug().Str("type", t).Int("n", len(l)).Dur("p50", l[len(l)/2]).Dur("max", l[len(l)-1]).Msg("latency by type")
 	}
 	slices.Sort(lat)
 	res.published, res.matched = len(sent), len(lat)
