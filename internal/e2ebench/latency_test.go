@@ -1,0 +1,140 @@
+package e2ebench
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payinfra/refunds/state"
+)
+
+// latencyResult is publish → first outbound event caused by that inbound event.
+type latencyResult struct {
+	aof           aofMode
+	rate          float64 // events published per second, paced
+	published     int     // distinct inbound events published
+	matched       int     // of which an outbound event was seen
+	p50, p99, max time.Duration
+	ready         time.Duration // refundd's start until /readyz answered 200
+}
+
+// outboundPerCause is how many of a cause's outbound events (OutboundID's n) are
+// looked for; the earliest to arrive counts.
+const outboundPerCause = 4
+
+// measureLatency starts fresh servers (Redis with appendfsync always) and one refundd,
+// subscribes to refunds.>, and publishes w's messages paced at rate per second. An
+// outbound event's id is state.OutboundID(account, cause id, n), so each maps back to
+// the inbound event that caused it; the latency of an inbound event is from just
+// before its first publication to the arrival of the earliest of its outbound events.
+// Events that cause none (an account opened, a duplicate) are not counted.
+func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode) latencyResult {
+	s.Helper()
+	e := newEnv(s, aof)
+	var extra []string
+	if aof == aofOff {
+		extra = append(extra, "REFUNDS_ALLOW_VOLATILE_REDIS=true")
+	}
+	started := time.Now()
+	ds := startDaemons(s, bin, e, 1, extra...)
+	ds[0].waitReady(s, time.Minute)
+	res := latencyResult{aof: aof, rate: rate, ready: time.Since(started)}
+
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	sub, err := e.nc.Subscribe("refunds.>", func(m *nats.Msg) {
+		at := time.Now()
+		id := m.Header.Get(nats.MsgIdHdr)
+		if id == "" {
+			var env struct {
+				ID string `json:"id"`
+			}
+			_ = json.Unmarshal(m.Data, &env)
+			id = env.ID
+		}
+		mu.Lock()
+		if _, ok := arrived[id]; !ok {
+			arrived[id] = at
+		}
+		mu.Unlock()
+	})
+	if err != nil {
+		s.Fatal(err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	s.Cleanup(func() { _ = sub.Unsubscribe() })
+
+	sent := map[string]time.Time{} // inbound event id → first publish
+	cause := map[string]string{}   // outbound id → inbound event id
+	for i := range p.msgs {
+		id, acct := p.ids[i], p.accounts[i]
+		if _, ok := sent[id]; ok {
+			continue
+		}
+		sent[id] = time.Time{}
+		for n := range outboundPerCause {
+			cause[state.OutboundID(acct, id, n)] = id
+		}
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	begin := time.Now()
+	for i, m := range p.msgs {
+		if d := time.Until(begin.Add(time.Duration(i) * interval)); d > time.Millisecond {
+			time.Sleep(d)
+		}
+		id := p.ids[i]
+		if sent[id].IsZero() {
+			sent[id] = time.Now()
+		}
+		if _, err := e.js.PublishMsgAsync(copyMsg(m), jetstream.WithStallWait(time.Minute)); err != nil {
+			s.Fatalf("publish: %v", err)
+		}
+	}
+	select {
+	case <-e.js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		s.Fatal("paced publishes not acknowledged within a minute")
+	}
+	e.waitSettled(s, true, 5*time.Minute, func() string { return "latency phase" })
+	// The relay has published everything; let the subscription drain.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = e.nc.FlushWithContext(ctx)
+	time.Sleep(500 * time.Millisecond)
+
+	first := map[string]time.Time{}
+	mu.Lock()
+	for out, at := range arrived {
+		id, ok := cause[out]
+		if !ok {
+			continue
+		}
+		if t, seen := first[id]; !seen || at.Before(t) {
+			first[id] = at
+		}
+	}
+	mu.Unlock()
+	var lat []time.Duration
+	byType := map[string][]time.Duration{}
+	for id, at := range first {
+		lat = append(lat, at.Sub(sent[id]))
+		byType[p.types[id]] = append(byType[p.types[id]], at.Sub(sent[id]))
+	}
+	for t, l := range byType {
+		slices.Sort(l)
+		log.Debug().Str("type", t).Int("n", len(l)).Dur("p50", l[len(l)/2]).Dur("max", l[len(l)-1]).Msg("latency by type")
+	}
+	slices.Sort(lat)
+	res.published, res.matched = len(sent), len(lat)
+	if len(lat) > 0 {
+		res.p50 = lat[len(lat)*50/100]
+		res.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
+		res.max = lat[len(lat)-1]
+	}
+	return res
+}

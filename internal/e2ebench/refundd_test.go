@@ -1,0 +1,144 @@
+package e2ebench
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildRefundd builds the daemon once, as operators run it (go build, no race detector).
+func buildRefundd(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), "refundd")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/payinfra/refunds/cmd/refundd")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("build refundd: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// daemon is one refundd process.
+type daemon struct {
+	name, httpAddr, logPath string
+	cmd                     *exec.Cmd
+	exited                  chan error
+}
+
+// startDaemons starts n refundd processes on e's servers, logging at warn to files,
+// and stops them (SIGTERM) when s closes. extraEnv is added to their environment.
+func startDaemons(s *scope, bin string, e *env, n int, extraEnv ...string) []*daemon {
+	s.Helper()
+	dir := s.TempDir()
+	var ds []*daemon
+	for i := range n {
+		d := &daemon{name: fmt.Sprintf("refundd-%d", i+1), httpAddr: freeAddr(s), exited: make(chan error, 1)}
+		d.logPath = filepath.Join(dir, d.name+".log")
+		logFile, err := os.Create(d.logPath)
+		if err != nil {
+			s.Fatal(err)
+		}
+		d.cmd = exec.Command(bin)
+		d.cmd.Env = append(append(os.Environ(),
+			"REFUNDS_NATS_URL="+e.natsURL, "REFUNDS_REDIS_URL="+e.redisURL,
+			"REFUNDS_HTTP_ADDR="+d.httpAddr, "REFUNDS_INSTANCE="+d.name,
+			"REFUNDS_LOG_LEVEL=warn"), extraEnv...)
+		d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
+		if err := d.cmd.Start(); err != nil {
+			s.Fatalf("start %s: %v", d.name, err)
+		}
+		go func() { d.exited <- d.cmd.Wait(); _ = logFile.Close() }()
+		s.Cleanup(d.stop)
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// stop ends the process with SIGTERM, as a deploy would, and kills it after 30s.
+func (d *daemon) stop() {
+	if d.cmd.ProcessState != nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
+}
+
+// waitReady polls /readyz until it answers 200, failing if the process exits first.
+func (d *daemon) waitReady(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	client := http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get("http://" + d.httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-d.exited:
+			tb.Fatalf("%s exited before it was ready: %v\n%s", d.name, err, d.logTail(20))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	tb.Fatalf("%s not ready after %s\n%s", d.name, timeout, d.logTail(20))
+}
+
+// peakRSS is the process's VmHWM (peak resident set size) in bytes, from
+// /proc/<pid>/status; it must be read before the process exits.
+func (d *daemon) peakRSS(tb testing.TB) int64 {
+	tb.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	if err != nil {
+		tb.Fatalf("%s: %v", d.name, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				tb.Fatalf("%s: VmHWM %q: %v", d.name, rest, err)
+			}
+			return kb * 1024
+		}
+	}
+	tb.Fatalf("%s: no VmHWM in /proc/%d/status", d.name, d.cmd.Process.Pid)
+	return 0
+}
+
+func (d *daemon) logTail(lines int) string {
+	data, _ := os.ReadFile(d.logPath)
+	all := strings.Split(strings.TrimSpace(string(data)), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// panicked says the process logged a panic.
+func (d *daemon) panicked() bool {
+	data, _ := os.ReadFile(d.logPath)
+	return strings.Contains(string(data), "panic")
+}
+
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
