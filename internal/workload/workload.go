@@ -14,6 +14,7 @@ package workload
 import (
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -126,7 +127,14 @@ func Generate(opts Options) Workload {
 			w.Publications = append(w.Publications, Publication{Event: ev, MsgID: ev.ID})
 		}
 	}
-	// Late duplicates go anywhere after their original, under another message id.
+	// Late duplicates go anywhere after their original, under another message id. Each
+	// is given a position past its original and the list is rebuilt once: inserting
+	// one at a time would be quadratic in the workload's size.
+	type late struct {
+		after int // the index in Publications it is published after
+		pub   Publication
+	}
+	var lates []late
 	n := len(w.Publications)
 	for i := 0; i < n; i++ {
 		if r.Float64() >= o.LateDuplicates {
@@ -134,10 +142,18 @@ func Generate(opts Options) Workload {
 		}
 		ev := w.Publications[i].Event
 		w.LateDuplicates++
-		at := i + 1 + r.IntN(len(w.Publications)-i)
-		late := Publication{Event: ev, MsgID: ev.ID + "#past-duplicate-window"}
-		w.Publications = append(w.Publications[:at], append([]Publication{late}, w.Publications[at:]...)...)
+		lates = append(lates, late{after: i + r.IntN(n-i), pub: Publication{Event: ev, MsgID: ev.ID + "#past-duplicate-window"}})
 	}
+	sort.SliceStable(lates, func(a, b int) bool { return lates[a].after < lates[b].after })
+	merged := make([]Publication, 0, n+len(lates))
+	k := 0
+	for i, p := range w.Publications {
+		merged = append(merged, p)
+		for ; k < len(lates) && lates[k].after == i; k++ {
+			merged = append(merged, lates[k].pub)
+		}
+	}
+	w.Publications = merged
 	return w
 }
 

@@ -2,6 +2,7 @@ package workload_test
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,13 @@ func TestTheSameSeedGivesTheSameWorkload(t *testing.T) {
 		if a.Publications[i].MsgID != b.Publications[i].MsgID {
 			t.Fatalf("publication %d: %s and %s", i, a.Publications[i].MsgID, b.Publications[i].MsgID)
 		}
+	}
+	published := map[string]bool{}
+	for _, p := range a.Publications {
+		if strings.HasSuffix(p.MsgID, "#past-duplicate-window") && !published[p.Event.ID] {
+			t.Fatalf("%s is published past the duplicate window before its original", p.Event.ID)
+		}
+		published[p.MsgID] = true
 	}
 	if a.SameIDDuplicates == 0 || a.LateDuplicates == 0 || a.OutOfOrder == 0 || len(a.Refused) == 0 {
 		t.Errorf("a workload of 20 accounts without some fault: %d same-id duplicates, %d late, %d out of order, %d refused",
