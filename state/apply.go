@@ -132,7 +132,7 @@ func (d *decider) finish(next Account) (Decision, error) {
 		Changed:             d.changed,
 		Outbound:            d.outbound,
 		Timers:              after,
-		NextDeadlineChanged: !sameTime(earliest(before), earliest(after)),
+		NextDeadlineChanged: !sameTime(earliest(before), earliest(after)) || earliestKind(before) != earliestKind(after),
 		OpenedCases:         d.opened,
 		ClosedCases:         d.closedCases(next),
 		HolderOverdue:       holderOverdueChange(d.before, next),

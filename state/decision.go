@@ -20,7 +20,8 @@ type Decision struct {
 	Outbound []events.Event
 	// Timers are the account's deadlines after the decision, by kind, earliest first.
 	Timers []Timer
-	// NextDeadlineChanged says the earliest of Timers moved, started or stopped: the
+	// NextDeadlineChanged says the earliest of Timers moved, started, stopped or is now
+	// of another kind: the
 	// store keeps that one deadline per account.
 	NextDeadlineChanged bool
 	// OpenedCases are the ids of the cases the decision opened: the store indexes them
@@ -49,14 +50,15 @@ func (d Decision) NextDeadline() *time.Time { return earliest(d.Timers) }
 // expectedVersion. It is the one place a decision becomes a step.
 func (d Decision) Step(event EventRef, expectedVersion string) Step {
 	st := Step{
-		Event:           event,
-		ExpectedVersion: expectedVersion,
-		Outbound:        d.Outbound,
-		SetNextDeadline: d.NextDeadlineChanged,
-		NextDeadline:    d.NextDeadline(),
-		OpenedCases:     d.OpenedCases,
-		ClosedCases:     d.ClosedCases,
-		HolderOverdue:   d.HolderOverdue,
+		Event:            event,
+		ExpectedVersion:  expectedVersion,
+		Outbound:         d.Outbound,
+		SetNextDeadline:  d.NextDeadlineChanged,
+		NextDeadline:     d.NextDeadline(),
+		NextDeadlineKind: string(earliestKind(d.Timers)),
+		OpenedCases:      d.OpenedCases,
+		ClosedCases:      d.ClosedCases,
+		HolderOverdue:    d.HolderOverdue,
 	}
 	if d.Changed || len(d.ClosedCases) > 0 || d.HolderOverdue != nil {
 		acct := d.Account

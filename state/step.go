@@ -46,6 +46,9 @@ type Step struct {
 	// of its timers, whatever their kind (nil: none). Unset, the pending one stays.
 	SetNextDeadline bool
 	NextDeadline    *time.Time
+	// NextDeadlineKind is the kind of the timer NextDeadline is for ("" with none),
+	// so a store can count pending deadlines by kind.
+	NextDeadlineKind string
 	// Fired marks the firing of a claimed deadline: the claim is released.
 	Fired bool
 	// OpenedCases are case ids to index under the account (see Decision.OpenedCases).

@@ -71,6 +71,22 @@ func (a Account) Timers(r Rules) []Timer {
 // deadline a store keeps for the account.
 func (a Account) NextDeadline(r Rules) *time.Time { return earliest(a.Timers(r)) }
 
+// TimerKinds are every kind of timer, in the order their due timers fire.
+func TimerKinds() []TimerKind {
+	kinds := make([]TimerKind, len(timerKinds))
+	for i, k := range timerKinds {
+		kinds[i] = k.kind
+	}
+	return kinds
+}
+
+func earliestKind(timers []Timer) TimerKind {
+	if len(timers) == 0 {
+		return ""
+	}
+	return timers[0].Kind
+}
+
 func earliest(timers []Timer) *time.Time {
 	if len(timers) == 0 {
 		return nil

@@ -306,3 +306,26 @@ func indexOf(pairAccount string) int {
 	_, _ = fmt.Sscanf(pairAccount, "acct-pair-%02d", &i)
 	return i
 }
+
+func TestPendingTimersAreCountedByKindInTheMetrics(t *testing.T) {
+	d := startDaemon(t, testenv.StartNATS(t).URL, testenv.StartRedis(t).URL)
+	d.openWithCash(t, "acct-kinds-1", "ecs-1")
+	d.openWithCash(t, "acct-kinds-2", "ecs-2")
+	d.release(t, "acct-kinds-1", "ecs-1", time.Now().UTC())
+	d.release(t, "acct-kinds-2", "ecs-2", time.Now().UTC())
+	reserve, overdue := `refunds_timers_pending_by_kind{kind="reserve_unfreeze"}`, `refunds_timers_pending_by_kind{kind="case_overdue"}`
+	waitFor(t, func() string {
+		if r, o := d.metric(t, reserve), d.metric(t, overdue); r != 2 || o != 0 {
+			return fmt.Sprintf("%d reserve and %d case overdue timers pending, want 2 and 0", r, o)
+		}
+		return ""
+	})
+	// A new resource freezes the reserve again: its countdown stops.
+	d.create(t, "acct-kinds-2", "ecs-3")
+	waitFor(t, func() string {
+		if r := d.metric(t, reserve); r != 1 {
+			return fmt.Sprintf("%d reserve timers pending, want 1", r)
+		}
+		return ""
+	})
+}

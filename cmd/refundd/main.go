@@ -321,6 +321,7 @@ type gaugeSource interface {
 	OutboxLength(ctx context.Context) (int64, error)
 	OutboxOldest(ctx context.Context) (time.Time, bool, error)
 	PendingTimers(ctx context.Context) (int64, error)
+	PendingTimersByKind(ctx context.Context) (map[string]int64, error)
 }
 
 // registerGauges adds what an operator watches at 3 a.m.: how far the intake is behind
@@ -376,6 +377,16 @@ func registerGauges(reg prometheus.Registerer, store gaugeSource, cons jetstream
 			return float64(n), err
 		})),
 	)
+	for _, kind := range state.TimerKinds() {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "refunds_timers_pending_by_kind",
+			Help:        "Accounts whose earliest pending deadline is of this kind (reserve_unfreeze, case_overdue, settlement_end).",
+			ConstLabels: prometheus.Labels{"kind": string(kind)},
+		}, read("pending timers by kind", func(ctx context.Context) (float64, error) {
+			counts, err := store.PendingTimersByKind(ctx)
+			return float64(counts[string(kind)]), err
+		})))
+	}
 }
 
 // natsOptions are refundd's NATS connect options: it keeps reconnecting for ever, from

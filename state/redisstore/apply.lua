@@ -7,12 +7,16 @@
 -- KEYS[5] claimed deadlines (sorted set, score = claim lease expiry)
 -- KEYS[6] fact record: the business fact the event announces (ARGV[8] = "1")
 -- KEYS[7] the account's ended cases (hash: case id -> case JSON)
+-- KEYS[8] the kind of each account's pending deadline (hash: account id -> kind)
+-- KEYS[9] pending deadlines by kind (hash: kind -> count), for the metrics
 -- ARGV[1] version the decision was made on ("" for a new account)
 -- ARGV[2] version to store   ARGV[3] account JSON but its top-ups (hash field s), ""
 --         when the step changed nothing
 -- ARGV[4] idempotency retention in seconds; "0" for a timer firing, whose effect is
 --         idempotent through the account's own state
--- ARGV[5] the account's next deadline after the step: "" unchanged, "-" none, else unix ms
+-- ARGV[5] the account's next deadline after the step: "" unchanged, "-" none, else unix
+--         ms, followed by ":" and its timer kind (a bare unix ms, from an older
+--         version, leaves the kind unknown)
 -- ARGV[6] "1" when the step fires a claimed deadline: its claim is released
 -- ARGV[7] account id (the member in both sorted sets)
 -- ARGV[8] the digest of the fact the event announces (a consumption, a bill...), or ""
@@ -69,10 +73,25 @@ end
 if fact then
   redis.call('SET', KEYS[6], ARGV[8], 'EX', ARGV[4])
 end
-if ARGV[5] == '-' then
-  redis.call('ZREM', KEYS[4], ARGV[7])
-elseif ARGV[5] ~= '' then
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[7])
+if ARGV[5] ~= '' then
+  local at, kind = string.match(ARGV[5], '^(%d*):?(.*)$')
+  if ARGV[5] == '-' then
+    redis.call('ZREM', KEYS[4], ARGV[7])
+    kind = ''
+  else
+    redis.call('ZADD', KEYS[4], at, ARGV[7])
+  end
+  local was = redis.call('HGET', KEYS[8], ARGV[7]) or ''
+  if was ~= kind then
+    if was ~= '' then
+      redis.call('HINCRBY', KEYS[9], was, -1)
+      redis.call('HDEL', KEYS[8], ARGV[7])
+    end
+    if kind ~= '' then
+      redis.call('HINCRBY', KEYS[9], kind, 1)
+      redis.call('HSET', KEYS[8], ARGV[7], kind)
+    end
+  end
 end
 if ARGV[6] == '1' then
   redis.call('ZREM', KEYS[5], ARGV[7])

@@ -103,3 +103,45 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 		})
 	})
 }
+
+func TestPendingDeadlinesAreCountedByKindAsTheyStartMoveAndStop(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+		set := func(account, event string, deadline *time.Time, kind state.TimerKind) {
+			t.Helper()
+			loaded, _, err := s.Load(ctx, []string{account}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := state.NewAccount(account)
+			outcomes, err := s.Commit(ctx, []state.Step{{
+				Event: state.EventRef{AccountID: account, EventID: event}, ExpectedVersion: loaded[account].Version,
+				Account: &a, SetNextDeadline: true, NextDeadline: deadline, NextDeadlineKind: string(kind),
+			}})
+			if err != nil || outcomes[0].Outcome != state.Applied {
+				t.Fatalf("set deadline: %v %v", outcomes, err)
+			}
+		}
+		want := func(reserve, overdue int64) {
+			t.Helper()
+			got, err := s.PendingTimersByKind(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[string(state.TimerReserveUnfreeze)] != reserve || got[string(state.TimerCaseOverdue)] != overdue {
+				t.Fatalf("pending by kind %v, want %d reserve and %d case overdue", got, reserve, overdue)
+			}
+		}
+		set("acct-a", "e1", &at, state.TimerReserveUnfreeze)
+		set("acct-b", "e2", &at, state.TimerReserveUnfreeze)
+		want(2, 0)
+		later := at.Add(time.Hour)
+		set("acct-a", "e3", &later, state.TimerReserveUnfreeze) // moved, same kind
+		want(2, 0)
+		set("acct-b", "e4", &later, state.TimerCaseOverdue) // the earliest is now a case's
+		want(1, 1)
+		set("acct-a", "e5", nil, "") // every timer of acct-a stopped
+		want(0, 1)
+	})
+}

@@ -87,4 +87,6 @@ func outboxKey(partition int) string { return tag(partition) + "outbox" }
 func parkedKey(partition int) string { return tag(partition) + "outbox:parked" }
 
 func timersDueKey(partition int) string     { return tag(partition) + "reserve:due" }
+func timerKindsKey(partition int) string    { return tag(partition) + "timers:kind" }
+func timerCountsKey(partition int) string   { return tag(partition) + "timers:count" }
 func timersClaimedKey(partition int) string { return tag(partition) + "reserve:claimed" }

@@ -336,6 +336,8 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			// Without a fact, the seen key stands in: the script does not touch it.
 			seenKey(st.Event.AccountID, st.Event.EventID),
 			closedCasesKey(st.Event.AccountID),
+			timerKindsKey(p),
+			timerCountsKey(p),
 		}
 		if st.Fact != "" {
 			keys[5] = factKey(st.Event.AccountID, st.Fact)
@@ -416,7 +418,7 @@ func stepArgs(st state.Step, retention string, withTopUps bool) ([]any, error) {
 	if st.SetNextDeadline {
 		deadline = "-"
 		if st.NextDeadline != nil {
-			deadline = strconv.FormatInt(st.NextDeadline.UnixMilli(), 10)
+			deadline = strconv.FormatInt(st.NextDeadline.UnixMilli(), 10) + ":" + st.NextDeadlineKind
 		}
 	}
 	fired := "0"

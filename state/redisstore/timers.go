@@ -47,6 +47,31 @@ func (s *Store) claim(ctx context.Context, nowMs, leaseMs string, limit int) ([]
 	return accounts, nil
 }
 
+// PendingTimersByKind is how many accounts have a pending deadline of each kind, as
+// the steps that set them counted (a deadline set by a version before the counts
+// were kept is not in them until it changes).
+func (s *Store) PendingTimersByKind(ctx context.Context) (map[string]int64, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, Partitions)
+	for p := 0; p < Partitions; p++ {
+		cmds[p] = pipe.HGetAll(ctx, timerCountsKey(p))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("count pending deadlines by kind: %w", err)
+	}
+	counts := map[string]int64{}
+	for _, c := range cmds {
+		for kind, n := range c.Val() {
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("count of %s deadlines %q: %w", kind, n, err)
+			}
+			counts[kind] += v
+		}
+	}
+	return counts, nil
+}
+
 // PendingTimers is how many accounts' deadlines wait, claimed or not: a gauge for
 // operators and a check for tests.
 func (s *Store) PendingTimers(ctx context.Context) (int64, error) {
