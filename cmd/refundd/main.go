@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -322,6 +323,7 @@ type gaugeSource interface {
 	OutboxOldest(ctx context.Context) (time.Time, bool, error)
 	PendingTimers(ctx context.Context) (int64, error)
 	PendingTimersByKind(ctx context.Context) (map[string]int64, error)
+	CasesByStatus(ctx context.Context) (map[string]int64, error)
 }
 
 // registerGauges adds what an operator watches at 3 a.m.: how far the intake is behind
@@ -377,6 +379,9 @@ func registerGauges(reg prometheus.Registerer, store gaugeSource, cons jetstream
 			return float64(n), err
 		})),
 	)
+	reg.MustRegister(casesCollector{store: store, log: log, desc: prometheus.NewDesc("refunds_cases",
+		"Cases by kind and status: open ones in their current status, ended ones in the status they ended in.",
+		[]string{"kind", "status"}, nil)})
 	for _, kind := range state.TimerKinds() {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "refunds_timers_pending_by_kind",
@@ -441,4 +446,29 @@ func redacted(raw string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// casesCollector reports refunds_cases{kind,status} from the counts the store keeps
+// with every step, read when Prometheus scrapes. The kinds and statuses are the
+// engine's own, so the labels stay few.
+type casesCollector struct {
+	store gaugeSource
+	log   zerolog.Logger
+	desc  *prometheus.Desc
+}
+
+func (c casesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c casesCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.store.CasesByStatus(ctx)
+	if err != nil {
+		c.log.Warn().Err(err).Str("gauge", "cases by status").Msg("read gauge")
+		return
+	}
+	for key, n := range counts {
+		kind, status, _ := strings.Cut(key, "/")
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), kind, status)
+	}
 }

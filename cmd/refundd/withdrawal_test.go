@@ -259,6 +259,9 @@ func TestOperatorsSeeCasesLagOutboxAndTimersInMetrics(t *testing.T) {
 		if n, _ := d.metricValue(t, `refunds_cases_overdue_total{kind="withdrawal",status="approved_pending_transfer"}`); n != 1 {
 			return fmt.Sprintf("%d overdue cases counted, want 1", n)
 		}
+		if n, _ := d.metricValue(t, `refunds_cases{kind="withdrawal",status="approved_pending_transfer"}`); n != 1 {
+			return fmt.Sprintf("%d withdrawals approved and pending transfer, want 1", n)
+		}
 		return ""
 	})
 	// Everything was consumed and published: nothing lags, the outbox drains. A

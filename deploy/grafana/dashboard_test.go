@@ -11,7 +11,7 @@ import (
 // The metrics refundd exports (README, Metrics): a panel on anything else shows nothing.
 var exported = map[string]bool{
 	"refunds_intake_events_total": true, "refunds_intake_batch_seconds_bucket": true, "refunds_intake_consumer_pending": true,
-	"refunds_outbox_depth": true, "refunds_outbox_oldest_age_seconds": true, "refunds_timers_pending": true, "refunds_timers_pending_by_kind": true,
+	"refunds_outbox_depth": true, "refunds_outbox_oldest_age_seconds": true, "refunds_timers_pending": true, "refunds_timers_pending_by_kind": true, "refunds_cases": true,
 	"refunds_case_status_changes_total": true, "refunds_cases_overdue_total": true,
 	"refunds_relay_publish_failures_total": true, "refunds_relay_parked_total": true,
 }

@@ -9,6 +9,7 @@
 -- KEYS[7] the account's ended cases (hash: case id -> case JSON)
 -- KEYS[8] the kind of each account's pending deadline (hash: account id -> kind)
 -- KEYS[9] pending deadlines by kind (hash: kind -> count), for the metrics
+-- KEYS[10] cases by kind and status (hash: "kind/status" -> count), for the metrics
 -- ARGV[1] version the decision was made on ("" for a new account)
 -- ARGV[2] version to store   ARGV[3] account JSON but its top-ups (hash field s), ""
 --         when the step changed nothing
@@ -27,8 +28,10 @@
 -- ARGV[10] the account's top-ups JSON (hash field t), "" when they did not change
 -- ARGV[11] the W3C traceparent the step's outbound events are published with, "" none
 -- ARGV[12] its tracestate, "" none
--- ARGV[13] n, the number of ended cases to keep, then n (case id, case JSON) pairs
--- ARGV[14 + 2n ...] outbound events as (id, subject, body) triples
+-- ARGV[13] the step's case moves, space-separated "kind/previous>kind/status" ("kind/"
+--          alone as the previous status of a case just opened), "" none
+-- ARGV[14] n, the number of ended cases to keep, then n (case id, case JSON) pairs
+-- ARGV[15 + 2n ...] outbound events as (id, subject, body) triples
 --
 -- An outbox entry has the fields id, subject, body, and traceparent and tracestate
 -- only when they are not empty: an entry without them (as every entry written before
@@ -96,12 +99,18 @@ end
 if ARGV[6] == '1' then
   redis.call('ZREM', KEYS[5], ARGV[7])
 end
-local closed = tonumber(ARGV[13])
-for i = 14, 13 + 2 * closed, 2 do
+for from, to in string.gmatch(ARGV[13], '(%S+)>(%S+)') do
+  if string.sub(from, -1) ~= '/' then
+    redis.call('HINCRBY', KEYS[10], from, -1)
+  end
+  redis.call('HINCRBY', KEYS[10], to, 1)
+end
+local closed = tonumber(ARGV[14])
+for i = 15, 14 + 2 * closed, 2 do
   redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
 end
 local traceparent, tracestate = ARGV[11], ARGV[12]
-for i = 14 + 2 * closed, #ARGV, 3 do
+for i = 15 + 2 * closed, #ARGV, 3 do
   if traceparent == '' then
     redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
   elseif tracestate == '' then

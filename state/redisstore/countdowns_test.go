@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
@@ -142,6 +143,52 @@ func TestPendingDeadlinesAreCountedByKindAsTheyStartMoveAndStop(t *testing.T) {
 		set("acct-b", "e4", &later, state.TimerCaseOverdue) // the earliest is now a case's
 		want(1, 1)
 		set("acct-a", "e5", nil, "") // every timer of acct-a stopped
+		want(0, 1)
+	})
+}
+
+func TestCasesAreCountedByStatusAsTheyMoveAndNeverTwiceForARepeatedEvent(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+		move := func(event, previous, status string) state.StepResult {
+			t.Helper()
+			loaded, _, err := s.Load(ctx, []string{"acct-c"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed, err := events.New(events.CaseStatusChanged, "acct-c", state.Source, event+"-out", at, &events.CaseStatusChangedData{
+				CaseID: "w1", Kind: events.CaseWithdrawal, Previous: previous, Status: status, Amount: events.MustAmount("10.00")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := state.NewAccount("acct-c")
+			outcomes, err := s.Commit(ctx, []state.Step{{
+				Event: state.EventRef{AccountID: "acct-c", EventID: event}, ExpectedVersion: loaded["acct-c"].Version,
+				Account: &a, Outbound: []events.Event{changed}, Digest: event,
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return outcomes[0]
+		}
+		want := func(inReview, rejected int64) {
+			t.Helper()
+			got, err := s.CasesByStatus(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got["withdrawal/in_review"] != inReview || got["withdrawal/rejected"] != rejected {
+				t.Fatalf("cases by status %v, want %d in review and %d rejected", got, inReview, rejected)
+			}
+		}
+		move("e1", "", events.StatusInReview)
+		want(1, 0)
+		move("e2", events.StatusInReview, events.StatusRejected)
+		want(0, 1)
+		if r := move("e2", events.StatusInReview, events.StatusRejected); r.Outcome != state.Duplicate {
+			t.Fatalf("the repeated event: %v", r.Outcome)
+		}
 		want(0, 1)
 	})
 }

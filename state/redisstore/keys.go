@@ -89,4 +89,5 @@ func parkedKey(partition int) string { return tag(partition) + "outbox:parked" }
 func timersDueKey(partition int) string     { return tag(partition) + "reserve:due" }
 func timerKindsKey(partition int) string    { return tag(partition) + "timers:kind" }
 func timerCountsKey(partition int) string   { return tag(partition) + "timers:count" }
+func caseCountsKey(partition int) string    { return tag(partition) + "cases:count" }
 func timersClaimedKey(partition int) string { return tag(partition) + "reserve:claimed" }

@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/state"
 )
 
@@ -338,6 +340,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			closedCasesKey(st.Event.AccountID),
 			timerKindsKey(p),
 			timerCountsKey(p),
+			caseCountsKey(p),
 		}
 		if st.Fact != "" {
 			keys[5] = factKey(st.Event.AccountID, st.Fact)
@@ -429,7 +432,13 @@ func stepArgs(st state.Step, retention string, withTopUps bool) ([]any, error) {
 	if st.Fact != "" {
 		fact = cmp.Or(st.FactDigest, "-")
 	}
-	args := make([]any, 0, 13+2*len(st.ClosedCases)+3*len(st.Outbound))
+	var moves []string
+	for _, ev := range st.Outbound {
+		if c, ok := ev.Payload.(*events.CaseStatusChangedData); ok && c.Status != c.Previous {
+			moves = append(moves, c.Kind+"/"+c.Previous+">"+c.Kind+"/"+c.Status)
+		}
+	}
+	args := make([]any, 0, 14+2*len(st.ClosedCases)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -443,6 +452,7 @@ func stepArgs(st state.Step, retention string, withTopUps bool) ([]any, error) {
 		topUps,
 		st.TraceParent,
 		st.TraceState,
+		strings.Join(moves, " "),
 		len(st.ClosedCases),
 	)
 	for _, c := range st.ClosedCases {

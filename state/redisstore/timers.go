@@ -51,22 +51,42 @@ func (s *Store) claim(ctx context.Context, nowMs, leaseMs string, limit int) ([]
 // the steps that set them counted (a deadline set by a version before the counts
 // were kept is not in them until it changes).
 func (s *Store) PendingTimersByKind(ctx context.Context) (map[string]int64, error) {
+	counts, err := s.sumCounts(ctx, timerCountsKey)
+	if err != nil {
+		return nil, fmt.Errorf("count pending deadlines by kind: %w", err)
+	}
+	return counts, nil
+}
+
+// CasesByStatus is how many cases of each kind are in each status, ended ones in the
+// status they ended in, keyed "kind/status", as the steps that moved them counted
+// (cases moved last by a version before the counts were kept are not in them).
+func (s *Store) CasesByStatus(ctx context.Context) (map[string]int64, error) {
+	counts, err := s.sumCounts(ctx, caseCountsKey)
+	if err != nil {
+		return nil, fmt.Errorf("count cases by status: %w", err)
+	}
+	return counts, nil
+}
+
+// sumCounts adds up the count hashes (field -> count) of every partition.
+func (s *Store) sumCounts(ctx context.Context, key func(partition int) string) (map[string]int64, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, Partitions)
 	for p := 0; p < Partitions; p++ {
-		cmds[p] = pipe.HGetAll(ctx, timerCountsKey(p))
+		cmds[p] = pipe.HGetAll(ctx, key(p))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("count pending deadlines by kind: %w", err)
+		return nil, err
 	}
 	counts := map[string]int64{}
 	for _, c := range cmds {
-		for kind, n := range c.Val() {
+		for field, n := range c.Val() {
 			v, err := strconv.ParseInt(n, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("count of %s deadlines %q: %w", kind, n, err)
+				return nil, fmt.Errorf("count of %s %q: %w", field, n, err)
 			}
-			counts[kind] += v
+			counts[field] += v
 		}
 	}
 	return counts, nil
