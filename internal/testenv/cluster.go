@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -94,40 +95,50 @@ func (c *NATSCluster) Kill(ctx context.Context, i int) error {
 
 func ptr[T any](v T) *T { return &v }
 
-// StartNATSCluster starts a three-node NATS cluster with JetStream (at the default
-// fsync policy: the server's flags cannot set sync_interval), each node in its own
-// container on the host's network, and returns once every node has logged that it is
-// ready.
+// StartNATSCluster starts a three-node NATS cluster with JetStream from the project's
+// own deploy/nats/cluster.conf (every write fsynced: sync_interval always), each node
+// in its own container on the host's network, and returns once every node has logged
+// that it is ready.
 func StartNATSCluster(tb testing.TB) *NATSCluster {
 	tb.Helper()
 	Docker(tb)
 	checkRyukDisabled(tb)
 	image := requireImages(tb).nats
+	root, err := repoRoot()
+	if err != nil {
+		tb.Fatalf("testenv: nats cluster: %v", err)
+	}
 	const n = 3
-	var clientPorts, routePorts [n]int
+	var clientPorts, routePorts, monitorPorts [n]int
 	for i := range n {
-		var err error
-		if clientPorts[i], err = pickHostPort(); err == nil {
-			routePorts[i], err = pickHostPort()
-		}
-		if err != nil {
-			tb.Fatalf("testenv: nats cluster: %v", err)
+		for _, port := range []*int{&clientPorts[i], &routePorts[i], &monitorPorts[i]} {
+			if *port, err = pickHostPort(); err != nil {
+				tb.Fatalf("testenv: nats cluster: %v", err)
+			}
 		}
 	}
 	c := &NATSCluster{}
 	var urls []string
 	for i := range n {
-		var routes []string
-		for j := range n {
-			if j != i {
-				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[j]))
-			}
-		}
 		name := fmt.Sprintf("n%d", i+1)
-		c.nodes = append(c.nodes, runOnHostNetwork(tb, "nats "+name, image, "Server is ready",
-			"--addr", "127.0.0.1", "--port", strconv.Itoa(clientPorts[i]), "--server_name", name,
-			"--cluster_name", "refunds", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]),
-			"--routes", strings.Join(routes, ","), "--jetstream", "--store_dir", "/data/"+name))
+		env := map[string]string{
+			"SERVER_NAME":    name,
+			"CLIENT_LISTEN":  fmt.Sprintf("127.0.0.1:%d", clientPorts[i]),
+			"MONITOR_LISTEN": fmt.Sprintf("127.0.0.1:%d", monitorPorts[i]),
+			"CLUSTER_LISTEN": fmt.Sprintf("127.0.0.1:%d", routePorts[i]),
+			"STORE_DIR":      "/data/" + name,
+		}
+		for j := range n {
+			env[fmt.Sprintf("ROUTE_%d", j+1)] = fmt.Sprintf("nats://127.0.0.1:%d", routePorts[j])
+		}
+		c.nodes = append(c.nodes, runOnHostNetworkWith(tb, "nats "+name, image, "Server is ready",
+			[]testcontainers.ContainerCustomizer{
+				testcontainers.WithEnv(env),
+				testcontainers.WithFiles(testcontainers.ContainerFile{
+					HostFilePath: filepath.Join(root, "deploy", "nats", "cluster.conf"), ContainerFilePath: "/etc/nats/cluster.conf", FileMode: 0o644,
+				}),
+			},
+			"-c", "/etc/nats/cluster.conf"))
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
 	}
 	c.URL = strings.Join(urls, ",")
