@@ -2,12 +2,9 @@ package consumers_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,9 +16,9 @@ import (
 
 	"github.com/payinfra/refunds/consumers"
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/rawloop"
 	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
-	"github.com/payinfra/refunds/state/redisstore"
 )
 
 // The throughput benchmarks consume the same workload: throughputEventCount inbound
@@ -41,11 +38,6 @@ const (
 	// throughputTimeout bounds the consumption of one round; the benchmark fails if
 	// not every event was processed and acknowledged by then.
 	throughputTimeout = 60 * time.Second
-	// rawBatchSize is the raw loop's batch, the intake's default.
-	rawBatchSize = 500
-	// rawBatchLinger is how long the raw loop waits for one more event of a batch,
-	// the intake's default.
-	rawBatchLinger = 2 * time.Millisecond
 )
 
 // BenchmarkIntakeThroughput measures how many events per second the intake (NewIntake
@@ -91,9 +83,6 @@ func BenchmarkIntakeThroughput(b *testing.B) {
 // Run: go test -run '^$' -bench RawLoopThroughput -benchtime 1x ./consumers/
 func BenchmarkRawLoopThroughput(b *testing.B) {
 	env := startThroughputEnv(b)
-	if err := rawStepScript.Load(context.Background(), env.rdb).Err(); err != nil {
-		b.Fatal(err)
-	}
 	var run throughputRun
 	round := 0
 	for b.Loop() {
@@ -104,7 +93,7 @@ func BenchmarkRawLoopThroughput(b *testing.B) {
 		var processed, delivered atomic.Int64
 		b.StartTimer()
 		elapsed := env.consume(b, len(msgs), processed.Load, func(ctx context.Context) error {
-			return rawLoop(ctx, env.cons, env.rdb, &processed, &delivered)
+			return rawloop.Run(ctx, env.cons, env.rdb, &processed, &delivered)
 		})
 		if got := processed.Load(); got != int64(len(msgs)) {
 			b.Fatalf("round %d: %d events processed, want %d", round, got, len(msgs))
@@ -112,70 +101,6 @@ func BenchmarkRawLoopThroughput(b *testing.B) {
 		run.add(len(msgs), int(delivered.Load())-len(msgs), elapsed)
 	}
 	run.report(b)
-}
-
-// rawStepScript is the raw loop's per-event write. KEYS[1] idempotency record,
-// KEYS[2] account hash, KEYS[3] outbox stream; ARGV[1] retention in seconds,
-// ARGV[2] event id, ARGV[3] event body.
-var rawStepScript = redis.NewScript(`
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-redis.call('HSET', KEYS[2], 'last', ARGV[2])
-redis.call('XADD', KEYS[3], '*', 'id', ARGV[2], 'body', ARGV[3])
-return 1
-`)
-
-// rawLoop consumes until ctx is cancelled, then finishes the batch it holds.
-func rawLoop(ctx context.Context, cons jetstream.Consumer, rdb *redis.Client, processed, delivered *atomic.Int64) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * rawBatchSize))
-	if err != nil {
-		return fmt.Errorf("start consuming: %w", err)
-	}
-	stop := context.AfterFunc(ctx, it.Drain)
-	defer stop()
-	defer it.Stop()
-
-	retention := strconv.FormatInt(int64(redisstore.DefaultIdempotencyRetention/time.Second), 10)
-	save := context.WithoutCancel(ctx)
-	batch := make([]jetstream.Msg, 0, rawBatchSize)
-	cmds := make([]*redis.Cmd, 0, rawBatchSize)
-	for {
-		first, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("fetch: %w", err)
-		}
-		batch = append(batch[:0], first)
-		for len(batch) < rawBatchSize {
-			msg, err := it.Next(jetstream.NextMaxWait(rawBatchLinger))
-			if err != nil {
-				break
-			}
-			batch = append(batch, msg)
-		}
-		delivered.Add(int64(len(batch)))
-
-		pipe := rdb.Pipeline()
-		cmds = cmds[:0]
-		for _, msg := range batch {
-			subject := msg.Subject()
-			account := subject[strings.LastIndexByte(subject, '.')+1:]
-			id := msg.Headers().Get(nats.MsgIdHdr)
-			tag := "raw:{p" + strconv.Itoa(redisstore.Partition(account)) + "}:"
-			keys := []string{tag + "seen:" + id, tag + "acct:" + account, tag + "outbox"}
-			cmds = append(cmds, rawStepScript.EvalSha(save, pipe, keys, retention, id, msg.Data()))
-		}
-		if _, err := pipe.Exec(save); err != nil {
-			return fmt.Errorf("save batch of %d: %w", len(batch), err)
-		}
-		for _, msg := range batch {
-			if err := msg.Ack(); err != nil {
-				return fmt.Errorf("ack: %w", err)
-			}
-		}
-		processed.Add(int64(len(batch)))
-	}
 }
 
 // countingStore counts what the intake loads and saves.

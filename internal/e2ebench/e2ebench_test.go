@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/consumers"
+	"github.com/payinfra/refunds/internal/rawloop"
 	"github.com/payinfra/refunds/internal/workload"
 )
 
@@ -215,7 +216,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		start := time.Now()
 		go func() {
 			if sc.loop == "raw" {
-				done <- rawLoop(ctx, e.cons, e.rdb, &processed)
+				done <- rawloop.Run(ctx, e.cons, e.rdb, &processed, nil)
 			} else {
 				done <- naiveLoop(ctx, e.cons, e.rdb, &counts)
 			}

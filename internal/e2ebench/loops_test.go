@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,77 +17,6 @@ import (
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
-
-// The raw loop is consumers.BenchmarkRawLoopThroughput's, copied (test files of
-// another package cannot be imported): batches of up to 500 from one pull iterator
-// (a 2ms linger), one pipeline per batch with one EVALSHA per event of a trivial
-// script (SET the idempotency key with EX, HSET a small value on the account, XADD the
-// event to an outbox stream, all under the account partition's hash tag), then a plain
-// Ack per message. It decodes nothing.
-const (
-	rawBatchSize   = 500
-	rawBatchLinger = 2 * time.Millisecond
-)
-
-var rawStepScript = redis.NewScript(`
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-redis.call('HSET', KEYS[2], 'last', ARGV[2])
-redis.call('XADD', KEYS[3], '*', 'id', ARGV[2], 'body', ARGV[3])
-return 1
-`)
-
-var retentionSeconds = strconv.FormatInt(int64(redisstore.DefaultIdempotencyRetention/time.Second), 10)
-
-// rawLoop consumes until ctx is cancelled, then finishes the batch it holds.
-func rawLoop(ctx context.Context, cons jetstream.Consumer, rdb *redis.Client, processed *atomic.Int64) error {
-	if err := rawStepScript.Load(ctx, rdb).Err(); err != nil {
-		return err
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * rawBatchSize))
-	if err != nil {
-		return fmt.Errorf("start consuming: %w", err)
-	}
-	stop := context.AfterFunc(ctx, it.Drain)
-	defer stop()
-	defer it.Stop()
-	save := context.WithoutCancel(ctx)
-	batch := make([]jetstream.Msg, 0, rawBatchSize)
-	for {
-		first, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("fetch: %w", err)
-		}
-		batch = append(batch[:0], first)
-		for len(batch) < rawBatchSize {
-			msg, err := it.Next(jetstream.NextMaxWait(rawBatchLinger))
-			if err != nil {
-				break
-			}
-			batch = append(batch, msg)
-		}
-		pipe := rdb.Pipeline()
-		for _, msg := range batch {
-			subject := msg.Subject()
-			account := subject[strings.LastIndexByte(subject, '.')+1:]
-			id := msg.Headers().Get(nats.MsgIdHdr)
-			tag := "raw:{p" + strconv.Itoa(redisstore.Partition(account)) + "}:"
-			keys := []string{tag + "seen:" + id, tag + "acct:" + account, tag + "outbox"}
-			rawStepScript.EvalSha(save, pipe, keys, retentionSeconds, id, msg.Data())
-		}
-		if _, err := pipe.Exec(save); err != nil {
-			return fmt.Errorf("save batch of %d: %w", len(batch), err)
-		}
-		for _, msg := range batch {
-			if err := msg.Ack(); err != nil {
-				return fmt.Errorf("ack: %w", err)
-			}
-		}
-		processed.Add(int64(len(batch)))
-	}
-}
 
 // naiveWaitLimit is how many times the naive loop lets an event wait (for its account
 // to be opened, for the case it answers) before it gives up on it. The loop keeps no
