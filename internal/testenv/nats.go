@@ -26,14 +26,19 @@ type NATS struct {
 // Docker) and builds the test images first if they are missing.
 func StartNATS(tb testing.TB) *NATS {
 	tb.Helper()
-	s := startServer(tb, serverSpec{
+	s := startServer(tb, natsSpec())
+	return &NATS{URL: s.url, server: s}
+}
+
+// natsSpec is the NATS server as the image runs it.
+func natsSpec() serverSpec {
+	return serverSpec{
 		name:     "nats",
 		image:    func(imgs images) string { return imgs.nats },
 		port:     "4222/tcp",
 		scheme:   "nats",
 		readyLog: "Server is ready",
-	})
-	return &NATS{URL: s.url, server: s}
+	}
 }
 
 // StartDurableNATS is StartNATS with JetStream writing every message to disk before
@@ -41,19 +46,15 @@ func StartNATS(tb testing.TB) *NATS {
 // production: a server killed with SIGKILL then keeps every event it acknowledged.
 func StartDurableNATS(tb testing.TB) *NATS {
 	tb.Helper()
-	s := startServer(tb, serverSpec{
-		name:     "nats (sync always)",
-		image:    func(imgs images) string { return imgs.nats },
-		port:     "4222/tcp",
-		scheme:   "nats",
-		readyLog: "Server is ready",
-		cmd:      []string{"-c", "/etc/nats/durable.conf"},
-		files: []testcontainers.ContainerFile{{
-			Reader:            strings.NewReader("port: 4222\njetstream {\n  store_dir: /data\n  sync_interval: always\n}\n"),
-			ContainerFilePath: "/etc/nats/durable.conf",
-			FileMode:          0o644,
-		}},
-	})
+	spec := natsSpec()
+	spec.name = "nats (sync always)"
+	spec.cmd = []string{"-c", "/etc/nats/durable.conf"}
+	spec.files = []testcontainers.ContainerFile{{
+		Reader:            strings.NewReader("port: 4222\njetstream {\n  store_dir: /data\n  sync_interval: always\n}\n"),
+		ContainerFilePath: "/etc/nats/durable.conf",
+		FileMode:          0o644,
+	}}
+	s := startServer(tb, spec)
 	return &NATS{URL: s.url, server: s}
 }
 

@@ -23,15 +23,20 @@ type Redis struct {
 // Docker) and builds the test images first if they are missing.
 func StartRedis(tb testing.TB) *Redis {
 	tb.Helper()
-	s := startServer(tb, serverSpec{
+	s := startServer(tb, redisSpec())
+	return &Redis{URL: s.url, server: s}
+}
+
+// redisSpec is the Redis server as the image runs it.
+func redisSpec() serverSpec {
+	return serverSpec{
 		name:     "redis",
 		image:    func(imgs images) string { return imgs.redis },
 		port:     "6379/tcp",
 		scheme:   "redis",
 		urlPath:  "/0",
 		readyLog: "Ready to accept connections",
-	})
-	return &Redis{URL: s.url, server: s}
+	}
 }
 
 // StartDurableRedis is StartRedis with the append-only file fsynced before every write
@@ -39,16 +44,11 @@ func StartRedis(tb testing.TB) *Redis {
 // write it acknowledged. refundd acknowledges an event once Redis answered its save.
 func StartDurableRedis(tb testing.TB) *Redis {
 	tb.Helper()
-	s := startServer(tb, serverSpec{
-		name:     "redis (appendfsync always)",
-		image:    func(imgs images) string { return imgs.redis },
-		port:     "6379/tcp",
-		scheme:   "redis",
-		urlPath:  "/0",
-		readyLog: "Ready to accept connections",
-		cmd: []string{"--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data",
-			"--appendonly", "yes", "--appendfsync", "always"},
-	})
+	spec := redisSpec()
+	spec.name = "redis (appendfsync always)"
+	spec.cmd = []string{"--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data",
+		"--appendonly", "yes", "--appendfsync", "always"}
+	s := startServer(tb, spec)
 	return &Redis{URL: s.url, server: s}
 }
 
