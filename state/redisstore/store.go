@@ -28,8 +28,38 @@ var applyLua string
 //go:embed claim.lua
 var claimLua string
 
+// keysPerStep is how many KEYS apply.lua takes for one step.
+const keysPerStep = 10
+
+// applyBatchLua runs apply.lua for several steps of one partition in one call: one
+// round of Redis's command loop instead of one per step. KEYS are keysPerStep per
+// step; ARGV[1] is the number of steps, then for each its count of arguments and the
+// arguments. Each step runs as apply.lua alone would, in order, so a step decides on
+// what the earlier ones wrote (a later step of the same account conflicts when an
+// earlier one did not save), and an error in one step is that step's reply: the others
+// go on, as they did when each step was its own call.
+var applyBatchLua = "local function apply(KEYS, ARGV)\n" + applyLua + "\nend\n" + `
+local replies = {}
+local at = 2
+for s = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[at])
+  local keys = {unpack(KEYS, (s - 1) * ` + strconv.Itoa(keysPerStep) + ` + 1, s * ` + strconv.Itoa(keysPerStep) + `)}
+  local argv = {unpack(ARGV, at + 1, at + n)}
+  local ok, reply = pcall(apply, keys, argv)
+  if ok then
+    replies[s] = reply
+  elseif type(reply) == 'table' and reply.err then
+    replies[s] = 'ERR ' .. reply.err
+  else
+    replies[s] = 'ERR ' .. tostring(reply)
+  end
+  at = at + 1 + n
+end
+return replies
+`
+
 var (
-	applyScript = redis.NewScript(applyLua)
+	applyScript = redis.NewScript(applyBatchLua)
 	claimScript = redis.NewScript(claimLua)
 )
 
@@ -309,11 +339,20 @@ func (s *Store) Commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
 	retention := strconv.FormatInt(int64(s.retention/time.Second), 10)
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(steps))
 	// The top-ups each account has in Redis once the batch's earlier steps are saved:
 	// a step after a failed one conflicts (its expected version is never stored), so
 	// assuming the earlier ones saved is safe.
 	inBatch := make(map[string][]state.TopUp)
+	// One call per partition: the steps of an account are all in its partition, so
+	// they keep their order.
+	type call struct {
+		steps []int
+		keys  []string
+		args  []any
+		after []func()
+	}
+	calls := make(map[int]*call)
+	var order []int
 	for i, st := range steps {
 		withTopUps := true
 		if st.Account != nil {
@@ -329,6 +368,12 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			return nil, err
 		}
 		p := Partition(st.Event.AccountID)
+		c, ok := calls[p]
+		if !ok {
+			c = &call{args: []any{0}}
+			calls[p] = c
+			order = append(order, p)
+		}
 		keys := []string{
 			accountKey(st.Event.AccountID),
 			seenKey(st.Event.AccountID, st.Event.EventID),
@@ -357,45 +402,78 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			// cannot be found. NX: the first account to use a case id keeps it.
 			pipe.SetNX(ctx, caseIndexKey(id), st.Event.AccountID, 0)
 		}
-		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
 		if h := st.HolderOverdue; h != nil && !h.Overdue {
 			// After the step, for the same reason: removed only once it is paid.
-			pipe.SRem(ctx, holderOverdueKey(h.Name), st.Event.AccountID)
+			name, account := h.Name, st.Event.AccountID
+			c.after = append(c.after, func() { pipe.SRem(ctx, holderOverdueKey(name), account) })
+		}
+		c.steps = append(c.steps, i)
+		c.keys = append(c.keys, keys...)
+		c.args = append(append(c.args, len(args)), args...)
+	}
+	cmds := make(map[int]*redis.Cmd, len(calls))
+	for _, p := range order {
+		c := calls[p]
+		c.args[0] = len(c.steps)
+		cmds[p] = applyScript.EvalSha(ctx, pipe, c.keys, c.args...)
+		for _, f := range c.after {
+			f()
 		}
 	}
 	_, execErr := pipe.Exec(ctx)
 	results := make([]state.StepResult, len(steps))
-	for i, cmd := range cmds {
+	for _, p := range order {
+		c, cmd := calls[p], cmds[p]
 		if err := cmd.Err(); err != nil {
 			if isNoScript(err) || !isErrorReply(err) {
 				// The script is gone, or Redis did not answer: nothing is known.
 				return nil, fmt.Errorf("commit %d steps: %w", len(steps), err)
 			}
-			results[i] = state.StepResult{Outcome: state.Failed, Reason: fmt.Sprintf("account %s event %s: %v", steps[i].Event.AccountID, steps[i].Event.EventID, err)}
+			for _, i := range c.steps {
+				results[i] = state.StepResult{Outcome: state.Failed, Reason: fmt.Sprintf("account %s event %s: %v", steps[i].Event.AccountID, steps[i].Event.EventID, err)}
+			}
 			continue
 		}
-		switch cmd.Val() {
-		case "APPLIED":
-			results[i].Outcome = state.Applied
-			if st := steps[i]; st.Account != nil {
-				s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account, true)
+		replies, err := cmd.StringSlice()
+		if err != nil || len(replies) != len(c.steps) {
+			return nil, fmt.Errorf("commit %d steps: unexpected reply %v (%v)", len(c.steps), cmd.Val(), err)
+		}
+		for k, i := range c.steps {
+			if err := s.settleStep(steps[i], replies[k], &results[i]); err != nil {
+				return nil, err
 			}
-		case "DUPLICATE":
-			results[i].Outcome = state.Duplicate
-		case "CONFLICT":
-			results[i].Outcome = state.Conflict
-		case "FACT_CONFLICT":
-			results[i].Outcome = state.FactConflict
-		case "ID_CONFLICT":
-			results[i].Outcome = state.IDConflict
-		default:
-			return nil, fmt.Errorf("commit event %s: unexpected reply %v", steps[i].Event.EventID, cmd.Val())
 		}
 	}
 	if execErr != nil && !isErrorReply(execErr) {
 		return nil, fmt.Errorf("commit %d steps: %w", len(steps), execErr)
 	}
 	return results, nil
+}
+
+// settleStep reads one step's reply into its result, and caches what it saved.
+func (s *Store) settleStep(st state.Step, reply string, result *state.StepResult) error {
+	switch reply {
+	case "APPLIED":
+		result.Outcome = state.Applied
+		if st.Account != nil {
+			s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account, true)
+		}
+	case "DUPLICATE":
+		result.Outcome = state.Duplicate
+	case "CONFLICT":
+		result.Outcome = state.Conflict
+	case "FACT_CONFLICT":
+		result.Outcome = state.FactConflict
+	case "ID_CONFLICT":
+		result.Outcome = state.IDConflict
+	default:
+		if strings.HasPrefix(reply, "ERR ") {
+			*result = state.StepResult{Outcome: state.Failed, Reason: fmt.Sprintf("account %s event %s: %s", st.Event.AccountID, st.Event.EventID, reply)}
+			return nil
+		}
+		return fmt.Errorf("commit event %s: unexpected reply %q", st.Event.EventID, reply)
+	}
+	return nil
 }
 
 // isErrorReply tells an error Redis replied for one command from a failure to talk to

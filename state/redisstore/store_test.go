@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -348,6 +349,45 @@ func TestAStepWritesTheTopUpsOnlyWhenTheyChangeAndKeepsThoseOfAnOldDocument(t *t
 		got, ok, err := fresh.Account(ctx, id)
 		if err != nil || !ok || len(got.TopUps) != 4 || !got.Consumed.Equal(consumed.Consumed.Add(decimal.NewFromInt(1))) {
 			t.Fatalf("read back %d top-ups, consumed %s (err %v)", len(got.TopUps), got.Consumed, err)
+		}
+	})
+}
+
+// The steps of one partition are saved in one call; each still stands alone: one that
+// Redis refuses fails by itself, and the steps after it in the call are saved.
+func TestAStepRedisRefusesFailsAloneAmongTheStepsOfItsPartition(t *testing.T) {
+	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, rdb *redis.Client) {
+		ctx := context.Background()
+		broken := "acct-broken"
+		var others []string
+		for i := 0; len(others) < 2; i++ {
+			if id := fmt.Sprintf("acct-%d", i); redisstore.Partition(id) == redisstore.Partition(broken) {
+				others = append(others, id)
+			}
+		}
+		// Not a hash: every command of a step on this account fails.
+		key := fmt.Sprintf("rf:{p%02d}:acct:%s", redisstore.Partition(broken), broken)
+		if err := rdb.Set(ctx, key, "not a hash", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		var steps []state.Step
+		for _, id := range []string{others[0], broken, others[1]} {
+			steps = append(steps, state.Step{
+				Event: state.EventRef{AccountID: id, EventID: "e-" + id}, Account: accountWithCash(id, "1.00"), Digest: "d",
+			})
+		}
+		results, err := s.Commit(ctx, steps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []state.Outcome{state.Applied, state.Failed, state.Applied}
+		for i, r := range results {
+			if r.Outcome != want[i] {
+				t.Errorf("step %d (%s): %v %q, want %v", i, steps[i].Event.AccountID, r.Outcome, r.Reason, want[i])
+			}
+		}
+		if !strings.Contains(results[1].Reason, "WRONGTYPE") {
+			t.Errorf("the failed step's reason %q does not say what Redis refused", results[1].Reason)
 		}
 	})
 }
