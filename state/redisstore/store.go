@@ -344,15 +344,34 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	// assuming the earlier ones saved is safe.
 	inBatch := make(map[string][]state.TopUp)
 	// One call per partition: the steps of an account are all in its partition, so
-	// they keep their order.
+	// they keep their order. The holder index and the case index are written beside
+	// the calls, before or after their step; a step with such a write first sends
+	// every call still being gathered, so those writes keep their order with the
+	// steps around them (a holder's removal by one step before its addition by the
+	// next).
 	type call struct {
 		steps []int
 		keys  []string
 		args  []any
 		after []func()
+		cmd   *redis.Cmd
 	}
-	calls := make(map[int]*call)
-	var order []int
+	var sent []*call
+	open := make(map[int]*call)
+	var openOrder []int
+	send := func() {
+		for _, p := range openOrder {
+			c := open[p]
+			c.args[0] = len(c.steps)
+			c.cmd = applyScript.EvalSha(ctx, pipe, c.keys, c.args...)
+			for _, f := range c.after {
+				f()
+			}
+			sent = append(sent, c)
+		}
+		clear(open)
+		openOrder = openOrder[:0]
+	}
 	for i, st := range steps {
 		withTopUps := true
 		if st.Account != nil {
@@ -368,12 +387,6 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			return nil, err
 		}
 		p := Partition(st.Event.AccountID)
-		c, ok := calls[p]
-		if !ok {
-			c = &call{args: []any{0}}
-			calls[p] = c
-			order = append(order, p)
-		}
 		keys := []string{
 			accountKey(st.Event.AccountID),
 			seenKey(st.Event.AccountID, st.Event.EventID),
@@ -390,7 +403,11 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		if st.Fact != "" {
 			keys[5] = factKey(st.Event.AccountID, st.Fact)
 		}
-		if h := st.HolderOverdue; h != nil && h.Overdue {
+		h := st.HolderOverdue
+		if h != nil || len(st.OpenedCases) > 0 {
+			send()
+		}
+		if h != nil && h.Overdue {
 			// Before the step, as for the case index: a crash in between leaves the
 			// account flagged without its overdue bill, which only sends a withdrawal
 			// of the same holder to review; never the other way round.
@@ -402,7 +419,13 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			// cannot be found. NX: the first account to use a case id keeps it.
 			pipe.SetNX(ctx, caseIndexKey(id), st.Event.AccountID, 0)
 		}
-		if h := st.HolderOverdue; h != nil && !h.Overdue {
+		c, ok := open[p]
+		if !ok {
+			c = &call{args: []any{0}}
+			open[p] = c
+			openOrder = append(openOrder, p)
+		}
+		if h != nil && !h.Overdue {
 			// After the step, for the same reason: removed only once it is paid.
 			name, account := h.Name, st.Event.AccountID
 			c.after = append(c.after, func() { pipe.SRem(ctx, holderOverdueKey(name), account) })
@@ -411,19 +434,11 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		c.keys = append(c.keys, keys...)
 		c.args = append(append(c.args, len(args)), args...)
 	}
-	cmds := make(map[int]*redis.Cmd, len(calls))
-	for _, p := range order {
-		c := calls[p]
-		c.args[0] = len(c.steps)
-		cmds[p] = applyScript.EvalSha(ctx, pipe, c.keys, c.args...)
-		for _, f := range c.after {
-			f()
-		}
-	}
+	send()
 	_, execErr := pipe.Exec(ctx)
 	results := make([]state.StepResult, len(steps))
-	for _, p := range order {
-		c, cmd := calls[p], cmds[p]
+	for _, c := range sent {
+		cmd := c.cmd
 		if err := cmd.Err(); err != nil {
 			if isNoScript(err) || !isErrorReply(err) {
 				// The script is gone, or Redis did not answer: nothing is known.

@@ -391,3 +391,32 @@ func TestAStepRedisRefusesFailsAloneAmongTheStepsOfItsPartition(t *testing.T) {
 		}
 	})
 }
+
+// The holder index is written beside the steps; within one batch its writes keep the
+// order of the steps that made them, whatever the steps' partitions.
+func TestTheHolderIndexFollowsTheStepsOfABatchInOrder(t *testing.T) {
+	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, _ *redis.Client) {
+		ctx := context.Background()
+		step := func(event string, version string, overdue bool) state.Step {
+			return state.Step{
+				Event: state.EventRef{AccountID: "acct-h", EventID: event}, ExpectedVersion: version,
+				Account: accountWithCash("acct-h", "1.00"), Digest: event,
+				HolderOverdue: &state.HolderOverdue{Name: "Li Wei", Overdue: overdue},
+			}
+		}
+		// Paid, then overdue again, in one batch: the account must end in the index.
+		first := step("e1", "", false)
+		second := step("e2", first.NextVersion(), true)
+		results, err := s.Commit(ctx, []state.Step{first, second})
+		if err != nil || results[0].Outcome != state.Applied || results[1].Outcome != state.Applied {
+			t.Fatalf("commit: %v %v", results, err)
+		}
+		index, err := s.SameHolderOverdue(ctx, []string{"Li Wei"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := index["Li Wei"]; len(got) != 1 || got[0] != "acct-h" {
+			t.Fatalf("holder index %v, want acct-h: its last step says overdue", got)
+		}
+	})
+}
