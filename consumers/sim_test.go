@@ -43,15 +43,20 @@ var (
 	simSeeds = flag.Int("sim.seeds", 40, "how many seeds the simulation explores")
 )
 
-func TestSimIntakeUnderFaultsEndsAsAFaultFreeRun(t *testing.T) {
-	seeds := make([]uint64, 0, *simSeeds)
+// simSeedList is -sim.seed alone when given, else seeds 1 to -sim.seeds.
+func simSeedList() []uint64 {
 	if *simSeed != 0 {
-		seeds = append(seeds, *simSeed)
-	} else {
-		for i := range *simSeeds {
-			seeds = append(seeds, uint64(i+1))
-		}
+		return []uint64{*simSeed}
 	}
+	seeds := make([]uint64, 0, *simSeeds)
+	for i := range *simSeeds {
+		seeds = append(seeds, uint64(i+1))
+	}
+	return seeds
+}
+
+func TestSimIntakeUnderFaultsEndsAsAFaultFreeRun(t *testing.T) {
+	seeds := simSeedList()
 	histories, faults := 0, map[string]int{}
 	for _, seed := range seeds {
 		history := simHistory(seed)

@@ -34,14 +34,7 @@ import (
 // as it says, every outbox entry must be published, and no effect may go out under
 // two ids. A failure prints its seed; -sim.seed N replays it.
 func TestSimCasesTimersAndRelayUnderFaultsEndAsTheModel(t *testing.T) {
-	seeds := make([]uint64, 0, *simSeeds)
-	if *simSeed != 0 {
-		seeds = append(seeds, *simSeed)
-	} else {
-		for i := range *simSeeds {
-			seeds = append(seeds, uint64(i+1))
-		}
-	}
+	seeds := simSeedList()
 	faults := map[string]int{}
 	for _, seed := range seeds {
 		simCases(t, seed, faults)
@@ -174,7 +167,7 @@ func simCases(t *testing.T, seed uint64, faults map[string]int) {
 			t.Fatalf("seed %d: cases of %s are %v, the model gives %v; replay with -sim.seed %d", seed, acct, cases, want, seed)
 		}
 		for _, ev := range model.Outbound {
-			if key := simEffect(ev); key != "" && len(sink.effects[key]) != 1 {
+			if key := workload.Effect(ev); key != "" && len(sink.effects[key]) != 1 {
 				t.Fatalf("seed %d: effect %q published under ids %v, want exactly one; replay with -sim.seed %d", seed, key, sink.effects[key], seed)
 			}
 		}
@@ -240,7 +233,7 @@ func (s *simSink) relay(t *testing.T, store *redisstore.Store, r *rand.Rand, fau
 		if err != nil {
 			t.Fatalf("outbox entry %s does not decode: %v", e.ID, err)
 		}
-		if key := simEffect(ev); key != "" {
+		if key := workload.Effect(ev); key != "" {
 			s.effects[key] = append(s.effects[key], ev.ID)
 		}
 	}
@@ -251,20 +244,6 @@ func (s *simSink) relay(t *testing.T, store *redisstore.Store, r *rand.Rand, fau
 		t.Fatal(err)
 	}
 	return len(entries)
-}
-
-// simEffect names what an outbound event does, whatever its id; "" for balance
-// notices, whose number depends on the order events were decided in.
-func simEffect(ev events.Event) string {
-	switch p := ev.Payload.(type) {
-	case *events.CaseStatusChangedData:
-		return "case " + p.CaseID + " " + p.Status
-	case *events.PayoutRequestedData:
-		return "payout " + p.PayoutID
-	case *events.ReserveUnfrozenData:
-		return "reserve of " + ev.Subject + " unfrozen"
-	}
-	return ""
 }
 
 func simSummary(a state.Account, rules state.Rules) string {

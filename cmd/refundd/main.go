@@ -379,19 +379,26 @@ func registerGauges(reg prometheus.Registerer, store gaugeSource, cons jetstream
 			return float64(n), err
 		})),
 	)
-	reg.MustRegister(casesCollector{store: store, log: log, desc: prometheus.NewDesc("refunds_cases",
-		"Cases by kind and status: open ones in their current status, ended ones in the status they ended in.",
-		[]string{"kind", "status"}, nil)})
-	for _, kind := range state.TimerKinds() {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name:        "refunds_timers_pending_by_kind",
-			Help:        "Accounts whose earliest pending deadline is of this kind (reserve_unfreeze, case_overdue, settlement_end).",
-			ConstLabels: prometheus.Labels{"kind": string(kind)},
-		}, read("pending timers by kind", func(ctx context.Context) (float64, error) {
-			counts, err := store.PendingTimersByKind(ctx)
-			return float64(counts[string(kind)]), err
-		})))
+	var kinds []string
+	for _, k := range state.TimerKinds() {
+		kinds = append(kinds, string(k))
 	}
+	reg.MustRegister(
+		countsCollector{
+			desc: prometheus.NewDesc("refunds_timers_pending_by_kind",
+				"Accounts whose earliest pending deadline is of this kind (reserve_unfreeze, case_overdue, settlement_end).",
+				[]string{"kind"}, nil),
+			read: store.PendingTimersByKind, always: kinds, log: log,
+			labels: func(key string) []string { return []string{key} },
+		},
+		countsCollector{
+			desc: prometheus.NewDesc("refunds_cases",
+				"Cases by kind and status: open ones in their current status, ended ones in the status they ended in.",
+				[]string{"kind", "status"}, nil),
+			read: store.CasesByStatus, log: log,
+			labels: func(key string) []string { kind, status, _ := strings.Cut(key, "/"); return []string{kind, status} },
+		},
+	)
 }
 
 // natsOptions are refundd's NATS connect options: it keeps reconnecting for ever, from
@@ -448,27 +455,36 @@ func redacted(raw string) string {
 	return u.Redacted()
 }
 
-// casesCollector reports refunds_cases{kind,status} from the counts the store keeps
-// with every step, read when Prometheus scrapes. The kinds and statuses are the
-// engine's own, so the labels stay few.
-type casesCollector struct {
-	store gaugeSource
-	log   zerolog.Logger
-	desc  *prometheus.Desc
+// countsCollector reports the counts a store keeps with every step (pending timers by
+// kind, cases by kind and status) as one gauge per key, read once per scrape with a
+// short timeout. The keys are the engine's own kinds and statuses, so the labels stay
+// few.
+type countsCollector struct {
+	desc *prometheus.Desc
+	read func(ctx context.Context) (map[string]int64, error)
+	// always are keys reported even when the store has no count for them (0).
+	always []string
+	// labels turns a key into the label values of desc.
+	labels func(key string) []string
+	log    zerolog.Logger
 }
 
-func (c casesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c countsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
-func (c casesCollector) Collect(ch chan<- prometheus.Metric) {
+func (c countsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	counts, err := c.store.CasesByStatus(ctx)
+	counts, err := c.read(ctx)
 	if err != nil {
-		c.log.Warn().Err(err).Str("gauge", "cases by status").Msg("read gauge")
+		c.log.Warn().Err(err).Str("gauge", c.desc.String()).Msg("read gauge")
 		return
 	}
+	for _, key := range c.always {
+		if _, ok := counts[key]; !ok {
+			counts[key] = 0
+		}
+	}
 	for key, n := range counts {
-		kind, status, _ := strings.Cut(key, "/")
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), kind, status)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), c.labels(key)...)
 	}
 }

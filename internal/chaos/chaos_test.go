@@ -51,7 +51,7 @@ const reserveHold = 2 * time.Minute
 // twice under different ids; and only the events that had to be refused are dead
 // letters.
 func TestChaosNothingLostNothingDoubled(t *testing.T) {
-	bin := build(t, "refundd")
+	bin := testenv.BuildCommand(t, "refundd")
 	natsServer := testenv.StartDurableNATS(t)
 	redisServer := testenv.StartDurableRedis(t)
 	w := workload.Generate(workload.Options{Accounts: *chaosAccounts, Seed: *chaosSeed})
@@ -71,7 +71,7 @@ func TestChaosNothingLostNothingDoubled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	for _, inst := range sup.instances {
-		if err := waitReady(ctx, inst.httpAddr); err != nil {
+		if err := testenv.WaitReady(ctx, inst.httpAddr, nil); err != nil {
 			t.Fatalf("%s not ready: %v", inst.name, err)
 		}
 	}
@@ -184,7 +184,7 @@ func TestChaosNothingLostNothingDoubled(t *testing.T) {
 		compareCases(acct, liveCases, replay, mismatch)
 		checkConservation(acct, live.Account.Ledger(rules), liveCases, w.History[acct], w.Refused, mismatch)
 		for _, ev := range replay.Outbound {
-			if key, ok := effectKey(ev); ok {
+			if key := workload.Effect(ev); key != "" {
 				expected[key] = true
 			}
 		}
@@ -218,10 +218,10 @@ func TestChaosNothingLostNothingDoubled(t *testing.T) {
 	}
 	// The operator's audit must agree: it rebuilds every account from the inbound
 	// stream and compares it with what the read API shows.
-	audit := exec.Command(build(t, "refundctl"), "--nats-url", natsServer.URL, "replay", "--all", "--reserve-hold", reserveHold.String())
+	audit := exec.Command(testenv.BuildCommand(t, "refundctl"), "--nats-url", natsServer.URL, "replay", "--all", "--reserve-hold", reserveHold.String())
 	audit.Env = append(os.Environ(), "REFUNDS_HTTP_ADDR="+sup.instances[0].httpAddr)
 	if report, err := audit.CombinedOutput(); err != nil || !strings.Contains(string(report), fmt.Sprintf("audit: %d accounts, 0 differ", len(w.Accounts))) {
-		mismatch("refundctl replay --all: %v\n%s", err, lastLines(string(report), 15))
+		mismatch("refundctl replay --all: %v\n%s", err, report)
 	}
 	if strings.Contains(sup.logs(), "panic") {
 		mismatch("a refundd log shows a panic")
@@ -342,25 +342,6 @@ func readStream(ctx context.Context, t *testing.T, js jetstream.JetStream, name 
 	return msgs
 }
 
-// effectKey names what an outbound event does, whatever its id: a case reaching a
-// status, a payout asked for, an account's reserve unfrozen. Balance notices are not
-// effects: how many there are depends on the order events were decided in.
-func effectKey(ev events.Event) (string, bool) {
-	switch p := ev.Payload.(type) {
-	case *events.CaseStatusChangedData:
-		return "case " + p.CaseID + " " + p.Status, true
-	case *events.PayoutRequestedData:
-		return "payout " + p.PayoutID + " " + p.Amount.String(), true
-	case *events.ReviewRequestedData:
-		return "review " + p.CaseID, true
-	case *events.ReserveUnfrozenData:
-		return "reserve of " + ev.Subject + " unfrozen", true
-	case *events.CaseOverdueData:
-		return "case " + p.CaseID + " overdue", true
-	}
-	return "", false
-}
-
 // effectsOf groups the outbound events by effect, with the ids each was published
 // under, and counts the messages that repeat an id (at-least-once publishing).
 func effectsOf(t *testing.T, msgs []jetstream.Msg) (map[string][]string, int) {
@@ -378,7 +359,7 @@ func effectsOf(t *testing.T, msgs []jetstream.Msg) (map[string][]string, int) {
 			continue
 		}
 		seen[ev.ID] = true
-		if key, ok := effectKey(ev); ok {
+		if key := workload.Effect(ev); key != "" {
 			byEffect[key] = append(byEffect[key], ev.ID)
 		}
 	}
@@ -477,11 +458,6 @@ func checkConservation(acct string, l state.Ledger, cases map[string]state.Case,
 		mismatch("%s: money not conserved: received %s + credited %s != consumed %s + paid out %s + cash %s",
 			acct, l.Received, l.Credited, l.Consumed, l.PaidOut, l.Cash)
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func describe(faults map[string]int) string {

@@ -2,10 +2,7 @@ package chaos_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,19 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// build builds one of the project's commands (refundd, refundctl) into a temporary
-// directory and returns the binary's path.
-func build(t *testing.T, command string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), command)
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/payinfra/refunds/cmd/"+command)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", command, err, out)
-	}
-	return bin
-}
+	"github.com/payinfra/refunds/internal/testenv"
+)
 
 // supervisor runs refundd processes and starts each again whenever it exits, as
 // systemd or Kubernetes would, until stop.
@@ -56,7 +43,7 @@ func startSupervisor(t *testing.T, bin string, env []string, names ...string) *s
 	s := &supervisor{t: t, bin: bin, env: env}
 	dir := t.TempDir()
 	for _, name := range names {
-		inst := &instance{name: name, httpAddr: freeAddr(t), logPath: filepath.Join(dir, name+".log")}
+		inst := &instance{name: name, httpAddr: testenv.FreeAddr(t), logPath: filepath.Join(dir, name+".log")}
 		s.instances = append(s.instances, inst)
 		s.wg.Add(1)
 		go s.keepRunning(inst)
@@ -97,7 +84,7 @@ func (s *supervisor) keepRunning(inst *instance) {
 // that holds work.
 func (s *supervisor) kill(ctx context.Context, i int) error {
 	inst := s.instances[i]
-	if err := waitReady(ctx, inst.httpAddr); err != nil {
+	if err := testenv.WaitReady(ctx, inst.httpAddr, nil); err != nil {
 		return fmt.Errorf("%s never became ready to be killed: %w", inst.name, err)
 	}
 	inst.mu.Lock()
@@ -112,7 +99,7 @@ func (s *supervisor) kill(ctx context.Context, i int) error {
 // killAll kills every instance at the same moment, once all are ready.
 func (s *supervisor) killAll(ctx context.Context) error {
 	for _, inst := range s.instances {
-		if err := waitReady(ctx, inst.httpAddr); err != nil {
+		if err := testenv.WaitReady(ctx, inst.httpAddr, nil); err != nil {
 			return fmt.Errorf("%s never became ready to be killed: %w", inst.name, err)
 		}
 	}
@@ -158,9 +145,7 @@ func (s *supervisor) stop() {
 func (s *supervisor) logTail(lines int) string {
 	var b strings.Builder
 	for _, inst := range s.instances {
-		data, _ := os.ReadFile(inst.logPath)
-		all := strings.Split(strings.TrimSpace(string(data)), "\n")
-		fmt.Fprintf(&b, "--- %s (last %d lines)\n%s\n", inst.name, lines, strings.Join(all[max(0, len(all)-lines):], "\n"))
+		fmt.Fprintf(&b, "--- %s (last %d lines)\n%s\n", inst.name, lines, testenv.LastLines(inst.logPath, lines))
 	}
 	return b.String()
 }
@@ -173,32 +158,4 @@ func (s *supervisor) logs() string {
 		b.Write(data)
 	}
 	return b.String()
-}
-
-func waitReady(ctx context.Context, addr string) error {
-	client := http.Client{Timeout: time.Second}
-	for {
-		resp, err := client.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

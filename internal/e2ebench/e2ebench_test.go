@@ -20,6 +20,7 @@ import (
 
 	"github.com/payinfra/refunds/consumers"
 	"github.com/payinfra/refunds/internal/rawloop"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/internal/workload"
 )
 
@@ -152,7 +153,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	log.Info().Int("accounts", *benchAccounts).Msg("generating the workload")
 	p := prepare(b, *benchAccounts, *benchSeed, *benchOutOfOrder)
 	log.Info().Int("publications", len(p.msgs)).Int("events", p.w.Events).Dur("took", time.Since(began)).Msg("workload ready")
-	bin := buildRefundd(b)
+	bin := testenv.BuildCommand(b, "refundd")
 
 	results := map[string][]result{}
 	for round := 1; round <= *benchRounds; round++ {

@@ -2,9 +2,8 @@ package e2ebench
 
 import (
 	"bufio"
+	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,18 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// buildRefundd builds the daemon once, as operators run it (go build, no race detector).
-func buildRefundd(tb testing.TB) string {
-	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "refundd")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/payinfra/refunds/cmd/refundd")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("build refundd: %v\n%s", err, out)
-	}
-	return bin
-}
+	"github.com/payinfra/refunds/internal/testenv"
+)
 
 // daemon is one refundd process.
 type daemon struct {
@@ -40,7 +30,7 @@ func startDaemons(s *scope, bin string, e *env, n int, extraEnv ...string) []*da
 	dir := s.TempDir()
 	var ds []*daemon
 	for i := range n {
-		d := &daemon{name: fmt.Sprintf("refundd-%d", i+1), httpAddr: freeAddr(s), exited: make(chan error, 1)}
+		d := &daemon{name: fmt.Sprintf("refundd-%d", i+1), httpAddr: testenv.FreeAddr(s), exited: make(chan error, 1)}
 		d.logPath = filepath.Join(dir, d.name+".log")
 		logFile, err := os.Create(d.logPath)
 		if err != nil {
@@ -79,23 +69,11 @@ func (d *daemon) stop() {
 // waitReady polls /readyz until it answers 200, failing if the process exits first.
 func (d *daemon) waitReady(tb testing.TB, timeout time.Duration) {
 	tb.Helper()
-	client := http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		resp, err := client.Get("http://" + d.httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case err := <-d.exited:
-			tb.Fatalf("%s exited before it was ready: %v\n%s", d.name, err, d.logTail(20))
-		case <-time.After(5 * time.Millisecond):
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := testenv.WaitReady(ctx, d.httpAddr, d.exited); err != nil {
+		tb.Fatalf("%s not ready: %v\n%s", d.name, err, d.logTail(20))
 	}
-	tb.Fatalf("%s not ready after %s\n%s", d.name, timeout, d.logTail(20))
 }
 
 // peakRSS is the process's VmHWM (peak resident set size) in bytes, from
@@ -121,24 +99,10 @@ func (d *daemon) peakRSS(tb testing.TB) int64 {
 	return 0
 }
 
-func (d *daemon) logTail(lines int) string {
-	data, _ := os.ReadFile(d.logPath)
-	all := strings.Split(strings.TrimSpace(string(data)), "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
-}
+func (d *daemon) logTail(lines int) string { return testenv.LastLines(d.logPath, lines) }
 
 // panicked says the process logged a panic.
 func (d *daemon) panicked() bool {
 	data, _ := os.ReadFile(d.logPath)
 	return strings.Contains(string(data), "panic")
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -278,3 +278,24 @@ func (g *account) money(lo, hi int) events.Amount {
 	cents := int64(lo*100) + g.r.Int64N(int64((hi-lo)*100+1))
 	return events.Amount{Decimal: decimal.New(cents, -2)}
 }
+
+// Effect names what an outbound event does, whatever its id: a case reaching a status,
+// a payout or a review asked for, an account's reserve unfrozen, a case reported
+// overdue; "" for balance notices, whose number depends on the order the engine
+// happened to decide events in. Tests count effects: each must be published, under
+// one id.
+func Effect(ev events.Event) string {
+	switch p := ev.Payload.(type) {
+	case *events.CaseStatusChangedData:
+		return "case " + p.CaseID + " " + p.Status
+	case *events.PayoutRequestedData:
+		return "payout " + p.PayoutID + " " + p.Amount.String()
+	case *events.ReviewRequestedData:
+		return "review " + p.CaseID
+	case *events.ReserveUnfrozenData:
+		return "reserve of " + ev.Subject + " unfrozen"
+	case *events.CaseOverdueData:
+		return "case " + p.CaseID + " overdue"
+	}
+	return ""
+}
