@@ -16,7 +16,10 @@ import (
 func TestANATSNodeKilledMidStreamLosesNothing(t *testing.T) {
 	cluster := testenv.StartNATSCluster(t)
 	d := startDaemon(t, cluster.URL, testenv.StartRedis(t).URL, func(_ *Config, h *hooks) {
-		h.streams = consumers.StreamSettings{Replicas: 3}
+		// Events delivered in a fetch whose reply died with the node come back after
+		// the ack wait: 3 s here, so the check below (15 s) sees them redelivered
+		// rather than the default 30 s.
+		h.streams = consumers.StreamSettings{Replicas: 3, AckWait: 3 * time.Second}
 	})
 	const acct = "acct-nats-cluster"
 	at := d.openWithTopUp(t, acct)
