@@ -11,8 +11,9 @@
 -- KEYS[9] pending deadlines by kind (hash: kind -> count), for the metrics
 -- KEYS[10] cases by kind and status (hash: "kind/status" -> count), for the metrics
 -- ARGV[1] version the decision was made on ("" for a new account)
--- ARGV[2] version to store   ARGV[3] account JSON but its top-ups (hash field s), ""
---         when the step changed nothing
+-- ARGV[2] version to store
+-- ARGV[3] how the account's hash is written: "" not at all (the step changed nothing),
+--         "=" the fields that changed, "!" replaced whole (deleted, then every field set)
 -- ARGV[4] idempotency retention in seconds; "0" for a timer firing, whose effect is
 --         idempotent through the account's own state
 -- ARGV[5] the account's next deadline after the step: "" unchanged, "-" none, else unix
@@ -25,13 +26,16 @@
 -- ARGV[9] the digest of the event's content, kept as its idempotency record: the same
 --         id with another digest is not a repeat but a conflict ("1" on records
 --         written before digests were kept matches any)
--- ARGV[10] the account's top-ups JSON (hash field t), "" when they did not change
+-- ARGV[10] k, the number of account fields to set
 -- ARGV[11] the W3C traceparent the step's outbound events are published with, "" none
 -- ARGV[12] its tracestate, "" none
 -- ARGV[13] the step's case moves, space-separated "kind/previous>kind/status" ("kind/"
 --          alone as the previous status of a case just opened), "" none
--- ARGV[14] n, the number of ended cases to keep, then n (case id, case JSON) pairs
--- ARGV[15 + 2n ...] outbound events as (id, subject, body) triples
+-- ARGV[14] n, the number of ended cases to keep
+-- ARGV[15] d, the number of account fields to delete
+-- ARGV[16 ...] n (case id, case JSON) pairs, then k (field, value) pairs of the account,
+--          then d fields to delete from it, then outbound events as (id, subject, body)
+--          triples
 --
 -- An outbox entry has the fields id, subject, body, and traceparent and tracestate
 -- only when they are not empty: an entry without them (as every entry written before
@@ -64,10 +68,20 @@ local current = redis.call('HGET', KEYS[1], 'v') or ''
 if current ~= ARGV[1] then
   return 'CONFLICT'
 end
+local closed, fields, deleted = tonumber(ARGV[14]), tonumber(ARGV[10]), tonumber(ARGV[15])
+local first = 16 + 2 * closed
 if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
-  if ARGV[10] ~= '' then
-    redis.call('HSET', KEYS[1], 't', ARGV[10])
+  if ARGV[3] == '!' then
+    redis.call('DEL', KEYS[1])
+  end
+  redis.call('HSET', KEYS[1], 'v', ARGV[2])
+  -- In slices, so a large account does not overflow Lua's stack with one unpack.
+  local last = first + 2 * fields - 1
+  for i = first, last, 400 do
+    redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 399, last)))
+  end
+  if deleted > 0 then
+    redis.call('HDEL', KEYS[1], unpack(ARGV, first + 2 * fields, first + 2 * fields + deleted - 1))
   end
 end
 if remember then
@@ -105,12 +119,11 @@ for from, to in string.gmatch(ARGV[13], '(%S+)>(%S+)') do
   end
   redis.call('HINCRBY', KEYS[10], to, 1)
 end
-local closed = tonumber(ARGV[14])
-for i = 15, 14 + 2 * closed, 2 do
+for i = 16, 15 + 2 * closed, 2 do
   redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
 end
 local traceparent, tracestate = ARGV[11], ARGV[12]
-for i = 15 + 2 * closed, #ARGV, 3 do
+for i = first + 2 * fields + deleted, #ARGV, 3 do
   if traceparent == '' then
     redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
   elseif tracestate == '' then

@@ -20,11 +20,11 @@ type accountCache struct {
 	accounts map[string]cached
 }
 
-// cached is an account at a version, and whether its stored hash has the top-ups in
-// their own field.
+// cached is an account at a version, and whether its stored hash is in the layout of
+// one field per fact (see fields.go), so a step may write only what changed.
 type cached struct {
 	state.Versioned
-	split bool
+	fieldByField bool
 }
 
 func newAccountCache(max int) *accountCache {
@@ -50,19 +50,19 @@ func (c *accountCache) get(id, version string) (state.Account, bool) {
 	return v.Account, true
 }
 
-// storedTopUps are the top-ups stored for the account at version, when the cache knows
-// them and they are in their own field.
-func (c *accountCache) storedTopUps(id, version string) ([]state.TopUp, bool) {
+// storedFieldByField is the account Redis holds at version, when that is the one
+// cached and Redis holds it field by field; else nil.
+func (c *accountCache) storedFieldByField(id, version string) *state.Account {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.accounts[id]
-	if !ok || v.Version != version || !v.split {
-		return nil, false
+	if !ok || v.Version != version || !v.fieldByField {
+		return nil
 	}
-	return v.Account.TopUps, true
+	return &v.Account
 }
 
-func (c *accountCache) put(id, version string, a state.Account, split bool) {
+func (c *accountCache) put(id, version string, a state.Account, fieldByField bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.accounts[id]; !ok && len(c.accounts) >= c.max {
@@ -72,5 +72,5 @@ func (c *accountCache) put(id, version string, a state.Account, split bool) {
 			break
 		}
 	}
-	c.accounts[id] = cached{Versioned: state.Versioned{Account: a, Version: version}, split: split}
+	c.accounts[id] = cached{Versioned: state.Versioned{Account: a, Version: version}, fieldByField: fieldByField}
 }

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -12,15 +11,11 @@ import (
 	"github.com/payinfra/refunds/state"
 )
 
-// The account's stored form: compact JSON with short names, payers listed once and
-// referred to by index (an account's recharges mostly come from one or two payers, and
-// their names are the longest strings in the document, so an account with 10 top-ups
-// stays within 2 KiB). It is this store's format, not the domain's: state.Account has
-// no tags, and a document written by an earlier version of the store reads back the
-// same (testdata/account-written-by-v1.json).
-//
-// The field order is the order encoding/json gave the first version (top-ups and
-// payers last), so unchanged documents stay byte-for-byte the same.
+// The account's stored form: compact JSON with short names. It is this store's format,
+// not the domain's: state.Account has no tags. storedAccount is the whole document of
+// the earlier layouts (every collection inside it, top-ups naming their payers by
+// index), which the store still reads (testdata/account-written-by-v1.json); in the
+// layout of fields.go it is the "c" field, with every collection left out.
 
 type storedAccount struct {
 	ID              string                      `json:"id"`
@@ -148,74 +143,15 @@ type storedCaseEntry struct {
 	Reason string      `json:"r,omitempty"`
 }
 
-// An account is stored in two fields of its hash: "s", everything but its top-ups, and
-// "t", its top-ups and payers. Most events change the first and not the second, and the
-// top-ups are most of the document: a step writes "t" only when they changed, so Redis
-// takes in a fraction of the document per event. A document written before the split
-// has its top-ups inside "s" and no "t"; it reads the same, and its next step writes
-// both fields.
-
-// storedTopUpsPart is the "t" field.
+// storedTopUpsPart is the "t" field of the earlier layout: top-ups and their payers.
 type storedTopUpsPart struct {
 	TopUps storedTopUps  `json:"tu,omitempty"`
 	Payers []storedPayer `json:"py,omitempty"`
 }
 
-// encodeAccount writes an account's stored form: the "s" field, and the "t" field
-// unless withTopUps is false (they did not change), then nil.
-func encodeAccount(a *state.Account, withTopUps bool) (core, topUps []byte, err error) {
-	s := storedAccount{
-		ID: a.ID, Opened: a.Opened, HolderType: a.HolderType, HolderName: a.HolderName, Verified: a.Verified,
-		Currency: a.Currency, Status: a.Status,
-		Consumed: a.Consumed, VouchersGranted: a.VouchersGranted, VouchersUsed: a.VouchersUsed,
-		Transfers:       convertMap(a.Transfers, func(v state.Transfer) storedTransfer { return storedTransfer(v) }),
-		Cycles:          convertMap(a.Cycles, func(v state.Cycle) storedCycle { return storedCycle(v) }),
-		Bills:           convertMap(a.Bills, func(v state.Bill) storedBill { return storedBill(v) }),
-		CreditNotes:     convertMap(a.CreditNotes, func(v state.CreditNote) storedCreditNote { return storedCreditNote(v) }),
-		Invoices:        convertMap(a.Invoices, func(v state.Invoice) storedInvoice { return storedInvoice(v) }),
-		Resources:       convertMap(a.Resources, func(v state.Resource) storedResource { return storedResource(v) }),
-		LastReleaseAt:   a.LastReleaseAt,
-		ReserveReleased: a.ReserveReleasedFor,
-		Cases:           convertMap(a.Cases, storeCase),
-		PaidOut:         a.PaidOut,
-		Email:           a.Email,
-		TermsViolated:   a.TermsViolated,
-		Packages:        convertMap(a.Packages, func(v state.Package) storedPackage { return storedPackage(v) }),
-		Orders:          convertMap(a.Orders, func(v state.Order) storedOrder { return storedOrder(v) }),
-		PackageRefunds:  a.PackageRefunds,
-	}
-	if a.Discontinuation != nil {
-		disc := storedDiscontinuation(*a.Discontinuation)
-		s.Discontinuation = &disc
-	}
-	if !a.Credited.IsZero() {
-		credited := a.Credited
-		s.Credited = &credited
-	}
-	if core, err = json.Marshal(s); err != nil || !withTopUps {
-		return core, nil, err
-	}
-	var part storedTopUpsPart
-	index := make(map[storedPayer]int)
-	for _, t := range a.TopUps {
-		p := storedPayer{Type: t.PayerType, Name: t.PayerName}
-		i, ok := index[p]
-		if !ok {
-			i = len(part.Payers)
-			index[p] = i
-			part.Payers = append(part.Payers, p)
-		}
-		part.TopUps = append(part.TopUps, storedTopUp{
-			ID: t.ID, Amount: t.Amount, Channel: t.Channel, Banking: t.Banking, Bank: t.Bank,
-			Payer: i, StripePaymentID: t.StripePaymentID, ReceivedAt: t.ReceivedAt,
-		})
-	}
-	topUps, err = json.Marshal(part)
-	return core, topUps, err
-}
-
-// decodeAccountJSON reads an account's stored form: the "s" field, and the "t" field
-// when there is one (nil for a document written before the split).
+// decodeAccountJSON reads an account document: the "c" field, or the "s" field of an
+// earlier layout with the "t" field when there is one (nil for a document written before
+// top-ups had their own field).
 func decodeAccountJSON(core, topUps []byte) (state.Account, error) {
 	var s storedAccount
 	if err := json.Unmarshal(core, &s); err != nil {
@@ -317,61 +253,5 @@ func decodeCase(id string, b []byte) (state.Case, error) {
 	return loadCase(id, s), nil
 }
 
-// storedTopUps writes itself: top-ups are most of an account's document, and
-// encoding/json spends most of its time there on reflection and on re-validating what
-// decimal's and time's own encoders return. The bytes are exactly encoding/json's (the
-// document written by the first version reads and writes back the same).
+// storedTopUps are the top-ups of the earlier layouts, each naming its payer by index.
 type storedTopUps []storedTopUp
-
-func (ts storedTopUps) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 128*len(ts))
-	b = append(b, '[')
-	for i, t := range ts {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"id":`...)
-		b = appendJSONString(b, t.ID)
-		b = append(b, `,"a":"`...)
-		b = append(b, t.Amount.String()...)
-		b = append(b, `","ch":`...)
-		b = appendJSONString(b, t.Channel)
-		if t.Banking != "" {
-			b = append(b, `,"bk":`...)
-			b = appendJSONString(b, t.Banking)
-		}
-		if t.Bank != "" {
-			b = append(b, `,"b":`...)
-			b = appendJSONString(b, t.Bank)
-		}
-		b = append(b, `,"p":`...)
-		b = strconv.AppendInt(b, int64(t.Payer), 10)
-		if t.StripePaymentID != "" {
-			b = append(b, `,"sp":`...)
-			b = appendJSONString(b, t.StripePaymentID)
-		}
-		at, err := t.ReceivedAt.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		b = append(b, `,"at":`...)
-		b = append(b, at...)
-		b = append(b, '}')
-	}
-	return append(b, ']'), nil
-}
-
-// appendJSONString appends s as encoding/json writes it: a string of plain printable
-// ASCII as it is, anything else (escapes, HTML-sensitive characters, non-ASCII)
-// through encoding/json itself.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			quoted, _ := json.Marshal(s)
-			return append(b, quoted...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}

@@ -19,30 +19,47 @@ func AccountKeyForTest(id string) string { return accountKey(id) }
 // ClientForTest is the store's Redis client.
 func (s *Store) ClientForTest() redis.UniversalClient { return s.rdb }
 
-// EncodeAccountForTest is the account's stored form as one document: its two hash
-// fields merged, which is exactly the single document the first version wrote (top-ups
-// and payers last).
-func EncodeAccountForTest(a state.Account) ([]byte, error) {
-	core, topUps, err := encodeAccount(&a, true)
-	if err != nil || string(topUps) == "{}" {
-		return core, err
+// EncodeAccountForTest is the account's hash as a step that replaces it writes it, at
+// version "v-test".
+func EncodeAccountForTest(a state.Account) (map[string]string, error) {
+	w, err := writesFor(nil, &a)
+	if err != nil {
+		return nil, err
 	}
-	return append(append(core[:len(core)-1:len(core)-1], ','), topUps[1:]...), nil
+	fields := map[string]string{fieldVersion: "v-test"}
+	for i := 0; i < len(w.set); i += 2 {
+		fields[w.set[i]] = w.set[i+1]
+	}
+	return fields, nil
 }
 
-// DecodeAccountForTest reads one document (the first version's form, with its top-ups
-// inside).
-func DecodeAccountForTest(b []byte) (state.Account, error) { return decodeAccountJSON(b, nil) }
-
-// StoredFieldsForTest are the account's hash fields s and t as Redis holds them.
-func (s *Store) StoredFieldsForTest(ctx context.Context, id string) (core, topUps string, err error) {
-	vals, err := s.rdb.HMGet(ctx, accountKey(id), "s", "t").Result()
+// ChangedFieldsForTest are the writes of a step from base to next: the fields set, and
+// those deleted.
+func ChangedFieldsForTest(base, next state.Account) (set map[string]string, deleted []string, err error) {
+	w, err := writesFor(&base, &next)
 	if err != nil {
-		return "", "", err
+		return nil, nil, err
 	}
-	core, _ = vals[0].(string)
-	topUps, _ = vals[1].(string)
-	return core, topUps, nil
+	set = make(map[string]string)
+	for i := 0; i < len(w.set); i += 2 {
+		set[w.set[i]] = w.set[i+1]
+	}
+	return set, w.del, nil
+}
+
+// DecodeAccountForTest reads an account's hash.
+func DecodeAccountForTest(fields map[string]string) (state.Account, error) {
+	v, _, err := decodeAccountFields("", fields)
+	return v.Account, err
+}
+
+// DecodeDocumentForTest reads one document of the first layout (the whole account in
+// one field, its top-ups inside).
+func DecodeDocumentForTest(b []byte) (state.Account, error) { return decodeAccountJSON(b, nil) }
+
+// StoredFieldsForTest is the account's hash as Redis holds it.
+func (s *Store) StoredFieldsForTest(ctx context.Context, id string) (map[string]string, error) {
+	return s.rdb.HGetAll(ctx, accountKey(id)).Result()
 }
 
 // ClosedCasesKeyForTest is the Redis key of an account's ended cases.

@@ -41,14 +41,23 @@ func busyAccount(n int) state.Account {
 }
 
 func TestAnAccountWithTenTopUpsIsStoredInAtMost2KiB(t *testing.T) {
-	doc, err := redisstore.EncodeAccountForTest(busyAccount(10))
+	fields, err := redisstore.EncodeAccountForTest(busyAccount(10))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("account document with 10 top-ups: %d bytes", len(doc))
-	if len(doc) > maxTenTopUpAccountBytes {
-		t.Fatalf("account document with 10 top-ups is %d bytes, over the %d budget:\n%s", len(doc), maxTenTopUpAccountBytes, doc)
+	t.Logf("account with 10 top-ups: %d bytes in %d fields", storedBytes(fields), len(fields))
+	if n := storedBytes(fields); n > maxTenTopUpAccountBytes {
+		t.Fatalf("account with 10 top-ups is %d bytes, over the %d budget:\n%v", n, maxTenTopUpAccountBytes, fields)
 	}
+}
+
+// storedBytes is what an account's hash holds: its fields' names and values.
+func storedBytes(fields map[string]string) int {
+	n := 0
+	for f, v := range fields {
+		n += len(f) + len(v)
+	}
+	return n
 }
 
 // BenchmarkAccountSize reports what one account costs in Redis (MEMORY USAGE of its
@@ -62,7 +71,7 @@ func BenchmarkAccountSize(b *testing.B) {
 		b.Run(fmt.Sprintf("topups=%d", n), func(b *testing.B) {
 			a := busyAccount(n)
 			a.ID = fmt.Sprintf("acct-size-%d", n)
-			doc, _ := redisstore.EncodeAccountForTest(a)
+			fields, _ := redisstore.EncodeAccountForTest(a)
 			ref := state.EventRef{AccountID: a.ID, EventID: fmt.Sprintf("size-%d", n)}
 			if _, err := store.Commit(ctx, []state.Step{{Event: ref, Account: &a}}); err != nil {
 				b.Fatal(err)
@@ -75,7 +84,7 @@ func BenchmarkAccountSize(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(len(doc)), "doc-bytes")
+			b.ReportMetric(float64(storedBytes(fields)), "doc-bytes")
 			b.ReportMetric(float64(usage), "redis-bytes")
 		})
 	}
@@ -117,7 +126,7 @@ func BenchmarkAccountWithCases(b *testing.B) {
 	for i := range 100 {
 		ended = append(ended, withdrawal(fmt.Sprintf("wd-done-%03d", i), events.StatusSucceeded, at.Add(time.Duration(i)*time.Hour)))
 	}
-	doc, err := redisstore.EncodeAccountForTest(a)
+	fields, err := redisstore.EncodeAccountForTest(a)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -136,7 +145,7 @@ func BenchmarkAccountWithCases(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(doc)), "doc-bytes")
+	b.ReportMetric(float64(storedBytes(fields)), "doc-bytes")
 	b.ReportMetric(float64(docUsage), "doc-redis-bytes")
 	b.ReportMetric(float64(endedUsage), "ended-redis-bytes")
 	b.ReportMetric(float64(endedUsage)/100, "bytes/ended-case")

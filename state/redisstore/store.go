@@ -108,15 +108,16 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 // one recorded before digests were kept), "" for an event not applied. An account Redis has never seen comes back as state.NewAccount, version 0.
 func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]string, error) {
 	pipe := s.rdb.Pipeline()
-	accountCmds := make([]*redis.SliceCmd, len(accountIDs))
+	versionCmds := make([]*redis.StringCmd, len(accountIDs))
+	wholeCmds := make([]*redis.MapStringStringCmd, len(accountIDs))
 	for i, id := range accountIDs {
 		if s.cache.has(id) {
 			// Most likely the cached version is still the stored one: read only the
-			// version, not the whole document again.
-			accountCmds[i] = pipe.HMGet(ctx, accountKey(id), "v")
+			// version, not the whole account again.
+			versionCmds[i] = pipe.HGet(ctx, accountKey(id), fieldVersion)
 			continue
 		}
-		accountCmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s", "t")
+		wholeCmds[i] = pipe.HGetAll(ctx, accountKey(id))
 	}
 	// Ended cases the events name: a late result, a repeated request.
 	var caseCmds map[state.EventRef]*redis.StringCmd
@@ -138,24 +139,15 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 	accounts := make(map[string]state.Versioned, len(accountIDs))
 	var stale []string // cached, but another write came since: read them whole
 	for i, id := range accountIDs {
-		vals := accountCmds[i].Val()
-		if version, _ := vals[0].(string); version != "" {
-			if a, ok := s.cache.get(id, version); ok {
-				accounts[id] = state.Versioned{Account: a, Version: version}
-				continue
+		if versionCmds[i] != nil {
+			if a, ok := s.cache.get(id, versionCmds[i].Val()); ok {
+				accounts[id] = state.Versioned{Account: a, Version: versionCmds[i].Val()}
+			} else {
+				stale = append(stale, id)
 			}
-		}
-		if len(vals) < 2 {
-			stale = append(stale, id)
 			continue
 		}
-		v, err := decodeAccount(id, vals)
-		if err != nil {
-			v = state.Versioned{Err: err}
-		} else if v.Version != "" {
-			s.cache.put(id, v.Version, v.Account, splitDoc(accountCmds[i].Val()))
-		}
-		accounts[id] = v
+		accounts[id] = s.decodeAndCache(id, wholeCmds[i].Val())
 	}
 	if len(stale) > 0 {
 		if err := s.loadWhole(ctx, stale, accounts); err != nil {
@@ -262,57 +254,46 @@ func (s *Store) EndedCases(ctx context.Context, accountID string) ([]state.Case,
 	return out, nil
 }
 
-// loadWhole reads the documents of accounts into loaded, and caches them.
+// loadWhole reads accounts whole into loaded, and caches them.
 func (s *Store) loadWhole(ctx context.Context, ids []string, loaded map[string]state.Versioned) error {
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(ids))
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HMGet(ctx, accountKey(id), "v", "s", "t")
+		cmds[i] = pipe.HGetAll(ctx, accountKey(id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("load %d changed accounts: %w", len(ids), err)
 	}
 	for i, id := range ids {
-		v, err := decodeAccount(id, cmds[i].Val())
-		if err != nil {
-			v = state.Versioned{Err: err}
-		} else if v.Version != "" {
-			s.cache.put(id, v.Version, v.Account, splitDoc(cmds[i].Val()))
-		}
-		loaded[id] = v
+		loaded[id] = s.decodeAndCache(id, cmds[i].Val())
 	}
 	return nil
 }
 
+// decodeAndCache decodes an account's hash, and caches it when it was ever saved. An
+// account that cannot be read comes back with its Err set.
+func (s *Store) decodeAndCache(id string, fields map[string]string) state.Versioned {
+	v, fieldByField, err := decodeAccountFields(id, fields)
+	if err != nil {
+		return state.Versioned{Err: err}
+	}
+	if v.Version != "" {
+		s.cache.put(id, v.Version, v.Account, fieldByField)
+	}
+	return v
+}
+
 // Account reads one account for the read API. ok is false when it was never seen.
 func (s *Store) Account(ctx context.Context, id string) (acct state.Account, ok bool, err error) {
-	vals, err := s.rdb.HMGet(ctx, accountKey(id), "v", "s", "t").Result()
+	fields, err := s.rdb.HGetAll(ctx, accountKey(id)).Result()
 	if err != nil {
 		return state.Account{}, false, fmt.Errorf("load account %s: %w", id, err)
 	}
-	v, err := decodeAccount(id, vals)
+	v, _, err := decodeAccountFields(id, fields)
 	if err != nil {
 		return state.Account{}, false, err
 	}
 	return v.Account, v.Version != "", nil
-}
-
-// decodeAccount reads HMGET v s t.
-func decodeAccount(id string, vals []any) (state.Versioned, error) {
-	version, _ := vals[0].(string)
-	body, _ := vals[1].(string)
-	if version == "" || body == "" {
-		return state.Versioned{Account: state.NewAccount(id)}, nil
-	}
-	var topUps []byte
-	if t, ok := vals[2].(string); ok {
-		topUps = []byte(t)
-	}
-	acct, err := decodeAccountJSON([]byte(body), topUps)
-	if err != nil {
-		return state.Versioned{}, fmt.Errorf("account %s: decode state: %w", id, err)
-	}
-	return state.Versioned{Account: acct, Version: version}, nil
 }
 
 // Commit saves the steps in one pipeline, each atomically, in order. A step Redis
@@ -339,10 +320,11 @@ func (s *Store) Commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
 	retention := strconv.FormatInt(int64(s.retention/time.Second), 10)
 	pipe := s.rdb.Pipeline()
-	// The top-ups each account has in Redis once the batch's earlier steps are saved:
-	// a step after a failed one conflicts (its expected version is never stored), so
-	// assuming the earlier ones saved is safe.
-	inBatch := make(map[string][]state.TopUp)
+	// The account each step's fields are written over: Redis holds it once the
+	// batch's earlier steps of the account are saved. A step after a failed one
+	// conflicts (its expected version is never stored), so assuming the earlier ones
+	// saved is safe.
+	inBatch := make(map[string]*state.Account)
 	// One call per partition: the steps of an account are all in its partition, so
 	// they keep their order. The holder index and the case index are written beside
 	// the calls, before or after their step; a step with such a write first sends
@@ -373,16 +355,15 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		openOrder = openOrder[:0]
 	}
 	for i, st := range steps {
-		withTopUps := true
+		var base *state.Account
 		if st.Account != nil {
-			stored, known := inBatch[st.Event.AccountID]
-			if !known {
-				stored, known = s.cache.storedTopUps(st.Event.AccountID, st.ExpectedVersion)
+			base = inBatch[st.Event.AccountID]
+			if base == nil {
+				base = s.cache.storedFieldByField(st.Event.AccountID, st.ExpectedVersion)
 			}
-			withTopUps = !known || !sameTopUps(stored, st.Account.TopUps)
-			inBatch[st.Event.AccountID] = st.Account.TopUps
+			inBatch[st.Event.AccountID] = st.Account
 		}
-		args, err := stepArgs(st, retention, withTopUps)
+		args, err := stepArgs(st, retention, base)
 		if err != nil {
 			return nil, err
 		}
@@ -498,14 +479,20 @@ func isErrorReply(err error) bool {
 	return errors.As(err, &reply) && !errors.Is(err, redis.Nil)
 }
 
-func stepArgs(st state.Step, retention string, withTopUps bool) ([]any, error) {
-	body, topUps := "", ""
+// stepArgs are apply.lua's arguments for a step; base is the account Redis holds at the
+// step's expected version when it is known field by field, else nil.
+func stepArgs(st state.Step, retention string, base *state.Account) ([]any, error) {
+	mode := ""
+	var writes accountWrites
 	if st.Account != nil {
-		core, t, err := encodeAccount(st.Account, withTopUps)
-		if err != nil {
+		var err error
+		if writes, err = writesFor(base, st.Account); err != nil {
 			return nil, fmt.Errorf("encode account %s: %w", st.Event.AccountID, err)
 		}
-		body, topUps = string(core), string(t)
+		mode = "="
+		if writes.replace {
+			mode = "!"
+		}
 	}
 	if st.Event.EventID == "" {
 		retention = "0"
@@ -531,22 +518,23 @@ func stepArgs(st state.Step, retention string, withTopUps bool) ([]any, error) {
 			moves = append(moves, c.Kind+"/"+c.Previous+">"+c.Kind+"/"+c.Status)
 		}
 	}
-	args := make([]any, 0, 14+2*len(st.ClosedCases)+3*len(st.Outbound))
+	args := make([]any, 0, 15+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
-		body,
+		mode,
 		retention,
 		deadline,
 		fired,
 		st.Event.AccountID,
 		fact,
 		cmp.Or(st.Digest, "1"),
-		topUps,
+		len(writes.set)/2,
 		st.TraceParent,
 		st.TraceState,
 		strings.Join(moves, " "),
 		len(st.ClosedCases),
+		len(writes.del),
 	)
 	for _, c := range st.ClosedCases {
 		encoded, err := json.Marshal(storeCase(c))
@@ -554,6 +542,12 @@ func stepArgs(st state.Step, retention string, withTopUps bool) ([]any, error) {
 			return nil, fmt.Errorf("encode case %s: %w", c.ID, err)
 		}
 		args = append(args, c.ID, encoded)
+	}
+	for _, f := range writes.set {
+		args = append(args, f)
+	}
+	for _, f := range writes.del {
+		args = append(args, f)
 	}
 	for _, ev := range st.Outbound {
 		encoded, err := ev.Encode()
@@ -601,25 +595,4 @@ func (s *Store) Durability(ctx context.Context) (Durability, error) {
 		return Durability{}, fmt.Errorf("ask Redis about persistence: %w", err)
 	}
 	return Durability{Known: len(aof) > 0, AppendOnly: aof["appendonly"] == "yes", FsyncPolicy: fsync["appendfsync"]}, nil
-}
-
-// splitDoc says an account hash read with HMGET v s t has its top-ups in their own
-// field, so a step that does not change them may leave that field alone.
-func splitDoc(vals []any) bool {
-	_, ok := vals[2].(string)
-	return ok
-}
-
-// sameTopUps says two top-up lists are the same. A decision copies the list and adds to
-// it, so an unchanged list has equal elements (their amounts even share pointers).
-func sameTopUps(a, b []state.TopUp) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
