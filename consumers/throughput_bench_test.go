@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,14 +61,22 @@ func BenchmarkIntakeThroughput(b *testing.B) {
 		env.publish(b, msgs)
 		counting := &countingStore{Store: store}
 		in := consumers.NewIntake(env.js, env.cons, counting, zerolog.Nop(), consumers.Config{})
+		redisBefore := env.redisBusy(b)
 		b.StartTimer()
 		elapsed := env.consume(b, len(msgs), counting.applied.Load, func(ctx context.Context) error {
 			return in.Run(ctx)
 		})
+		b.StopTimer()
+		b.Logf("round %d: Redis spent %v per event in commands", round, (env.redisBusy(b)-redisBefore)/time.Duration(len(msgs)))
+		b.StartTimer()
 		if got := counting.applied.Load(); got != int64(len(msgs)) {
 			b.Fatalf("round %d: %d events applied, want %d", round, got, len(msgs))
 		}
 		run.add(len(msgs), int(counting.delivered.Load())-len(msgs), elapsed)
+		batches := time.Duration(counting.batches.Load())
+		b.Logf("round %d: %v for %d events in %d batches; per batch: load %v, commit %v (the rest: fetch wait, decisions, acks)",
+			round, elapsed.Round(time.Millisecond), len(msgs), batches, (time.Duration(counting.loading.Load()) / batches).Round(time.Microsecond),
+			(time.Duration(counting.committing.Load()) / batches).Round(time.Microsecond))
 	}
 	run.report(b)
 }
@@ -91,10 +101,14 @@ func BenchmarkRawLoopThroughput(b *testing.B) {
 		msgs := throughputMessages(b, round)
 		env.publish(b, msgs)
 		var processed, delivered atomic.Int64
+		redisBefore := env.redisBusy(b)
 		b.StartTimer()
 		elapsed := env.consume(b, len(msgs), processed.Load, func(ctx context.Context) error {
 			return rawloop.Run(ctx, env.cons, env.rdb, &processed, &delivered)
 		})
+		b.StopTimer()
+		b.Logf("round %d: Redis spent %v per event in commands", round, (env.redisBusy(b)-redisBefore)/time.Duration(len(msgs)))
+		b.StartTimer()
 		if got := processed.Load(); got != int64(len(msgs)) {
 			b.Fatalf("round %d: %d events processed, want %d", round, got, len(msgs))
 		}
@@ -108,14 +122,20 @@ type countingStore struct {
 	consumers.Store
 	delivered atomic.Int64 // events loaded, i.e. delivered and decoded
 	applied   atomic.Int64 // steps saved with outcome Applied
+	// batches, loading and committing say where a batch's time goes (summed over the
+	// workers, so they can add up to more than the elapsed time).
+	batches, loading, committing atomic.Int64
 }
 
 func (c *countingStore) Load(ctx context.Context, accountIDs []string, refs []state.EventRef) (map[string]state.Versioned, map[state.EventRef]string, error) {
 	c.delivered.Add(int64(len(refs)))
+	c.batches.Add(1)
+	defer func(start time.Time) { c.loading.Add(int64(time.Since(start))) }(time.Now())
 	return c.Store.Load(ctx, accountIDs, refs)
 }
 
 func (c *countingStore) Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
+	defer func(start time.Time) { c.committing.Add(int64(time.Since(start))) }(time.Now())
 	outcomes, err := c.Store.Commit(ctx, steps)
 	n := int64(0)
 	for _, o := range outcomes {
@@ -316,4 +336,28 @@ func (env *throughputEnv) consume(b *testing.B, want int, count func() int64, ru
 		b.Fatal("consumer did not stop within 10s of cancel")
 	}
 	return elapsed
+}
+
+// redisBusy is the time Redis's main thread has spent executing commands (the sum of
+// usec in INFO commandstats), so a round can say what each event cost Redis.
+func (env *throughputEnv) redisBusy(b *testing.B) time.Duration {
+	b.Helper()
+	info, err := env.rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatalf("INFO commandstats: %v", err)
+	}
+	var total time.Duration
+	for _, line := range strings.Split(info, "\n") {
+		_, stats, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		for _, kv := range strings.Split(stats, ",") {
+			if v, ok := strings.CutPrefix(kv, "usec="); ok {
+				usec, _ := strconv.ParseInt(v, 10, 64)
+				total += time.Duration(usec) * time.Microsecond
+			}
+		}
+	}
+	return total
 }

@@ -153,15 +153,39 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	beyond := toAllocate.Sub(toTopUps)
 
 	l.Cash = l.Transferred
-	for i, t := range a.TopUps {
-		// What a case paid out of a top-up is gone before consumption is allocated:
-		// the payout named its top-up, consumption names none.
-		paidOut := amountAt(paidOutOf, i)
-		available := decimal.Max(decimal.Zero, t.Amount.Sub(paidOut).Sub(heldOn[t.ID]))
+	if !perTopUp {
+		// Without the per-top-up detail only sums are needed, and the greedy allocation
+		// below uses, over all top-ups, min(consumption, Σ available): the same totals
+		// for a fraction of the decimal arithmetic (balances are computed for every
+		// event, and an account keeps every top-up it ever had).
+		var recharged, left, available decimal.Decimal
+		for i, t := range a.TopUps {
+			recharged = recharged.Add(t.Amount)
+			if paidOutOf == nil && heldOn == nil && t.Amount.Sign() >= 0 {
+				continue // left and available are the amount itself: summed once below
+			}
+			leftOf := t.Amount.Sub(amountAt(paidOutOf, i))
+			left = left.Add(leftOf)
+			available = available.Add(decimal.Max(decimal.Zero, leftOf.Sub(heldOn[t.ID])))
+		}
+		if paidOutOf == nil && heldOn == nil {
+			// Only top-ups with a negative amount were summed apart (none, but an
+			// amount is not trusted to be positive here).
+			left, available = recharged, recharged.Sub(left).Add(available)
+		}
 		used := decimal.Min(toTopUps, available)
 		toTopUps = toTopUps.Sub(used)
-		remaining := t.Amount.Sub(paidOut).Sub(used)
-		if perTopUp {
+		l.Cash = l.Cash.Add(left.Sub(used))
+		l.Received = l.Received.Add(recharged)
+	} else {
+		for i, t := range a.TopUps {
+			// What a case paid out of a top-up is gone before consumption is allocated:
+			// the payout named its top-up, consumption names none.
+			paidOut := amountAt(paidOutOf, i)
+			available := decimal.Max(decimal.Zero, t.Amount.Sub(paidOut).Sub(heldOn[t.ID]))
+			used := decimal.Min(toTopUps, available)
+			toTopUps = toTopUps.Sub(used)
+			remaining := t.Amount.Sub(paidOut).Sub(used)
 			l.TopUps[i] = TopUpBalance{
 				TopUp:              t,
 				Consumed:           used,
@@ -170,9 +194,9 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 				Remaining:          remaining,
 				OriginalRouteUntil: t.ReceivedAt.AddDate(0, 0, r.RouteWindows.Days(t.Channel, t.Banking, t.Bank)),
 			}
+			l.Cash = l.Cash.Add(remaining)
+			l.Received = l.Received.Add(t.Amount)
 		}
-		l.Cash = l.Cash.Add(remaining)
-		l.Received = l.Received.Add(t.Amount)
 	}
 	// Consumption the top-ups do not cover draws on non-top-up funds not held, and
 	// what is left is unfunded.

@@ -434,3 +434,24 @@ func mustJSON(t testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+// The balances a decision computes for every event, from sums over the top-ups, are
+// the ledger's own, computed top-up by top-up: after every event of any history with
+// withdrawals and refunds (holds, payouts, non-top-up funds), in any order.
+func TestPropertyBalancesFromSumsEqualTheLedgerTopUpByTopUp(t *testing.T) {
+	refusalsAllowed = true
+	t.Cleanup(func() { refusalsAllowed = false })
+	for seed := range uint64(propertyRuns(t)) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			evs := withRefunds(t, seed, withWithdrawals(t, seed, generateHistory(t, seed)))
+			deliver(t, shuffled(rand.New(rand.NewPCG(seed, 17)), evs), func(a state.Account, applied []events.Event) {
+				t.Helper()
+				full := a.Ledger(rules)
+				full.TopUps = nil
+				if got, want := mustJSON(t, state.BalancesForTest(a, rules)), mustJSON(t, full); got != want {
+					t.Fatalf("after %d events the balances are\n%s\nwant the ledger's\n%s", len(applied), got, want)
+				}
+			})
+		})
+	}
+}

@@ -74,14 +74,16 @@ if ARGV[3] ~= '' then
   if ARGV[3] == '!' then
     redis.call('DEL', KEYS[1])
   end
+  -- Deleted first: an entry that moved (a top-up whose time changed) is deleted under
+  -- its old place and set under its new one, which may be the same field.
+  if deleted > 0 then
+    redis.call('HDEL', KEYS[1], unpack(ARGV, first + 2 * fields, first + 2 * fields + deleted - 1))
+  end
   redis.call('HSET', KEYS[1], 'v', ARGV[2])
   -- In slices, so a large account does not overflow Lua's stack with one unpack.
   local last = first + 2 * fields - 1
   for i = first, last, 400 do
     redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 399, last)))
-  end
-  if deleted > 0 then
-    redis.call('HDEL', KEYS[1], unpack(ARGV, first + 2 * fields, first + 2 * fields + deleted - 1))
   end
 end
 if remember then

@@ -245,10 +245,10 @@ func TestAStepWritesOnlyTheFactsItsEventChanged(t *testing.T) {
 				t.Errorf("set %v deleted %v, want set %v deleted %v", got, del, c.set, c.del)
 			}
 			stored, _ := redisstore.EncodeAccountForTest(base)
-			maps.Copy(stored, set)
-			for _, f := range del {
+			for _, f := range del { // as apply.lua does: deletes, then sets
 				delete(stored, f)
 			}
+			maps.Copy(stored, set)
 			want, _ := redisstore.EncodeAccountForTest(c.next)
 			if !maps.Equal(stored, want) {
 				t.Errorf("the stored hash after the writes is\n%v\nwant\n%v", stored, want)

@@ -121,11 +121,13 @@ func decodeAccountFields(id string, fields map[string]string) (v state.Versioned
 		}
 	}
 	slices.SortFunc(a.TopUps, func(x, y state.TopUp) int {
-		// As state keeps them: first recharged first, ties broken by id.
-		if c := x.ReceivedAt.Compare(y.ReceivedAt); c != 0 {
-			return c
+		switch {
+		case topUpBefore(x, y):
+			return -1
+		case topUpBefore(y, x):
+			return 1
 		}
-		return strings.Compare(x.ID, y.ID)
+		return 0
 	})
 	return state.Versioned{Account: a, Version: version}, true, nil
 }
@@ -241,39 +243,53 @@ type topUpEntries struct{}
 func (topUpEntries) prefix() string { return "tu" }
 
 func (topUpEntries) diff(base, next *state.Account, w *accountWrites) error {
-	var old map[string]state.TopUp
-	if base != nil && len(base.TopUps) > 0 {
-		old = make(map[string]state.TopUp, len(base.TopUps))
-		for _, t := range base.TopUps {
-			old[t.ID] = t
-		}
+	var old []state.TopUp
+	if base != nil {
+		old = base.TopUps
 	}
-	kept := 0
-	for _, t := range next.TopUps {
-		was, ok := old[t.ID]
-		if ok {
-			kept++
-			if was == t {
-				continue
+	// Both lists are in state's order (first recharged first, ties by id), so one walk
+	// over both finds what was added, changed and removed, without a map per event.
+	i, j := 0, 0
+	for i < len(old) || j < len(next.TopUps) {
+		switch {
+		case j == len(next.TopUps) || (i < len(old) && topUpBefore(old[i], next.TopUps[j])):
+			w.del = append(w.del, "tu:"+old[i].ID)
+			i++
+		case i == len(old) || topUpBefore(next.TopUps[j], old[i]):
+			if err := setTopUp(next.TopUps[j], w); err != nil {
+				return err
 			}
-		}
-		value, err := json.Marshal([topUpFacts]string{
-			t.Amount.String(), t.Channel, t.Banking, t.Bank, t.PayerType, t.PayerName, t.StripePaymentID,
-			t.ReceivedAt.Format(time.RFC3339Nano),
-		})
-		if err != nil {
-			return fmt.Errorf("encode top-up %s: %w", t.ID, err)
-		}
-		w.set = append(w.set, "tu:"+t.ID, string(value))
-	}
-	if kept < len(old) {
-		for _, t := range next.TopUps {
-			delete(old, t.ID)
-		}
-		for id := range old {
-			w.del = append(w.del, "tu:"+id)
+			j++
+		default: // the same top-up, by time and id
+			if old[i] != next.TopUps[j] {
+				if err := setTopUp(next.TopUps[j], w); err != nil {
+					return err
+				}
+			}
+			i++
+			j++
 		}
 	}
+	return nil
+}
+
+// topUpBefore is state's order of top-ups: first recharged first, ties broken by id.
+func topUpBefore(x, y state.TopUp) bool {
+	if c := x.ReceivedAt.Compare(y.ReceivedAt); c != 0 {
+		return c < 0
+	}
+	return x.ID < y.ID
+}
+
+func setTopUp(t state.TopUp, w *accountWrites) error {
+	value, err := json.Marshal([topUpFacts]string{
+		t.Amount.String(), t.Channel, t.Banking, t.Bank, t.PayerType, t.PayerName, t.StripePaymentID,
+		t.ReceivedAt.Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		return fmt.Errorf("encode top-up %s: %w", t.ID, err)
+	}
+	w.set = append(w.set, "tu:"+t.ID, string(value))
 	return nil
 }
 
