@@ -158,9 +158,9 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 		// below uses, over all top-ups, min(consumption, Σ available): the same totals
 		// for a fraction of the decimal arithmetic (balances are computed for every
 		// event, and an account keeps every top-up it ever had).
-		var recharged, left, available decimal.Decimal
+		recharged := sumOfAmounts(a.TopUps)
+		var left, available decimal.Decimal
 		for i, t := range a.TopUps {
-			recharged = recharged.Add(t.Amount)
 			if paidOutOf == nil && heldOn == nil && t.Amount.Sign() >= 0 {
 				continue // left and available are the amount itself: summed once below
 			}
@@ -324,6 +324,52 @@ func (l Ledger) NonWithdrawable() []NonWithdrawable {
 }
 
 // amountAt is amounts[i], or zero when there are no amounts.
+// sumOfAmounts is the sum of the top-ups' amounts. Amounts are exact decimals with
+// few digits (cents, at most 10^12 a top-up), so they are summed as integers scaled to
+// the smallest exponent among them, without a big.Int per addition; an amount with
+// more digits, or a sum that would not fit in an int64, is summed with decimal's own
+// arithmetic. Either way the result is the exact sum.
+func sumOfAmounts(ts []TopUp) decimal.Decimal {
+	if len(ts) == 0 {
+		return decimal.Zero
+	}
+	exp := ts[0].Amount.Exponent()
+	for _, t := range ts {
+		exp = min(exp, t.Amount.Exponent())
+	}
+	var sum int64
+	for _, t := range ts {
+		shift := int(t.Amount.Exponent() - exp)
+		if shift > 18 || t.Amount.NumDigits()+shift > 18 {
+			return sumOfAmountsExactly(ts)
+		}
+		c := t.Amount.CoefficientInt64() * pow10[shift] // fewer than 19 digits: fits
+		next := sum + c
+		if (c > 0 && next < sum) || (c < 0 && next > sum) {
+			return sumOfAmountsExactly(ts) // would overflow
+		}
+		sum = next
+	}
+	return decimal.New(sum, exp)
+}
+
+func sumOfAmountsExactly(ts []TopUp) decimal.Decimal {
+	sum := decimal.Zero
+	for _, t := range ts {
+		sum = sum.Add(t.Amount)
+	}
+	return sum
+}
+
+// pow10 are the powers of ten that fit in an int64.
+var pow10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
 func amountAt(amounts []decimal.Decimal, i int) decimal.Decimal {
 	if amounts == nil {
 		return decimal.Zero

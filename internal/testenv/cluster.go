@@ -223,3 +223,37 @@ func runOnHostNetworkWith(tb testing.TB, name, image, readyLog string, opts []te
 	}
 	return ctr
 }
+
+// StartNATSForBench starts a NATS server with JetStream for a benchmark: on the host's
+// network, so no userland port proxy copies every byte, and with its store in a
+// directory of the host, not on the container's overlay filesystem (which goes through
+// fuse-overlayfs here). That is how a server runs in production: on its own network
+// address, with its data on a volume. It cannot be killed or restarted.
+func StartNATSForBench(tb testing.TB) *NATS {
+	tb.Helper()
+	port := hostNetworkServer(tb, "nats (bench)", requireImagesFor(tb).nats, "Server is ready",
+		func(port int) []string {
+			return []string{"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data"}
+		}, dataOnHost(tb))
+	return &NATS{URL: "nats://127.0.0.1:" + strconv.Itoa(port)}
+}
+
+// StartRedisForBench starts a Redis server (append-only file, fsynced every second, as
+// the image runs it) for a benchmark, as StartNATSForBench does: on the host's network,
+// with its data in a directory of the host. It cannot be killed or restarted.
+func StartRedisForBench(tb testing.TB) *Redis {
+	tb.Helper()
+	port := hostNetworkServer(tb, "redis (bench)", requireImagesFor(tb).redis, "Ready to accept connections",
+		func(port int) []string {
+			return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", "/data", "--appendonly", "yes"}
+		}, dataOnHost(tb))
+	return &Redis{URL: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"}
+}
+
+// dataOnHost mounts a temporary directory of the host at /data.
+func dataOnHost(tb testing.TB) testcontainers.ContainerCustomizer {
+	dir := tb.TempDir()
+	return testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+		hc.Binds = append(hc.Binds, dir+":/data")
+	})
+}

@@ -25,6 +25,8 @@ type accountCache struct {
 type cached struct {
 	state.Versioned
 	fieldByField bool
+	// core is the account's "c" field as Redis holds it, when fieldByField.
+	core string
 }
 
 func newAccountCache(max int) *accountCache {
@@ -52,17 +54,19 @@ func (c *accountCache) get(id, version string) (state.Account, bool) {
 
 // storedFieldByField is the account Redis holds at version, when that is the one
 // cached and Redis holds it field by field; else nil.
-func (c *accountCache) storedFieldByField(id, version string) *state.Account {
+func (c *accountCache) storedFieldByField(id, version string) *onRedis {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.accounts[id]
 	if !ok || v.Version != version || !v.fieldByField {
 		return nil
 	}
-	return &v.Account
+	return &onRedis{account: &v.Account, core: v.core}
 }
 
-func (c *accountCache) put(id, version string, a state.Account, fieldByField bool) {
+// put caches a at version; fieldByField says Redis holds it field by field, with core
+// as its "c" field.
+func (c *accountCache) put(id, version string, a state.Account, fieldByField bool, core string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.accounts[id]; !ok && len(c.accounts) >= c.max {
@@ -72,5 +76,5 @@ func (c *accountCache) put(id, version string, a state.Account, fieldByField boo
 			break
 		}
 	}
-	c.accounts[id] = cached{Versioned: state.Versioned{Account: a, Version: version}, fieldByField: fieldByField}
+	c.accounts[id] = cached{Versioned: state.Versioned{Account: a, Version: version}, fieldByField: fieldByField, core: core}
 }

@@ -22,7 +22,7 @@ func (s *Store) ClientForTest() redis.UniversalClient { return s.rdb }
 // EncodeAccountForTest is the account's hash as a step that replaces it writes it, at
 // version "v-test".
 func EncodeAccountForTest(a state.Account) (map[string]string, error) {
-	w, err := writesFor(nil, &a)
+	w, _, err := writesFor(nil, &a)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,11 @@ func EncodeAccountForTest(a state.Account) (map[string]string, error) {
 // ChangedFieldsForTest are the writes of a step from base to next: the fields set, and
 // those deleted.
 func ChangedFieldsForTest(base, next state.Account) (set map[string]string, deleted []string, err error) {
-	w, err := writesFor(&base, &next)
+	baseCore, err := encodeCore(&base)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, _, err := writesFor(&onRedis{account: &base, core: string(baseCore)}, &next)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -43,25 +43,35 @@ type accountWrites struct {
 	del []string
 }
 
-// writesFor are the writes that turn the stored account base into next. base is nil
-// when what Redis holds is not known field by field: then every field is written.
-func writesFor(base, next *state.Account) (accountWrites, error) {
+// onRedis is an account as Redis holds it field by field, and its "c" field exactly.
+type onRedis struct {
+	account *state.Account
+	core    string
+}
+
+// writesFor are the writes that turn the stored account base into next, and next's "c"
+// field. base is nil when what Redis holds is not known field by field: then every
+// field is written.
+func writesFor(base *onRedis, next *state.Account) (accountWrites, string, error) {
 	w := accountWrites{replace: base == nil}
-	core, err := encodeCore(next)
+	encoded, err := encodeCore(next)
 	if err != nil {
-		return accountWrites{}, err
+		return accountWrites{}, "", err
 	}
-	if base == nil {
-		w.set = append(w.set, fieldCore, string(core))
-	} else if baseCore, err := encodeCore(base); err != nil || string(baseCore) != string(core) {
-		w.set = append(w.set, fieldCore, string(core))
+	core := string(encoded)
+	var baseAccount *state.Account
+	if base != nil {
+		baseAccount = base.account
+	}
+	if base == nil || base.core != core {
+		w.set = append(w.set, fieldCore, core)
 	}
 	for _, c := range collections {
-		if err := c.diff(base, next, &w); err != nil {
-			return accountWrites{}, err
+		if err := c.diff(baseAccount, next, &w); err != nil {
+			return accountWrites{}, "", err
 		}
 	}
-	return w, nil
+	return w, core, nil
 }
 
 // encodeCore is the "c" field: the account without its collections.

@@ -278,7 +278,7 @@ func (s *Store) decodeAndCache(id string, fields map[string]string) state.Versio
 		return state.Versioned{Err: err}
 	}
 	if v.Version != "" {
-		s.cache.put(id, v.Version, v.Account, fieldByField)
+		s.cache.put(id, v.Version, v.Account, fieldByField, fields[fieldCore])
 	}
 	return v
 }
@@ -324,7 +324,8 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	// batch's earlier steps of the account are saved. A step after a failed one
 	// conflicts (its expected version is never stored), so assuming the earlier ones
 	// saved is safe.
-	inBatch := make(map[string]*state.Account)
+	inBatch := make(map[string]*onRedis)
+	cores := make([]string, len(steps)) // each step's "c" field, to cache once saved
 	// One call per partition: the steps of an account are all in its partition, so
 	// they keep their order. The holder index and the case index are written beside
 	// the calls, before or after their step; a step with such a write first sends
@@ -355,17 +356,20 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		openOrder = openOrder[:0]
 	}
 	for i, st := range steps {
-		var base *state.Account
+		var base *onRedis
 		if st.Account != nil {
 			base = inBatch[st.Event.AccountID]
 			if base == nil {
 				base = s.cache.storedFieldByField(st.Event.AccountID, st.ExpectedVersion)
 			}
-			inBatch[st.Event.AccountID] = st.Account
 		}
-		args, err := stepArgs(st, retention, base)
+		args, core, err := stepArgs(st, retention, base)
 		if err != nil {
 			return nil, err
+		}
+		if st.Account != nil {
+			inBatch[st.Event.AccountID] = &onRedis{account: st.Account, core: core}
+			cores[i] = core
 		}
 		p := Partition(st.Event.AccountID)
 		keys := []string{
@@ -435,7 +439,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			return nil, fmt.Errorf("commit %d steps: unexpected reply %v (%v)", len(c.steps), cmd.Val(), err)
 		}
 		for k, i := range c.steps {
-			if err := s.settleStep(steps[i], replies[k], &results[i]); err != nil {
+			if err := s.settleStep(steps[i], cores[i], replies[k], &results[i]); err != nil {
 				return nil, err
 			}
 		}
@@ -446,13 +450,14 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	return results, nil
 }
 
-// settleStep reads one step's reply into its result, and caches what it saved.
-func (s *Store) settleStep(st state.Step, reply string, result *state.StepResult) error {
+// settleStep reads one step's reply into its result, and caches what it saved (core
+// is its "c" field).
+func (s *Store) settleStep(st state.Step, core, reply string, result *state.StepResult) error {
 	switch reply {
 	case "APPLIED":
 		result.Outcome = state.Applied
 		if st.Account != nil {
-			s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account, true)
+			s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account, true, core)
 		}
 	case "DUPLICATE":
 		result.Outcome = state.Duplicate
@@ -479,15 +484,15 @@ func isErrorReply(err error) bool {
 	return errors.As(err, &reply) && !errors.Is(err, redis.Nil)
 }
 
-// stepArgs are apply.lua's arguments for a step; base is the account Redis holds at the
-// step's expected version when it is known field by field, else nil.
-func stepArgs(st state.Step, retention string, base *state.Account) ([]any, error) {
+// stepArgs are apply.lua's arguments for a step, and the "c" field of the account
+// after it; base is the account Redis holds at the step's expected version when it is
+// known field by field, else nil.
+func stepArgs(st state.Step, retention string, base *onRedis) (args []any, core string, err error) {
 	mode := ""
 	var writes accountWrites
 	if st.Account != nil {
-		var err error
-		if writes, err = writesFor(base, st.Account); err != nil {
-			return nil, fmt.Errorf("encode account %s: %w", st.Event.AccountID, err)
+		if writes, core, err = writesFor(base, st.Account); err != nil {
+			return nil, "", fmt.Errorf("encode account %s: %w", st.Event.AccountID, err)
 		}
 		mode = "="
 		if writes.replace {
@@ -518,7 +523,7 @@ func stepArgs(st state.Step, retention string, base *state.Account) ([]any, erro
 			moves = append(moves, c.Kind+"/"+c.Previous+">"+c.Kind+"/"+c.Status)
 		}
 	}
-	args := make([]any, 0, 15+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
+	args = make([]any, 0, 15+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -539,7 +544,7 @@ func stepArgs(st state.Step, retention string, base *state.Account) ([]any, erro
 	for _, c := range st.ClosedCases {
 		encoded, err := json.Marshal(storeCase(c))
 		if err != nil {
-			return nil, fmt.Errorf("encode case %s: %w", c.ID, err)
+			return nil, "", fmt.Errorf("encode case %s: %w", c.ID, err)
 		}
 		args = append(args, c.ID, encoded)
 	}
@@ -552,11 +557,11 @@ func stepArgs(st state.Step, retention string, base *state.Account) ([]any, erro
 	for _, ev := range st.Outbound {
 		encoded, err := ev.Encode()
 		if err != nil {
-			return nil, fmt.Errorf("encode %s for account %s: %w", ev.Type, st.Event.AccountID, err)
+			return nil, "", fmt.Errorf("encode %s for account %s: %w", ev.Type, st.Event.AccountID, err)
 		}
 		args = append(args, ev.ID, ev.NATSSubject(), encoded)
 	}
-	return args, nil
+	return args, core, nil
 }
 
 func loadScripts(ctx context.Context, rdb redis.Scripter) error {
