@@ -245,7 +245,8 @@ func StartRedisForBench(tb testing.TB) *Redis {
 	tb.Helper()
 	port := hostNetworkServer(tb, "redis (bench)", requireImagesFor(tb).redis, "Ready to accept connections",
 		func(port int) []string {
-			return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", "/data", "--appendonly", "yes"}
+			return append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", "/data", "--appendonly", "yes"},
+				ListpackArgs...)
 		}, dataOnHost(tb))
 	return &Redis{URL: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"}
 }

@@ -18,6 +18,11 @@ type Redis struct {
 	server *server
 }
 
+// ListpackArgs are the Redis settings deploy/compose runs with: a hash whose values are
+// at most 512 bytes (an account's fields, its top-ups and open cases) stays a compact
+// listpack up to 128 fields, instead of a hash table at Redis's default of 64 bytes.
+var ListpackArgs = []string{"--hash-max-listpack-value", "512"}
+
 // StartRedis starts a Redis server for this test and terminates it when the test
 // ends. It skips the test when Docker is unreachable (fails under CI=true, see
 // Docker) and builds the test images first if they are missing.
@@ -36,6 +41,8 @@ func redisSpec() serverSpec {
 		scheme:   "redis",
 		urlPath:  "/0",
 		readyLog: "Ready to accept connections",
+		cmd: append([]string{"--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data", "--appendonly", "yes"},
+			ListpackArgs...),
 	}
 }
 
@@ -46,8 +53,8 @@ func StartDurableRedis(tb testing.TB) *Redis {
 	tb.Helper()
 	spec := redisSpec()
 	spec.name = "redis (appendfsync always)"
-	spec.cmd = []string{"--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data",
-		"--appendonly", "yes", "--appendfsync", "always"}
+	spec.cmd = append([]string{"--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data",
+		"--appendonly", "yes", "--appendfsync", "always"}, ListpackArgs...)
 	s := startServer(tb, spec)
 	return &Redis{URL: s.url, server: s}
 }
