@@ -42,17 +42,23 @@
 -- they were kept) is published without a trace context.
 local remember = ARGV[4] ~= '0'
 local fact = ARGV[8] ~= ''
-if remember then
-  local seen = redis.call('GET', KEYS[2])
-  if seen then
-    if seen ~= '1' and seen ~= ARGV[9] then
-      return 'ID_CONFLICT'
-    end
-    return 'DUPLICATE'
+-- Both records in one call when the step has both: each call from a script costs.
+local seen, counted = false, false
+if remember and fact then
+  local records = redis.call('MGET', KEYS[2], KEYS[6])
+  seen, counted = records[1], records[2]
+elseif remember then
+  seen = redis.call('GET', KEYS[2])
+elseif fact then
+  counted = redis.call('GET', KEYS[6])
+end
+if seen then
+  if seen ~= '1' and seen ~= ARGV[9] then
+    return 'ID_CONFLICT'
   end
+  return 'DUPLICATE'
 end
 if fact then
-  local counted = redis.call('GET', KEYS[6])
   if counted then
     if counted ~= ARGV[8] then
       -- The same fact id with other data: not a repeat, a contradiction.
@@ -79,10 +85,11 @@ if ARGV[3] ~= '' then
   if deleted > 0 then
     redis.call('HDEL', KEYS[1], unpack(ARGV, first + 2 * fields, first + 2 * fields + deleted - 1))
   end
-  redis.call('HSET', KEYS[1], 'v', ARGV[2])
-  -- In slices, so a large account does not overflow Lua's stack with one unpack.
+  -- The version with the first fields; the rest in slices, so a large account does
+  -- not overflow Lua's stack with one unpack.
   local last = first + 2 * fields - 1
-  for i = first, last, 400 do
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], unpack(ARGV, first, math.min(first + 399, last)))
+  for i = first + 400, last, 400 do
     redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 399, last)))
   end
 end

@@ -424,3 +424,24 @@ func TestTheHolderIndexFollowsTheStepsOfABatchInOrder(t *testing.T) {
 		}
 	})
 }
+
+// An account with more fields than one Redis call takes from a script at once (its
+// fields are set in slices) is saved and read back whole.
+func TestAnAccountWithAThousandTopUpsIsSavedWhole(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		ctx := context.Background()
+		a := accountWithCash("acct-big", "0")
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range 1000 {
+			a.TopUps = append(a.TopUps, state.TopUp{ID: fmt.Sprintf("t-%04d", i), Amount: decimal.NewFromInt(int64(i + 1)), Channel: "alipay", ReceivedAt: at.Add(time.Duration(i) * time.Minute)})
+		}
+		step := state.Step{Event: state.EventRef{AccountID: a.ID, EventID: "e-big"}, Account: a, Digest: "d"}
+		if res, err := s.Commit(ctx, []state.Step{step}); err != nil || res[0].Outcome != state.Applied {
+			t.Fatalf("%v %v", res, err)
+		}
+		got, ok, err := redisstore.New(s.ClientForTest()).Account(ctx, a.ID)
+		if err != nil || !ok || len(got.TopUps) != 1000 || got.TopUps[999].ID != "t-0999" || !got.Ledger(state.DefaultRules()).Cash.Equal(decimal.NewFromInt(500500)) {
+			t.Fatalf("read back %d top-ups (err %v)", len(got.TopUps), err)
+		}
+	})
+}
