@@ -51,13 +51,11 @@ func newEnv(s *scope, aof aofMode) *env {
 	}
 	if !given {
 		// NATS with the image's defaults (JetStream syncs to disk every 2 minutes, not
-		// per message) in every scenario, so only Redis's setting differs.
-		e.natsURL = testenv.StartNATS(s).URL
-		if aof == aofAlways {
-			e.redisURL = testenv.StartDurableRedis(s).URL
-		} else {
-			e.redisURL = testenv.StartRedis(s).URL // appendonly yes, turned off below
-		}
+		// per message) in every scenario, so only Redis's setting differs (set below).
+		// Both on the host's network with their data in a host directory, as in
+		// production: no Docker port proxy or overlay filesystem in the figures.
+		e.natsURL = testenv.StartNATSForBench(s).URL
+		e.redisURL = testenv.StartRedisForBench(s).URL
 	}
 	var err error
 	if e.nc, err = nats.Connect(e.natsURL); err != nil {
