@@ -29,16 +29,24 @@ func StartRedisCluster(tb testing.TB, masters int) *redis.ClusterClient {
 	defer cancel()
 
 	addrs := make([]string, 0, masters)
+	busPorts := make([]int, 0, masters)
 	for range masters {
 		port, err := pickHostPort()
 		if err != nil {
 			tb.Fatalf("testenv: redis cluster: %v", err)
 		}
+		// The cluster bus port is chosen too: Redis's default, the port plus 10000,
+		// falls in the kernel's ephemeral range, where a client connection may hold it.
+		busPort, err := pickHostPort()
+		if err != nil || busPort == port {
+			tb.Fatalf("testenv: redis cluster bus port: %v (%d)", err, busPort)
+		}
 		runOnHostNetwork(tb, "redis cluster node", image, "Ready to accept connections",
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
+			"--port", strconv.Itoa(port), "--cluster-port", strconv.Itoa(busPort), "--bind", "127.0.0.1", "--protected-mode", "no",
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+strconv.Itoa(port)+".conf",
 			"--cluster-announce-ip", "127.0.0.1", "--dir", "/data", "--appendonly", "yes")
 		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
+		busPorts = append(busPorts, busPort)
 	}
 
 	nodes := make([]*redis.Client, len(addrs))
@@ -50,7 +58,8 @@ func StartRedisCluster(tb testing.TB, masters int) *redis.ClusterClient {
 	for i, node := range nodes {
 		host, port, _ := strings.Cut(addrs[0], ":")
 		if i > 0 {
-			if err := node.ClusterMeet(ctx, host, port).Err(); err != nil {
+			// MEET names the first node's bus port: without it Redis assumes the port plus 10000.
+			if err := node.Do(ctx, "CLUSTER", "MEET", host, port, busPorts[0]).Err(); err != nil {
 				tb.Fatalf("testenv: cluster meet: %v", err)
 			}
 		}
