@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -320,19 +321,17 @@ func parseTime(raw json.RawMessage, into *time.Time) error {
 // decodePayload checks that every required field of the type is present,
 // decodes data into the type's struct and validates it.
 func decodePayload(spec Spec, data json.RawMessage) (Payload, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, jsonError("data", err)
-	}
 	p := spec.NewPayload()
-	if err := checkKeys(data, reflect.TypeOf(p), "data"); err != nil {
+	t := reflect.TypeOf(p)
+	// The envelope's decoding found data well-formed JSON; the key scanner needs no more.
+	present, err := payloadKeys(data, t, "data")
+	if err != nil {
 		return nil, err
 	}
 	// Presence is checked here, not in Validate, because a Go zero value
 	// (false, "", 0) cannot tell "absent" from "given as zero".
-	for _, name := range requiredFields(reflect.TypeOf(p)) {
-		v, ok := fields[name]
-		if !ok || string(bytes.TrimSpace(v)) == "null" {
+	for _, name := range jsonFieldsOf(t).required {
+		if !slices.Contains(present, name) {
 			return nil, invalid("data."+name, "is required")
 		}
 	}

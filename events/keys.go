@@ -30,9 +30,24 @@ func checkKeys(raw []byte, t reflect.Type, field string) error {
 	return s.object(t, field)
 }
 
+// payloadKeys is checkKeys for a payload, and returns the keys of its top-level object
+// whose value is not null, for the check of required fields. A payload that is not an
+// object has none.
+func payloadKeys(raw []byte, t reflect.Type, field string) (present []string, err error) {
+	s := keyScanner{b: raw, present: &present}
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
+		return nil, nil
+	}
+	return present, s.object(t, field)
+}
+
 type keyScanner struct {
 	b []byte
 	i int
+	// present, when not nil, collects the keys of the first object scanned whose value
+	// is not null (payloadKeys).
+	present *[]string
 }
 
 func (s *keyScanner) space() {
@@ -49,6 +64,8 @@ func (s *keyScanner) space() {
 // object checks the object at s.i ('{') and leaves s.i after its '}'.
 func (s *keyScanner) object(t reflect.Type, field string) error {
 	fields := jsonFieldsOf(t)
+	present := s.present
+	s.present = nil   // the keys of nested objects are not the payload's
 	var seen []string // objects here have a handful of keys: a slice beats a map
 	s.i++             // '{'
 	for {
@@ -83,6 +100,9 @@ func (s *keyScanner) object(t reflect.Type, field string) error {
 		s.space()
 		s.i++ // ':'
 		s.space()
+		if present != nil && s.i < len(s.b) && s.b[s.i] != 'n' { // well-formed: 'n' starts null
+			*present = append(*present, key)
+		}
 		if child == rawMessageType {
 			s.skip() // decoded, and checked, on its own later: the payload
 			continue
@@ -194,6 +214,8 @@ func (s *keyScanner) str() string {
 type jsonFields struct {
 	types  map[string]reflect.Type
 	folded map[string]string // lower case -> the exact name
+	// required are the names of the fields an event must give (requiredFields).
+	required []string
 }
 
 func (f jsonFields) lookup(key string) (exact bool, folded string) {
@@ -221,7 +243,7 @@ func jsonFieldsOf(t reflect.Type) jsonFields {
 	if cached, ok := fieldCache.Load(t); ok {
 		return cached.(jsonFields)
 	}
-	f := jsonFields{types: map[string]reflect.Type{}, folded: map[string]string{}}
+	f := jsonFields{types: map[string]reflect.Type{}, folded: map[string]string{}, required: requiredFields(t)}
 	for sf := range t.Fields() {
 		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
 		if !sf.IsExported() || name == "-" || name == "" {

@@ -169,11 +169,12 @@ func NewAccount(id string) Account {
 
 // addTopUp inserts t keeping the first-recharged-first order. Ties on time are broken by
 // id, so the order never depends on arrival.
+//
+// It is the only change ever made to the top-ups, and it writes no element that another
+// copy of the account can see: clone clipped their capacity, so slices.Insert copies.
 func (a *Account) addTopUp(t TopUp) {
 	i := sort.Search(len(a.TopUps), func(i int) bool { return topUpBefore(t, a.TopUps[i]) })
-	a.TopUps = append(a.TopUps, TopUp{})
-	copy(a.TopUps[i+1:], a.TopUps[i:])
-	a.TopUps[i] = t
+	a.TopUps = slices.Insert(a.TopUps, i, t)
 }
 
 func topUpBefore(x, y TopUp) bool {
@@ -203,11 +204,13 @@ func (a *Account) activePayAsYouGo() int {
 	return n
 }
 
-// clone returns a copy that shares no slices or maps with a, so a decision never
-// mutates the state it was given.
+// clone returns a copy that a decision can change without changing a. It shares no
+// maps with a. It shares the top-ups, which are never changed in place, only inserted
+// (addTopUp): their capacity is clipped, so an insert copies them first. Copying them
+// on every decision was a tenth of the intake's allocations.
 func (a Account) clone() Account {
 	a.knownBalances = nil // the clone is about to change
-	a.TopUps = append([]TopUp(nil), a.TopUps...)
+	a.TopUps = slices.Clip(a.TopUps)
 	a.Transfers = cloneMap(a.Transfers)
 	a.Cycles = cloneMap(a.Cycles)
 	a.Bills = cloneMap(a.Bills)
