@@ -61,13 +61,13 @@ func BenchmarkIntakeThroughput(b *testing.B) {
 		env.publish(b, msgs)
 		counting := &countingStore{Store: store}
 		in := consumers.NewIntake(env.js, env.cons, counting, zerolog.Nop(), consumers.Config{})
-		redisBefore := env.redisBusy(b)
+		redisBefore := env.redisUsage(b)
 		b.StartTimer()
 		elapsed := env.consume(b, len(msgs), counting.applied.Load, func(ctx context.Context) error {
 			return in.Run(ctx)
 		})
 		b.StopTimer()
-		b.Logf("round %d: Redis main thread used %v of CPU per event", round, (env.redisBusy(b)-redisBefore)/time.Duration(len(msgs)))
+		env.logRedisUsage(b, round, len(msgs), redisBefore)
 		b.StartTimer()
 		if got := counting.applied.Load(); got != int64(len(msgs)) {
 			b.Fatalf("round %d: %d events applied, want %d", round, got, len(msgs))
@@ -101,13 +101,13 @@ func BenchmarkRawLoopThroughput(b *testing.B) {
 		msgs := throughputMessages(b, round)
 		env.publish(b, msgs)
 		var processed, delivered atomic.Int64
-		redisBefore := env.redisBusy(b)
+		redisBefore := env.redisUsage(b)
 		b.StartTimer()
 		elapsed := env.consume(b, len(msgs), processed.Load, func(ctx context.Context) error {
 			return rawloop.Run(ctx, env.cons, env.rdb, &processed, &delivered)
 		})
 		b.StopTimer()
-		b.Logf("round %d: Redis main thread used %v of CPU per event", round, (env.redisBusy(b)-redisBefore)/time.Duration(len(msgs)))
+		env.logRedisUsage(b, round, len(msgs), redisBefore)
 		b.StartTimer()
 		if got := processed.Load(); got != int64(len(msgs)) {
 			b.Fatalf("round %d: %d events processed, want %d", round, got, len(msgs))
@@ -343,22 +343,54 @@ func (env *throughputEnv) consume(b *testing.B, want int, count func() int64, ru
 // redisBusy is the CPU time Redis's main thread has used (INFO cpu), so a round can
 // say what each event cost Redis: executing commands, and reading, writing and
 // persisting them.
-func (env *throughputEnv) redisBusy(b *testing.B) time.Duration {
+// redisUsage is what Redis has spent so far: CPU on its main thread and in its
+// children (the forks that rewrite the append-only file), the rewrites, and the bytes
+// written to the append-only file since its last rewrite.
+type redisUsage struct {
+	mainThread, children time.Duration
+	rewrites, aofBytes   int64
+}
+
+func (env *throughputEnv) redisUsage(b *testing.B) redisUsage {
 	b.Helper()
-	info, err := env.rdb.Info(context.Background(), "cpu").Result()
+	info, err := env.rdb.Info(context.Background(), "cpu", "persistence").Result()
 	if err != nil {
-		b.Fatalf("INFO cpu: %v", err)
+		b.Fatalf("INFO cpu persistence: %v", err)
 	}
-	var total time.Duration
+	var u redisUsage
 	for _, line := range strings.Split(info, "\r\n") {
 		name, value, _ := strings.Cut(line, ":")
-		if name == "used_cpu_sys_main_thread" || name == "used_cpu_user_main_thread" {
-			seconds, err := strconv.ParseFloat(value, 64)
+		var seconds *time.Duration
+		switch name {
+		case "used_cpu_sys_main_thread", "used_cpu_user_main_thread":
+			seconds = &u.mainThread
+		case "used_cpu_sys_children", "used_cpu_user_children":
+			seconds = &u.children
+		case "aof_rewrites":
+			u.rewrites, _ = strconv.ParseInt(value, 10, 64)
+		case "aof_current_size":
+			u.aofBytes, _ = strconv.ParseInt(value, 10, 64)
+		}
+		if seconds != nil {
+			f, err := strconv.ParseFloat(value, 64)
 			if err != nil {
 				b.Fatalf("INFO cpu %s: %v", line, err)
 			}
-			total += time.Duration(seconds * float64(time.Second))
+			*seconds += time.Duration(f * float64(time.Second))
 		}
 	}
-	return total
+	return u
+}
+
+// logRedisUsage logs what Redis spent on a round of events since before.
+func (env *throughputEnv) logRedisUsage(b *testing.B, round, events int, before redisUsage) {
+	b.Helper()
+	after := env.redisUsage(b)
+	perEvent := func(d time.Duration) time.Duration { return (d / time.Duration(events)).Round(100 * time.Nanosecond) }
+	aof := "append-only file rewritten since"
+	if after.rewrites == before.rewrites {
+		aof = fmt.Sprintf("%d B of append-only file per event", (after.aofBytes-before.aofBytes)/int64(events))
+	}
+	b.Logf("round %d: Redis used %v of main-thread CPU and %v in rewrite forks per event (%d rewrites); %s",
+		round, perEvent(after.mainThread-before.mainThread), perEvent(after.children-before.children), after.rewrites-before.rewrites, aof)
 }

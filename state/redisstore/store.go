@@ -129,9 +129,22 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 			caseCmds[ref] = pipe.HGet(ctx, closedCasesKey(ref.AccountID), ref.CaseID)
 		}
 	}
-	seenCmds := make([]*redis.StringCmd, len(refs))
+	// The idempotency records in one MGET per partition, not one GET per event: the
+	// keys of a partition share its hash tag, so one call reads them even on a cluster,
+	// and each command costs Redis (and the client) more than its keys do.
+	seenCmds := make(map[int]*seenRead)
 	for i, ref := range refs {
-		seenCmds[i] = pipe.Get(ctx, seenKey(ref.AccountID, ref.EventID))
+		p := Partition(ref.AccountID)
+		r := seenCmds[p]
+		if r == nil {
+			r = &seenRead{}
+			seenCmds[p] = r
+		}
+		r.refs = append(r.refs, i)
+		r.keys = append(r.keys, seenKey(ref.AccountID, ref.EventID))
+	}
+	for _, r := range seenCmds {
+		r.cmd = pipe.MGet(ctx, r.keys...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, nil, fmt.Errorf("load batch of %d accounts: %w", len(accountIDs), err)
@@ -181,10 +194,24 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 		accounts[id] = v
 	}
 	seen := make(map[state.EventRef]string, len(refs))
-	for i, ref := range refs {
-		seen[ref] = seenCmds[i].Val()
+	for _, r := range seenCmds {
+		records := r.cmd.Val()
+		if len(records) != len(r.refs) {
+			return nil, nil, fmt.Errorf("load idempotency records: %d replies for %d keys", len(records), len(r.refs))
+		}
+		for j, i := range r.refs {
+			record, _ := records[j].(string) // nil: never seen
+			seen[refs[i]] = record
+		}
 	}
 	return accounts, seen, nil
+}
+
+// seenRead reads the idempotency records of one partition's events of a batch.
+type seenRead struct {
+	refs []int // indexes of the events in the batch's refs
+	keys []string
+	cmd  *redis.SliceCmd
 }
 
 // Case finds a case by its id alone, for the read API: the index names its account,
