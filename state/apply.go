@@ -205,6 +205,7 @@ func (d *decider) publish(t events.Type, p events.Payload) error {
 // publishBalanceChange tells notifiers when the account's cash or withdrawable
 // balance moved.
 func (d *decider) publishBalanceChange(a *Account) error {
+	a.keepTopUpTotals()
 	before, after := d.before.balances(d.rules), a.balances(d.rules)
 	a.knownBalances = &knownBalances{ledger: after, under: balanceRulesOf(d.rules)}
 	if before.Cash.Equal(after.Cash) && before.Withdrawable.Equal(after.Withdrawable) {

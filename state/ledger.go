@@ -158,20 +158,19 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 		// below uses, over all top-ups, min(consumption, Σ available): the same totals
 		// for a fraction of the decimal arithmetic (balances are computed for every
 		// event, and an account keeps every top-up it ever had).
-		recharged := sumOfAmounts(a.TopUps)
-		var left, available decimal.Decimal
-		for i, t := range a.TopUps {
-			if paidOutOf == nil && heldOn == nil && t.Amount.Sign() >= 0 {
-				continue // left and available are the amount itself: summed once below
+		totals := a.topUpTotals()
+		recharged := totals.recharged
+		// Nothing paid out or held, and no negative amount (which no valid event
+		// carries, but an amount is not trusted to be positive here): every top-up is
+		// left and available whole.
+		left, available := recharged, recharged
+		if paidOutOf != nil || heldOn != nil || totals.anyNegative {
+			left, available = decimal.Zero, decimal.Zero
+			for i, t := range a.TopUps {
+				leftOf := t.Amount.Sub(amountAt(paidOutOf, i))
+				left = left.Add(leftOf)
+				available = available.Add(decimal.Max(decimal.Zero, leftOf.Sub(heldOn[t.ID])))
 			}
-			leftOf := t.Amount.Sub(amountAt(paidOutOf, i))
-			left = left.Add(leftOf)
-			available = available.Add(decimal.Max(decimal.Zero, leftOf.Sub(heldOn[t.ID])))
-		}
-		if paidOutOf == nil && heldOn == nil {
-			// Only top-ups with a negative amount were summed apart (none, but an
-			// amount is not trusted to be positive here).
-			left, available = recharged, recharged.Sub(left).Add(available)
 		}
 		used := decimal.Min(toTopUps, available)
 		toTopUps = toTopUps.Sub(used)

@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -290,4 +291,14 @@ func wantPartsAddUp(t testing.TB, l state.Ledger) {
 		sum = sum.Add(p.Amount)
 	}
 	wantDecimal(t, "sum of non-withdrawable parts", sum, l.Cash.Sub(l.Withdrawable))
+}
+
+// A decision keeps its account's top-up sums for the next one; top-ups set from
+// outside the engine (a decoder, a test) are summed again rather than trusted to them.
+func TestBalancesFollowTopUpsReplacedFromOutside(t *testing.T) {
+	a := applyAll(t, openedAccount(t), event(t, events.TopupReceived, "e-t1", day0, topUp("t1", "100.00")))
+	a.TopUps = append(slices.Clone(a.TopUps), state.TopUp{ID: "t2", Amount: decimal.RequireFromString("50.00"), Channel: "alipay", ReceivedAt: day0.Add(time.Hour)})
+	if got := state.BalancesForTest(a, rules).Cash; !got.Equal(decimal.RequireFromString("150.00")) {
+		t.Fatalf("cash = %s, want 150.00: the sums kept for the old top-ups were used", got)
+	}
 }
