@@ -206,12 +206,18 @@ func NewAccount(id string) Account {
 // id, so the order never depends on arrival.
 //
 // It is the only change ever made to the top-ups, and it writes no element that another
-// copy of the account can see: clone clipped their capacity, so slices.Insert copies.
+// copy of the account can see: it copies them into a new slice.
 func (a *Account) addTopUp(t TopUp) {
 	i := sort.Search(len(a.TopUps), func(i int) bool { return topUpBefore(t, a.TopUps[i]) })
 	kept := a.topUps != nil
 	before := a.topUpTotals()
-	a.TopUps = slices.Insert(a.TopUps, i, t)
+	// A new slice of exactly the size needed (not slices.Insert's growth): the next
+	// decision clips it again, so spare room would only be copied and never used.
+	grown := make([]TopUp, len(a.TopUps)+1)
+	copy(grown, a.TopUps[:i])
+	grown[i] = t
+	copy(grown[i+1:], a.TopUps[i:])
+	a.TopUps = grown
 	if kept {
 		a.topUps = &topUpTotals{of: a.TopUps, recharged: before.recharged.Add(t.Amount), anyNegative: before.anyNegative || t.Amount.Sign() < 0}
 	}
@@ -246,8 +252,9 @@ func (a *Account) activePayAsYouGo() int {
 
 // clone returns a copy that a decision can change without changing a. It shares no
 // maps with a. It shares the top-ups, which are never changed in place, only inserted
-// (addTopUp): their capacity is clipped, so an insert copies them first. Copying them
-// on every decision was a tenth of the intake's allocations.
+// (addTopUp, which copies them). Their capacity is clipped too, so not even an append
+// could reach a's. Copying them on every decision was a tenth of the intake's
+// allocations.
 func (a Account) clone() Account {
 	a.knownBalances = nil // the clone is about to change
 	a.TopUps = slices.Clip(a.TopUps)
