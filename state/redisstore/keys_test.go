@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"fmt"
+	"hash/fnv"
 	"regexp"
 	"testing"
 )
@@ -29,5 +31,21 @@ func TestAccountsSpreadOverAllPartitions(t *testing.T) {
 	}
 	if len(seen) != Partitions {
 		t.Errorf("1000 accounts fell in %d of %d partitions", len(seen), Partitions)
+	}
+}
+
+// Partition names where every key of a deployment lives: the inline hash must stay
+// FNV-1a as hash/fnv computes it, or a new version would look for accounts in the
+// wrong partition.
+func TestPartitionIsFNV1aOfTheAccountID(t *testing.T) {
+	for _, id := range []string{"", "a", "acct-42", "ACCT_9", "账户-7", "x-very-long-account-id-0123456789012345678901234567890123456789"} {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(id))
+		if got, want := Partition(id), int(h.Sum32()%Partitions); got != want {
+			t.Errorf("Partition(%q) = %d, want %d", id, got, want)
+		}
+		if got, want := tag(Partition(id)), fmt.Sprintf("rf:{p%02d}:", Partition(id)); got != want {
+			t.Errorf("tag = %q, want %q", got, want)
+		}
 	}
 }

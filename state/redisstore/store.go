@@ -28,22 +28,25 @@ var applyLua string
 //go:embed claim.lua
 var claimLua string
 
-// keysPerStep is how many KEYS apply.lua takes for one step.
-const keysPerStep = 10
-
 // applyBatchLua runs apply.lua for several steps of one partition in one call: one
-// round of Redis's command loop instead of one per step. KEYS are keysPerStep per
-// step; ARGV[1] is the number of steps, then for each its count of arguments and the
-// arguments. Each step runs as apply.lua alone would, in order, so a step decides on
-// what the earlier ones wrote (a later step of the same account conflicts when an
-// earlier one did not save), and an error in one step is that step's reply: the others
-// go on, as they did when each step was its own call.
+// round of Redis's command loop instead of one per step. KEYS are the partition's six
+// keys that apply.lua takes (KEYS[3], [4], [5], [8], [9] and [10] there: the outbox,
+// the deadlines, the claims, the deadline kinds and counts, the case counts), once,
+// then the four of each step (KEYS[1], [2], [6] and [7] there: the account, the
+// idempotency record, the fact record, the ended cases): the same six keys for every
+// step would only be sent and read again. ARGV[1] is the number of steps, then for
+// each its count of arguments and the arguments. Each step runs as apply.lua alone
+// would, in order, so a step decides on what the earlier ones wrote (a later step of
+// the same account conflicts when an earlier one did not save), and an error in one
+// step is that step's reply: the others go on, as they did when each step was its own
+// call.
 var applyBatchLua = "local function apply(KEYS, ARGV)\n" + applyLua + "\nend\n" + `
 local replies = {}
 local at = 2
 for s = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[at])
-  local keys = {unpack(KEYS, (s - 1) * ` + strconv.Itoa(keysPerStep) + ` + 1, s * ` + strconv.Itoa(keysPerStep) + `)}
+  local k = 6 + (s - 1) * 4
+  local keys = {KEYS[k + 1], KEYS[k + 2], KEYS[1], KEYS[2], KEYS[3], KEYS[k + 3], KEYS[k + 4], KEYS[4], KEYS[5], KEYS[6]}
   local argv = {unpack(ARGV, at + 1, at + n)}
   local ok, reply = pcall(apply, keys, argv)
   if ok then
@@ -399,22 +402,12 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			cores[i] = core
 		}
 		p := Partition(st.Event.AccountID)
-		keys := []string{
-			accountKey(st.Event.AccountID),
-			seenKey(st.Event.AccountID, st.Event.EventID),
-			outboxKey(p),
-			timersDueKey(p),
-			timersClaimedKey(p),
-			// Without a fact, the seen key stands in: the script does not touch it.
-			seenKey(st.Event.AccountID, st.Event.EventID),
-			closedCasesKey(st.Event.AccountID),
-			timerKindsKey(p),
-			timerCountsKey(p),
-			caseCountsKey(p),
-		}
+		seen := seenKey(st.Event.AccountID, st.Event.EventID)
+		fact := seen // without a fact, the seen key stands in: the script does not touch it
 		if st.Fact != "" {
-			keys[5] = factKey(st.Event.AccountID, st.Fact)
+			fact = factKey(st.Event.AccountID, st.Fact)
 		}
+		keys := [...]string{accountKey(st.Event.AccountID), seen, fact, closedCasesKey(st.Event.AccountID)}
 		h := st.HolderOverdue
 		if h != nil || len(st.OpenedCases) > 0 {
 			send()
@@ -433,7 +426,9 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		}
 		c, ok := open[p]
 		if !ok {
-			c = &call{args: []any{0}}
+			c = &call{args: []any{0}, keys: []string{
+				outboxKey(p), timersDueKey(p), timersClaimedKey(p), timerKindsKey(p), timerCountsKey(p), caseCountsKey(p),
+			}}
 			open[p] = c
 			openOrder = append(openOrder, p)
 		}
@@ -443,7 +438,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			c.after = append(c.after, func() { pipe.SRem(ctx, holderOverdueKey(name), account) })
 		}
 		c.steps = append(c.steps, i)
-		c.keys = append(c.keys, keys...)
+		c.keys = append(c.keys, keys[:]...)
 		c.args = append(append(c.args, len(args)), args...)
 	}
 	send()
