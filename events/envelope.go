@@ -176,9 +176,12 @@ func (e Event) Encode() ([]byte, error) {
 	if _, err := validateEnvelope(e.Envelope); err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(e.Envelope)
-	if err != nil {
-		return nil, invalid("", "cannot encode: %v", err)
+	raw, ok := appendEnvelope(make([]byte, 0, 256+len(e.Data)), e.Envelope)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(e.Envelope); err != nil {
+			return nil, invalid("", "cannot encode: %v", err)
+		}
 	}
 	if len(raw) > MaxEventSize {
 		return nil, tooLarge(len(raw))
