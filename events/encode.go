@@ -62,12 +62,16 @@ func appendEnvelope(dst []byte, env Envelope) ([]byte, bool) {
 			return nil, false
 		}
 		dst = buf.Bytes()
-		if bytes.ContainsAny(dst[start:], "<>&\u2028\u2029") {
+		if written := dst[start:]; bytes.IndexAny(written, "<>&") >= 0 || bytes.Contains(written, lineSeparator) || bytes.Contains(written, paragraphSeparator) {
 			return nil, false
 		}
 	}
 	return append(dst, '}'), true
 }
+
+// U+2028 and U+2029 in UTF-8. They are looked for as bytes: bytes.ContainsAny with a
+// set outside ASCII decodes every rune of the data.
+var lineSeparator, paragraphSeparator = []byte("\u2028"), []byte("\u2029")
 
 // appendPlainString appends s quoted, when it is printable ASCII that JSON writes as
 // it is (no quote, backslash or HTML-sensitive character), and reports whether it was.
