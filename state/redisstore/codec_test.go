@@ -58,14 +58,7 @@ func TestADocumentWrittenByTheFirstVersionReadsBackTheSame(t *testing.T) {
 	if !a.Invoices["i1"].Reversed || a.Resources["ecs-2"].ReleasedAt == nil || a.LastReleaseAt == nil || a.ReserveReleasedFor == nil {
 		t.Errorf("invoice, orphan release or reserve times lost: %+v", a)
 	}
-	fields, err := redisstore.EncodeAccountForTest(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := redisstore.DecodeAccountForTest(fields)
-	if err != nil {
-		t.Fatal(err)
-	}
+	back, _ := writtenAndReadBack(t, a)
 	if diff := differences(reflect.ValueOf(back), reflect.ValueOf(a), "Account"); len(diff) > 0 {
 		t.Errorf("written field by field and read back with differences: %v", diff)
 	}
@@ -81,14 +74,7 @@ func TestEveryFactOfAnAccountIsStored(t *testing.T) {
 		c.ID = id // a case's id is its key
 		a.Cases[id] = c
 	}
-	fields, err := redisstore.EncodeAccountForTest(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := redisstore.DecodeAccountForTest(fields)
-	if err != nil {
-		t.Fatal(err)
-	}
+	back, fields := writtenAndReadBack(t, a)
 	if diff := differences(reflect.ValueOf(back), reflect.ValueOf(a), "Account"); len(diff) > 0 {
 		t.Errorf("read back with differences %v\nfrom the fields %v", diff, fields)
 	}
@@ -279,14 +265,7 @@ func TestTopUpsReadBackFirstRechargedFirstWithTiesByID(t *testing.T) {
 		a.TopUps = append(a.TopUps, state.TopUp{ID: id, Amount: decimal.NewFromInt(1), Channel: "alipay", PayerName: "Zhang San", ReceivedAt: at})
 	}
 	a.TopUps = append([]state.TopUp{{ID: "t7", Amount: decimal.NewFromInt(2), Channel: "card", ReceivedAt: at.Add(-time.Hour)}}, a.TopUps...)
-	fields, err := redisstore.EncodeAccountForTest(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := redisstore.DecodeAccountForTest(fields)
-	if err != nil {
-		t.Fatal(err)
-	}
+	back, _ := writtenAndReadBack(t, a)
 	var order []string
 	for _, tu := range back.TopUps {
 		order = append(order, tu.ID)
@@ -318,14 +297,7 @@ func TestCasesAndPayoutsReadBackTheSame(t *testing.T) {
 		History:     []state.CaseEntry{{Status: events.StatusInReview, At: at, By: state.ByRules, Reason: "designated account"}},
 	}}
 	a.PaidOut = map[string]decimal.Decimal{"t0": decimal.RequireFromString("10")}
-	fields, err := redisstore.EncodeAccountForTest(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := redisstore.DecodeAccountForTest(fields)
-	if err != nil {
-		t.Fatal(err)
-	}
+	back, _ := writtenAndReadBack(t, a)
 	got, want := back.Cases["w1"], a.Cases["w1"]
 	if got.ID != want.ID || got.Status != want.Status || !got.Amount.Equal(want.Amount) || got.TopupID != want.TopupID ||
 		got.Route != want.Route || *got.Destination != *want.Destination || !got.ExpectedBy.Equal(*want.ExpectedBy) ||
@@ -335,4 +307,19 @@ func TestCasesAndPayoutsReadBackTheSame(t *testing.T) {
 	if !back.PaidOut["t0"].Equal(decimal.NewFromInt(10)) {
 		t.Errorf("paid out read back as %v", back.PaidOut)
 	}
+}
+
+// writtenAndReadBack is a as a step that replaces its hash writes it, and that hash
+// read back.
+func writtenAndReadBack(t *testing.T, a state.Account) (back state.Account, fields map[string]string) {
+	t.Helper()
+	fields, err := redisstore.EncodeAccountForTest(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err = redisstore.DecodeAccountForTest(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return back, fields
 }
