@@ -208,9 +208,13 @@ func NewAccount(id string) Account {
 // It is the only change ever made to the top-ups, and it writes no element that another
 // copy of the account can see: it copies them into a new slice.
 func (a *Account) addTopUp(t TopUp) {
-	i := sort.Search(len(a.TopUps), func(i int) bool { return topUpBefore(t, a.TopUps[i]) })
-	kept := a.topUps != nil
-	before := a.topUpTotals()
+	i := sort.Search(len(a.TopUps), func(i int) bool { return t.Before(a.TopUps[i]) })
+	var totals *topUpTotals
+	if a.topUps != nil {
+		// Kept by an earlier decision: carried forward by one addition, not summed again.
+		before := a.topUpTotals()
+		totals = &topUpTotals{recharged: before.recharged.Add(t.Amount), anyNegative: before.anyNegative || t.Amount.Sign() < 0}
+	}
 	// A new slice of exactly the size needed (not slices.Insert's growth): the next
 	// decision clips it again, so spare room would only be copied and never used.
 	grown := make([]TopUp, len(a.TopUps)+1)
@@ -218,16 +222,20 @@ func (a *Account) addTopUp(t TopUp) {
 	grown[i] = t
 	copy(grown[i+1:], a.TopUps[i:])
 	a.TopUps = grown
-	if kept {
-		a.topUps = &topUpTotals{of: a.TopUps, recharged: before.recharged.Add(t.Amount), anyNegative: before.anyNegative || t.Amount.Sign() < 0}
+	if totals != nil {
+		totals.of = grown
+		a.topUps = totals
 	}
 }
 
-func topUpBefore(x, y TopUp) bool {
-	if !x.ReceivedAt.Equal(y.ReceivedAt) {
-		return x.ReceivedAt.Before(y.ReceivedAt)
+// Before reports whether t comes before u in an account's top-ups: first recharged
+// first, ties on time broken by id, so the order never depends on arrival. A store
+// that keeps top-ups apart reads them back in this order.
+func (t TopUp) Before(u TopUp) bool {
+	if !t.ReceivedAt.Equal(u.ReceivedAt) {
+		return t.ReceivedAt.Before(u.ReceivedAt)
 	}
-	return x.ID < y.ID
+	return t.ID < u.ID
 }
 
 func (a *Account) topUp(id string) (TopUp, bool) {

@@ -322,7 +322,6 @@ func (l Ledger) NonWithdrawable() []NonWithdrawable {
 	return shown
 }
 
-// amountAt is amounts[i], or zero when there are no amounts.
 // sumOfAmounts is the sum of the top-ups' amounts. Amounts are exact decimals with
 // few digits (cents, at most 10^12 a top-up), so they are summed as integers scaled to
 // the smallest exponent among them, without a big.Int per addition; an amount with
@@ -369,6 +368,7 @@ var pow10 = func() (p [19]int64) {
 	return p
 }()
 
+// amountAt is amounts[i], or zero when there are no amounts.
 func amountAt(amounts []decimal.Decimal, i int) decimal.Decimal {
 	if amounts == nil {
 		return decimal.Zero

@@ -322,18 +322,27 @@ func withRefunds(t testing.TB, seed uint64, evs []events.Event) []events.Event {
 }
 
 func TestPropertyWithdrawalsConserveMoneyAndHoldWithinCashInAnyOrder(t *testing.T) {
+	forEachHistoryWithCases(t, func(t *testing.T, seed uint64, evs []events.Event) {
+		r := rand.New(rand.NewPCG(seed, 13))
+		for range 3 {
+			deliver(t, shuffled(r, evs), func(a state.Account, applied []events.Event) {
+				t.Helper()
+				wantConserved(t, a, applied)
+			})
+		}
+	})
+}
+
+// forEachHistoryWithCases runs check, as a subtest per seed, on each seed's history
+// with withdrawals and refunds. Refusals are allowed while it runs: arrival order can
+// make such an event impossible (consumption of a package after its refund).
+func forEachHistoryWithCases(t *testing.T, check func(t *testing.T, seed uint64, evs []events.Event)) {
+	t.Helper()
 	refusalsAllowed = true
 	t.Cleanup(func() { refusalsAllowed = false })
 	for seed := range uint64(propertyRuns(t)) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			evs := withRefunds(t, seed, withWithdrawals(t, seed, generateHistory(t, seed)))
-			r := rand.New(rand.NewPCG(seed, 13))
-			for range 3 {
-				deliver(t, shuffled(r, evs), func(a state.Account, applied []events.Event) {
-					t.Helper()
-					wantConserved(t, a, applied)
-				})
-			}
+			check(t, seed, withRefunds(t, seed, withWithdrawals(t, seed, generateHistory(t, seed))))
 		})
 	}
 }
@@ -458,19 +467,14 @@ func TestPropertyBalancesFromSumsEqualTheLedgerTopUpByTopUp(t *testing.T) {
 }
 
 func checkBalancesFromSumsEqualTheLedger(t *testing.T) {
-	refusalsAllowed = true
-	t.Cleanup(func() { refusalsAllowed = false })
-	for seed := range uint64(propertyRuns(t)) {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			evs := withRefunds(t, seed, withWithdrawals(t, seed, generateHistory(t, seed)))
-			deliver(t, shuffled(rand.New(rand.NewPCG(seed, 17)), evs), func(a state.Account, applied []events.Event) {
-				t.Helper()
-				full := a.Ledger(rules)
-				full.TopUps = nil
-				if got, want := mustJSON(t, state.BalancesForTest(a, rules)), mustJSON(t, full); got != want {
-					t.Fatalf("after %d events the balances are\n%s\nwant the ledger's\n%s", len(applied), got, want)
-				}
-			})
+	forEachHistoryWithCases(t, func(t *testing.T, seed uint64, evs []events.Event) {
+		deliver(t, shuffled(rand.New(rand.NewPCG(seed, 17)), evs), func(a state.Account, applied []events.Event) {
+			t.Helper()
+			full := a.Ledger(rules)
+			full.TopUps = nil
+			if got, want := mustJSON(t, state.BalancesForTest(a, rules)), mustJSON(t, full); got != want {
+				t.Fatalf("after %d events the balances are\n%s\nwant the ledger's\n%s", len(applied), got, want)
+			}
 		})
-	}
+	})
 }

@@ -132,9 +132,9 @@ func decodeAccountFields(id string, fields map[string]string) (v state.Versioned
 	}
 	slices.SortFunc(a.TopUps, func(x, y state.TopUp) int {
 		switch {
-		case topUpBefore(x, y):
+		case x.Before(y):
 			return -1
-		case topUpBefore(y, x):
+		case y.Before(x):
 			return 1
 		}
 		return 0
@@ -267,10 +267,10 @@ func (topUpEntries) diff(base, next *state.Account, w *accountWrites) error {
 	i, j := 0, 0
 	for i < len(old) || j < len(next.TopUps) {
 		switch {
-		case j == len(next.TopUps) || (i < len(old) && topUpBefore(old[i], next.TopUps[j])):
+		case j == len(next.TopUps) || (i < len(old) && old[i].Before(next.TopUps[j])):
 			w.del = append(w.del, "tu:"+old[i].ID)
 			i++
-		case i == len(old) || topUpBefore(next.TopUps[j], old[i]):
+		case i == len(old) || next.TopUps[j].Before(old[i]):
 			if err := setTopUp(next.TopUps[j], w); err != nil {
 				return err
 			}
@@ -286,14 +286,6 @@ func (topUpEntries) diff(base, next *state.Account, w *accountWrites) error {
 		}
 	}
 	return nil
-}
-
-// topUpBefore is state's order of top-ups: first recharged first, ties broken by id.
-func topUpBefore(x, y state.TopUp) bool {
-	if c := x.ReceivedAt.Compare(y.ReceivedAt); c != 0 {
-		return c < 0
-	}
-	return x.ID < y.ID
 }
 
 func setTopUp(t state.TopUp, w *accountWrites) error {
