@@ -2,14 +2,16 @@
 -- queue its outbound events. No money arithmetic happens here; the state is decided in
 -- Go and passed whole.
 --
--- KEYS[1] account hash   KEYS[2] idempotency record   KEYS[3] outbox stream
+-- KEYS[1] account hash   KEYS[2] the account's idempotency records (hash)   KEYS[3] outbox stream
 -- KEYS[4] pending deadlines: each account's earliest timer, any kind (sorted set, score = deadline in unix ms)
 -- KEYS[5] claimed deadlines (sorted set, score = claim lease expiry)
--- KEYS[6] fact record: the business fact the event announces (ARGV[8] = "1")
+-- KEYS[6] the event's record in the older layout, a key of its own (only when ARGV[19] = "1")
 -- KEYS[7] the account's ended cases (hash: case id -> case JSON)
 -- KEYS[8] the kind of each account's pending deadline (hash: account id -> kind)
 -- KEYS[9] pending deadlines by kind (hash: kind -> count), for the metrics
 -- KEYS[10] cases by kind and status (hash: "kind/status" -> count), for the metrics
+-- KEYS[11] the fact's record in the older layout (only when ARGV[19] = "1"; KEYS[6]
+--          stands in when the event announces no fact)
 -- ARGV[1] version the decision was made on ("" for a new account)
 -- ARGV[2] version to store
 -- ARGV[3] how the account's hash is written: "" not at all (the step changed nothing),
@@ -33,7 +35,12 @@
 --          alone as the previous status of a case just opened), "" none
 -- ARGV[14] n, the number of ended cases to keep
 -- ARGV[15] d, the number of account fields to delete
--- ARGV[16 ...] n (case id, case JSON) pairs, then k (field, value) pairs of the account,
+-- ARGV[16] now, in unix seconds: when the step's records are written
+-- ARGV[17] the event id   ARGV[18] the fact id ("type:business id"), "" none
+-- ARGV[19] "1" while records of the older layout (a key per record) may exist: they are
+--          read, and written too, so an instance of the older version still finds
+--          what this one applied
+-- ARGV[20 ...] n (case id, case JSON) pairs, then k (field, value) pairs of the account,
 --          then d fields to delete from it, then outbound events as (id, subject, body)
 --          triples
 --
@@ -42,31 +49,83 @@
 -- they were kept) is published without a trace context.
 local remember = ARGV[4] ~= '0'
 local fact = ARGV[8] ~= ''
--- Both records in one call when the step has both: each call from a script costs.
-local seen, counted = false, false
-if remember and fact then
-  local records = redis.call('MGET', KEYS[2], KEYS[6])
-  seen, counted = records[1], records[2]
-elseif remember then
-  seen = redis.call('GET', KEYS[2])
-elseif fact then
-  counted = redis.call('GET', KEYS[6])
+local legacy = ARGV[19] == '1'
+local retention, now = tonumber(ARGV[4]), tonumber(ARGV[16])
+local eventField, factField = 'e:' .. ARGV[17], 'f:' .. ARGV[18]
+-- A record is its digest, ':' and when it was written; a record of the older layout is
+-- the digest alone.
+local function digestOf(record)
+  return (string.gsub(record, ':%d+$', ''))
+end
+-- Both records, and when the account's records were last trimmed, in one call: each
+-- call from a script costs.
+local seen, counted, trimmedAt = false, false, false
+if remember or fact then
+  local records = redis.call('HMGET', KEYS[2], '~', eventField, factField)
+  trimmedAt = records[1]
+  seen = remember and records[2]
+  counted = fact and records[3]
+  if legacy and ((remember and not seen) or (fact and not counted)) then
+    local old = redis.call('MGET', KEYS[6], KEYS[11])
+    seen = seen or (remember and old[1])
+    counted = counted or (fact and old[2])
+  end
+end
+-- keep writes the step's records. Trimming is amortised: once a fifth of the retention
+-- has passed since the last trim, the records older than the retention are deleted,
+-- so a record is kept between one and 1.2 retentions. The hash expires a retention
+-- and a fifth after its last trim, which is a retention after its last write at the
+-- least: an account that goes quiet leaves nothing behind.
+local function keep(withEvent, withFact)
+  local every = math.max(1, math.floor(retention / 5))
+  local last = trimmedAt and tonumber(trimmedAt)
+  if not last or now - last >= every then
+    local all = redis.call('HGETALL', KEYS[2])
+    local expired = {}
+    for i = 1, #all, 2 do
+      -- Not tonumber(string.match(...)): gopher-lua (the dev server's) passes no value
+      -- at all when nothing matches, and tonumber refuses that.
+      local at = string.match(all[i + 1], ':(%d+)$')
+      if all[i] ~= '~' and at and now - tonumber(at) > retention then
+        expired[#expired + 1] = all[i]
+      end
+    end
+    for i = 1, #expired, 400 do
+      redis.call('HDEL', KEYS[2], unpack(expired, i, math.min(i + 399, #expired)))
+    end
+    redis.call('HSET', KEYS[2], '~', now)
+    redis.call('EXPIRE', KEYS[2], retention + every)
+  end
+  if withEvent and withFact then
+    redis.call('HSET', KEYS[2], eventField, ARGV[9] .. ':' .. now, factField, ARGV[8] .. ':' .. now)
+  elseif withEvent then
+    redis.call('HSET', KEYS[2], eventField, ARGV[9] .. ':' .. now)
+  elseif withFact then
+    redis.call('HSET', KEYS[2], factField, ARGV[8] .. ':' .. now)
+  end
+  if legacy and withEvent then
+    redis.call('SET', KEYS[6], ARGV[9], 'EX', retention)
+  end
+  if legacy and withFact then
+    redis.call('SET', KEYS[11], ARGV[8], 'EX', retention)
+  end
 end
 if seen then
-  if seen ~= '1' and seen ~= ARGV[9] then
+  local digest = digestOf(seen)
+  if digest ~= '1' and digest ~= ARGV[9] then
     return 'ID_CONFLICT'
   end
   return 'DUPLICATE'
 end
 if fact then
   if counted then
-    if counted ~= ARGV[8] then
+    if digestOf(counted) ~= ARGV[8] then
       -- The same fact id with other data: not a repeat, a contradiction.
       return 'FACT_CONFLICT'
     end
     -- The same fact under another event id: counted already. The event id is
     -- remembered so its redeliveries stop here at once.
-    redis.call('SET', KEYS[2], ARGV[9], 'EX', ARGV[4])
+    keep(true, false)
     return 'DUPLICATE'
   end
 end
@@ -75,7 +134,7 @@ if current ~= ARGV[1] then
   return 'CONFLICT'
 end
 local closed, fields, deleted = tonumber(ARGV[14]), tonumber(ARGV[10]), tonumber(ARGV[15])
-local first = 16 + 2 * closed
+local first = 20 + 2 * closed
 if ARGV[3] ~= '' then
   if ARGV[3] == '!' then
     redis.call('DEL', KEYS[1])
@@ -93,11 +152,8 @@ if ARGV[3] ~= '' then
     redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 399, last)))
   end
 end
-if remember then
-  redis.call('SET', KEYS[2], ARGV[9], 'EX', ARGV[4])
-end
-if fact then
-  redis.call('SET', KEYS[6], ARGV[8], 'EX', ARGV[4])
+if remember or fact then
+  keep(remember, fact)
 end
 if ARGV[5] ~= '' then
   local at, kind = string.match(ARGV[5], '^(%d*):?(.*)$')
@@ -128,7 +184,7 @@ for from, to in string.gmatch(ARGV[13], '(%S+)>(%S+)') do
   end
   redis.call('HINCRBY', KEYS[10], to, 1)
 end
-for i = 16, 15 + 2 * closed, 2 do
+for i = 20, 19 + 2 * closed, 2 do
   redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
 end
 local traceparent, tracestate = ARGV[11], ARGV[12]

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -68,3 +69,19 @@ func (s *Store) StoredFieldsForTest(ctx context.Context, id string) (map[string]
 
 // ClosedCasesKeyForTest is the Redis key of an account's ended cases.
 func ClosedCasesKeyForTest(id string) string { return closedCasesKey(id) }
+
+// SetClockForTest makes now the store's clock: when its idempotency records are
+// written, and when the older layout's have all expired.
+func (s *Store) SetClockForTest(now func() time.Time) { s.now = now }
+
+// RetentionForTest is how long the store remembers an event id.
+func (s *Store) RetentionForTest() time.Duration { return s.retention }
+
+// IDsKeyForTest is the hash of an account's idempotency records.
+func IDsKeyForTest(accountID string) string { return idsKey(accountID) }
+
+// OlderLayoutKeysForTest are the keys an event's record and a fact's had in the older
+// layout, one key per record.
+func OlderLayoutKeysForTest(accountID, eventID, factID string) (seen, fact string) {
+	return seenKey(accountID, eventID), factKey(accountID, factID)
+}

@@ -7,11 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/payinfra/refunds/events"
-	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
@@ -19,14 +17,7 @@ import (
 // forEachRedisClient is forEachRedis with the client too, for tests that write or read
 // the outbox's raw entries.
 func forEachRedisClient(t *testing.T, suite func(t *testing.T, s *redisstore.Store, rdb *redis.Client)) {
-	t.Run("miniredis", func(t *testing.T) {
-		rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
-		suite(t, newStore(t, rdb), rdb)
-	})
-	t.Run("redis-server", func(t *testing.T) {
-		rdb := testenv.StartRedis(t).Client(t)
-		suite(t, newStore(t, rdb), rdb)
-	})
+	forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) { suite(t, newStore(t, rdb), rdb) })
 }
 
 func balanceChanged(t *testing.T, account, id string) events.Event {

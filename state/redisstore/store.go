@@ -32,21 +32,26 @@ var claimLua string
 // round of Redis's command loop instead of one per step. KEYS are the partition's six
 // keys that apply.lua takes (KEYS[3], [4], [5], [8], [9] and [10] there: the outbox,
 // the deadlines, the claims, the deadline kinds and counts, the case counts), once,
-// then the four of each step (KEYS[1], [2], [6] and [7] there: the account, the
-// idempotency record, the fact record, the ended cases): the same six keys for every
-// step would only be sent and read again. ARGV[1] is the number of steps, then for
-// each its count of arguments and the arguments. Each step runs as apply.lua alone
-// would, in order, so a step decides on what the earlier ones wrote (a later step of
-// the same account conflicts when an earlier one did not save), and an error in one
-// step is that step's reply: the others go on, as they did when each step was its own
-// call.
+// then the three of each step (KEYS[1], [2] and [7] there: the account, its
+// idempotency records, its ended cases), followed while the older layout's records may
+// exist by the two of those (KEYS[6] and [11] there): the same six keys for every step
+// would only be sent and read again. ARGV[1] is the number of steps, ARGV[2] the
+// number of keys of each (3 or 5), then for each step its count of arguments and the
+// arguments. Each step runs as apply.lua alone would, in order, so a step decides on
+// what the earlier ones wrote (a later step of the same account conflicts when an
+// earlier one did not save), and an error in one step is that step's reply: the others
+// go on, as they did when each step was its own call.
 var applyBatchLua = "local function apply(KEYS, ARGV)\n" + applyLua + "\nend\n" + `
 local replies = {}
-local at = 2
+local per = tonumber(ARGV[2])
+local at = 3
 for s = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[at])
-  local k = 6 + (s - 1) * 4
-  local keys = {KEYS[k + 1], KEYS[k + 2], KEYS[1], KEYS[2], KEYS[3], KEYS[k + 3], KEYS[k + 4], KEYS[4], KEYS[5], KEYS[6]}
+  local k = 6 + (s - 1) * per
+  local keys = {KEYS[k + 1], KEYS[k + 2], KEYS[1], KEYS[2], KEYS[3], false, KEYS[k + 3], KEYS[4], KEYS[5], KEYS[6], false}
+  if per == 5 then
+    keys[6], keys[11] = KEYS[k + 4], KEYS[k + 5]
+  end
   local argv = {unpack(ARGV, at + 1, at + n)}
   local ok, reply = pcall(apply, keys, argv)
   if ok then
@@ -77,6 +82,12 @@ type Store struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
 	cache     *accountCache
+	// now is when a step's idempotency records are written.
+	now func() time.Time
+	// legacyUntil is when the older layout's records (a key per record) are all
+	// expired; until then they are read and written too. Until Prepare has found out,
+	// it is the far future: a store that does not know reads them.
+	legacyUntil time.Time
 }
 
 // DefaultCachedAccounts is how many decoded accounts a store keeps: about 2 KiB each.
@@ -85,7 +96,10 @@ const DefaultCachedAccounts = 50_000
 // New returns a store on rdb, remembering event ids and facts for
 // DefaultIdempotencyRetention. It does not take ownership of rdb.
 func New(rdb redis.UniversalClient) *Store {
-	return &Store{rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts)}
+	return &Store{
+		rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts),
+		now: time.Now, legacyUntil: time.Unix(1<<62, 0),
+	}
 }
 
 // Prepare loads the Lua step and creates the outbox consumer groups. Call it on start;
@@ -94,11 +108,51 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if err := loadScripts(ctx, s.rdb); err != nil {
 		return err
 	}
+	// Before the outbox groups below create keys: an empty database never had the
+	// older layout.
+	if err := s.findLegacyRecords(ctx); err != nil {
+		return err
+	}
 	for p := 0; p < Partitions; p++ {
 		err := s.rdb.XGroupCreateMkStream(ctx, outboxKey(p), relayGroup, "0").Err()
 		if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
 			return fmt.Errorf("create outbox group %s: %w", outboxKey(p), err)
 		}
+	}
+	return nil
+}
+
+// findLegacyRecords sets how long records of the older layout (a key per record) may
+// still exist: a retention after this store first kept its records in the ids hashes.
+// The first store to prepare an empty database marks it as never having had them;
+// one that finds keys there marks the time.
+func (s *Store) findLegacyRecords(ctx context.Context) error {
+	since, err := s.rdb.Get(ctx, idsSinceKey).Result()
+	if errors.Is(err, redis.Nil) {
+		keys, sizeErr := s.rdb.DBSize(ctx).Result()
+		if sizeErr != nil {
+			return fmt.Errorf("count keys: %w", sizeErr)
+		}
+		mark := "0"
+		if keys > 0 {
+			mark = strconv.FormatInt(s.now().Unix(), 10)
+		}
+		// NX: of two stores preparing at once, the first one's mark stands.
+		if err := s.rdb.SetNX(ctx, idsSinceKey, mark, 0).Err(); err != nil {
+			return fmt.Errorf("mark the idempotency layout: %w", err)
+		}
+		since, err = s.rdb.Get(ctx, idsSinceKey).Result()
+	}
+	if err != nil {
+		return fmt.Errorf("read the idempotency layout: %w", err)
+	}
+	unix, err := strconv.ParseInt(since, 10, 64)
+	if err != nil {
+		return fmt.Errorf("read the idempotency layout: %s holds %q", idsSinceKey, since)
+	}
+	s.legacyUntil = time.Time{}
+	if unix > 0 {
+		s.legacyUntil = time.Unix(unix, 0).Add(s.retention)
 	}
 	return nil
 }
@@ -132,22 +186,38 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 			caseCmds[ref] = pipe.HGet(ctx, closedCasesKey(ref.AccountID), ref.CaseID)
 		}
 	}
-	// The idempotency records in one MGET per partition, not one GET per event: the
-	// keys of a partition share its hash tag, so one call reads them even on a cluster,
-	// and each command costs Redis (and the client) more than its keys do.
-	seenCmds := make(map[int]*seenRead)
+	// The idempotency records in one HMGET per account; while the older layout's
+	// records may exist, those too, in one MGET per partition (the keys of a partition
+	// share its hash tag, so one call reads them even on a cluster).
+	records := make(map[string]*idsRead)
+	var legacy map[int]*idsRead
+	if s.legacyRecordsMayExist() {
+		legacy = make(map[int]*idsRead)
+	}
 	for i, ref := range refs {
-		p := Partition(ref.AccountID)
-		r := seenCmds[p]
+		r := records[ref.AccountID]
 		if r == nil {
-			r = &seenRead{}
-			seenCmds[p] = r
+			r = &idsRead{}
+			records[ref.AccountID] = r
 		}
 		r.refs = append(r.refs, i)
-		r.keys = append(r.keys, seenKey(ref.AccountID, ref.EventID))
+		r.keys = append(r.keys, eventField(ref.EventID))
+		if legacy != nil {
+			p := Partition(ref.AccountID)
+			l := legacy[p]
+			if l == nil {
+				l = &idsRead{}
+				legacy[p] = l
+			}
+			l.refs = append(l.refs, i)
+			l.keys = append(l.keys, seenKey(ref.AccountID, ref.EventID))
+		}
 	}
-	for _, r := range seenCmds {
-		r.cmd = pipe.MGet(ctx, r.keys...)
+	for id, r := range records {
+		r.cmd = pipe.HMGet(ctx, idsKey(id), r.keys...)
+	}
+	for _, l := range legacy {
+		l.cmd = pipe.MGet(ctx, l.keys...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, nil, fmt.Errorf("load batch of %d accounts: %w", len(accountIDs), err)
@@ -197,24 +267,63 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 		accounts[id] = v
 	}
 	seen := make(map[state.EventRef]string, len(refs))
-	for _, r := range seenCmds {
-		records := r.cmd.Val()
-		if len(records) != len(r.refs) {
-			return nil, nil, fmt.Errorf("load idempotency records: %d replies for %d keys", len(records), len(r.refs))
+	for _, r := range legacy {
+		if err := r.readInto(seen, refs); err != nil {
+			return nil, nil, err
 		}
-		for j, i := range r.refs {
-			record, _ := records[j].(string) // nil: never seen
-			seen[refs[i]] = record
+	}
+	for _, r := range records {
+		if err := r.readInto(seen, refs); err != nil {
+			return nil, nil, err
 		}
 	}
 	return accounts, seen, nil
 }
 
-// seenRead reads the idempotency records of one partition's events of a batch.
-type seenRead struct {
+// idsRead reads some of a batch's idempotency records: an account's, or the older
+// layout's of one partition.
+type idsRead struct {
 	refs []int // indexes of the events in the batch's refs
 	keys []string
 	cmd  *redis.SliceCmd
+}
+
+// readInto sets the digest of each record found (a nil reply: never seen).
+func (r *idsRead) readInto(seen map[state.EventRef]string, refs []state.EventRef) error {
+	found := r.cmd.Val()
+	if len(found) != len(r.refs) {
+		return fmt.Errorf("load idempotency records: %d replies for %d fields", len(found), len(r.refs))
+	}
+	for j, i := range r.refs {
+		if record, ok := found[j].(string); ok {
+			seen[refs[i]] = recordDigest(record)
+		}
+	}
+	return nil
+}
+
+// legacyRecordsMayExist: the older layout's records are not all expired yet.
+func (s *Store) legacyRecordsMayExist() bool { return s.now().Before(s.legacyUntil) }
+
+// eventField names an event's record in its account's ids hash (apply.lua's too).
+func eventField(eventID string) string { return "e:" + eventID }
+
+// recordDigest is the digest a record keeps: "<digest>:<unix s written>" in an ids
+// hash, the digest alone in the older layout.
+func recordDigest(record string) string {
+	if i := strings.LastIndexByte(record, ':'); i >= 0 && isDigits(record[i+1:]) {
+		return record[:i]
+	}
+	return record
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Case finds a case by its id alone, for the read API: the index names its account,
@@ -348,7 +457,15 @@ func (s *Store) Commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 }
 
 func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
-	retention := strconv.FormatInt(int64(s.retention/time.Second), 10)
+	records := recordsArgs{
+		retention: strconv.FormatInt(int64(s.retention/time.Second), 10),
+		now:       strconv.FormatInt(s.now().Unix(), 10),
+		legacy:    s.legacyRecordsMayExist(),
+	}
+	keysPerStep := 3
+	if records.legacy {
+		keysPerStep = 5
+	}
 	pipe := s.rdb.Pipeline()
 	// The account each step's fields are written over: Redis holds it once the
 	// batch's earlier steps of the account are saved. A step after a failed one
@@ -393,7 +510,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 				base = s.cache.storedFieldByField(st.Event.AccountID, st.ExpectedVersion)
 			}
 		}
-		args, core, err := stepArgs(st, retention, base)
+		args, core, err := stepArgs(st, records, base)
 		if err != nil {
 			return nil, err
 		}
@@ -402,12 +519,14 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			cores[i] = core
 		}
 		p := Partition(st.Event.AccountID)
-		seen := seenKey(st.Event.AccountID, st.Event.EventID)
-		fact := seen // without a fact, the seen key stands in: the script does not touch it
-		if st.Fact != "" {
-			fact = factKey(st.Event.AccountID, st.Fact)
+		keys := [5]string{accountKey(st.Event.AccountID), idsKey(st.Event.AccountID), closedCasesKey(st.Event.AccountID)}
+		if records.legacy {
+			keys[3] = seenKey(st.Event.AccountID, st.Event.EventID)
+			keys[4] = keys[3] // without a fact, the seen key stands in: the script does not touch it
+			if st.Fact != "" {
+				keys[4] = factKey(st.Event.AccountID, st.Fact)
+			}
 		}
-		keys := [...]string{accountKey(st.Event.AccountID), seen, fact, closedCasesKey(st.Event.AccountID)}
 		h := st.HolderOverdue
 		if h != nil || len(st.OpenedCases) > 0 {
 			send()
@@ -426,7 +545,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		}
 		c, ok := open[p]
 		if !ok {
-			c = &call{args: []any{0}, keys: []string{
+			c = &call{args: []any{0, keysPerStep}, keys: []string{
 				outboxKey(p), timersDueKey(p), timersClaimedKey(p), timerKindsKey(p), timerCountsKey(p), caseCountsKey(p),
 			}}
 			open[p] = c
@@ -438,7 +557,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			c.after = append(c.after, func() { pipe.SRem(ctx, holderOverdueKey(name), account) })
 		}
 		c.steps = append(c.steps, i)
-		c.keys = append(c.keys, keys[:]...)
+		c.keys = append(c.keys, keys[:keysPerStep]...)
 		c.args = append(append(c.args, len(args)), args...)
 	}
 	send()
@@ -506,10 +625,18 @@ func isErrorReply(err error) bool {
 	return errors.As(err, &reply) && !errors.Is(err, redis.Nil)
 }
 
+// recordsArgs are how a batch's steps write their idempotency records (apply.lua's
+// ARGV[4], [16] and [19]).
+type recordsArgs struct {
+	retention string // seconds
+	now       string // unix seconds
+	legacy    bool   // the older layout's records may exist: read and write them too
+}
+
 // stepArgs are apply.lua's arguments for a step, and the "c" field of the account
 // after it; base is the account Redis holds at the step's expected version when it is
 // known field by field, else nil.
-func stepArgs(st state.Step, retention string, base *onRedis) (args []any, core string, err error) {
+func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, core string, err error) {
 	mode := ""
 	var writes accountWrites
 	if st.Account != nil {
@@ -521,8 +648,13 @@ func stepArgs(st state.Step, retention string, base *onRedis) (args []any, core 
 			mode = "!"
 		}
 	}
+	retention := records.retention
 	if st.Event.EventID == "" {
 		retention = "0"
+	}
+	legacy := ""
+	if records.legacy {
+		legacy = "1"
 	}
 	deadline := ""
 	if st.SetNextDeadline {
@@ -545,7 +677,7 @@ func stepArgs(st state.Step, retention string, base *onRedis) (args []any, core 
 			moves = append(moves, c.Kind+"/"+c.Previous+">"+c.Kind+"/"+c.Status)
 		}
 	}
-	args = make([]any, 0, 15+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
+	args = make([]any, 0, 19+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -562,6 +694,10 @@ func stepArgs(st state.Step, retention string, base *onRedis) (args []any, core 
 		strings.Join(moves, " "),
 		len(st.ClosedCases),
 		len(writes.del),
+		records.now,
+		st.Event.EventID,
+		st.Fact,
+		legacy,
 	)
 	for _, c := range st.ClosedCases {
 		encoded, err := json.Marshal(storeCase(c))

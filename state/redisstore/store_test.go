@@ -22,12 +22,19 @@ import (
 // forEachRedis runs the suite against miniredis (what --dev uses) and against Debian's
 // redis-server in a container, so both behave the same.
 func forEachRedis(t *testing.T, suite func(t *testing.T, s *redisstore.Store)) {
+	forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) { suite(t, newStore(t, rdb)) })
+}
+
+// forEachEmptyRedis is forEachRedis for a suite that prepares its own store.
+func forEachEmptyRedis(t *testing.T, suite func(t *testing.T, rdb *redis.Client)) {
 	t.Run("miniredis", func(t *testing.T) {
 		mr := miniredis.RunT(t)
-		suite(t, newStore(t, redis.NewClient(&redis.Options{Addr: mr.Addr()})))
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		t.Cleanup(func() { _ = rdb.Close() })
+		suite(t, rdb)
 	})
 	t.Run("redis-server", func(t *testing.T) {
-		suite(t, newStore(t, testenv.StartRedis(t).Client(t)))
+		suite(t, testenv.StartRedis(t).Client(t))
 	})
 }
 
