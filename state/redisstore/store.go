@@ -74,7 +74,8 @@ var (
 // DefaultIdempotencyRetention is how long an event id is remembered: 35 days. The inbound
 // stream keeps events 7 days and JetStream deduplicates for 2 minutes, so a redelivery
 // or a republished event can only come from an upstream replay; 35 days covers a full
-// billing cycle plus a week of replays. Longer costs memory (≈100 bytes per event).
+// billing cycle plus a week of replays. Longer costs memory: about 70 bytes per event
+// and fact remembered, in its account's ids hash.
 const DefaultIdempotencyRetention = 35 * 24 * time.Hour
 
 // Store is account state in Redis, standalone or Cluster.
