@@ -357,6 +357,18 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		fmt.Fprintf(w, "\nlatency, publish → first outbound event of that inbound event, refundd ×1 (AOF %s), paced at %.0f events/s for %s:\n"+
 			"  p50 %s, p99 %s, max %s (%d of %d inbound events caused an outbound one; refundd ready %s after its start)\n",
 			aofName(lat.aof), lat.rate, *benchLatencyFor, ms(lat.p50), ms(lat.p99), ms(lat.max), lat.matched, lat.published, lat.ready.Round(time.Millisecond))
+		fmt.Fprintf(w, "  p99 of the events first published in each %s:", latencyWindow)
+		for _, p99 := range lat.p99ByWindow {
+			fmt.Fprintf(w, " %.0f", float64(p99)/1e6)
+		}
+		fmt.Fprintf(w, " ms; append-only file rewrites:")
+		for _, r := range lat.rewrites {
+			fmt.Fprintf(w, " %.1f–%.1f s", r.from.Seconds(), r.to.Seconds())
+		}
+		if len(lat.rewrites) == 0 {
+			fmt.Fprintf(w, " none")
+		}
+		fmt.Fprintln(w)
 		prefix := map[aofMode]string{aofAlways: "", aofOff: "aof-off-"}[lat.aof]
 		b.ReportMetric(float64(lat.p50)/1e6, prefix+"p50-ms")
 		b.ReportMetric(float64(lat.p99)/1e6, prefix+"p99-ms")

@@ -21,6 +21,53 @@ type latencyResult struct {
 	matched       int     // of which an outbound event was seen
 	p50, p99, max time.Duration
 	ready         time.Duration // refundd's start until /readyz answered 200
+	// p99ByWindow is the p99 of the events first published in each latencyWindow of
+	// the run, in order, so a stall shows where it happened.
+	p99ByWindow []time.Duration
+	// rewrites are the spans, from the start of publishing, in which Redis was
+	// rewriting its append-only file: with fsync always, its fsyncs then queue behind
+	// the rewrite's writes.
+	rewrites []span
+}
+
+// span is a stretch of a run, from its start.
+type span struct{ from, to time.Duration }
+
+// latencyWindow is the stretch of publishing each p99ByWindow entry covers.
+const latencyWindow = 2 * time.Second
+
+// watchRewrites polls Redis every 50 ms until stop is closed and returns the spans in
+// which an append-only file rewrite was in progress, from begin.
+func watchRewrites(e *env, begin time.Time, stop <-chan struct{}) <-chan []span {
+	out := make(chan []span, 1)
+	go func() {
+		var spans []span
+		rewriting := false
+		for {
+			select {
+			case <-stop:
+				if rewriting {
+					spans[len(spans)-1].to = time.Since(begin)
+				}
+				out <- spans
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			info, err := e.rdb.InfoMap(context.Background(), "persistence").Result()
+			if err != nil {
+				continue
+			}
+			now := info["Persistence"]["aof_rewrite_in_progress"] == "1"
+			switch {
+			case now && !rewriting:
+				spans = append(spans, span{from: time.Since(begin)})
+			case !now && rewriting:
+				spans[len(spans)-1].to = time.Since(begin)
+			}
+			rewriting = now
+		}
+	}()
+	return out
 }
 
 // outboundPerCause is how many of a cause's outbound events (OutboundID's n) are
@@ -83,6 +130,8 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 	}
 	interval := time.Duration(float64(time.Second) / rate)
 	begin := time.Now()
+	stopWatching := make(chan struct{})
+	rewrites := watchRewrites(e, begin, stopWatching)
 	for i, m := range p.msgs {
 		if d := time.Until(begin.Add(time.Duration(i) * interval)); d > time.Millisecond {
 			time.Sleep(d)
@@ -101,6 +150,8 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 		s.Fatal("paced publishes not acknowledged within a minute")
 	}
 	e.waitSettled(s, true, 5*time.Minute, func() string { return "latency phase" })
+	close(stopWatching)
+	res.rewrites = <-rewrites
 	// The relay has published everything; let the subscription drain.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -121,20 +172,33 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 	mu.Unlock()
 	var lat []time.Duration
 	byType := map[string][]time.Duration{}
+	var byWindow [][]time.Duration
 	for id, at := range first {
 		lat = append(lat, at.Sub(sent[id]))
 		byType[p.types[id]] = append(byType[p.types[id]], at.Sub(sent[id]))
+		w := int(sent[id].Sub(begin) / latencyWindow)
+		for len(byWindow) <= w {
+			byWindow = append(byWindow, nil)
+		}
+		byWindow[w] = append(byWindow[w], at.Sub(sent[id]))
+	}
+	for _, l := range byWindow {
+		res.p99ByWindow = append(res.p99ByWindow, percentile(l, 99))
 	}
 	for t, l := range byType {
 		slices.Sort(l)
 		log.Debug().Str("type", t).Int("n", len(l)).Dur("p50", l[len(l)/2]).Dur("max", l[len(l)-1]).Msg("latency by type")
 	}
-	slices.Sort(lat)
 	res.published, res.matched = len(sent), len(lat)
-	if len(lat) > 0 {
-		res.p50 = lat[len(lat)*50/100]
-		res.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
-		res.max = lat[len(lat)-1]
-	}
+	res.p50, res.p99, res.max = percentile(lat, 50), percentile(lat, 99), percentile(lat, 100)
 	return res
+}
+
+// percentile sorts l and returns its p-th percentile (p 100: the largest); 0 for none.
+func percentile(l []time.Duration, p int) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	slices.Sort(l)
+	return l[min(len(l)-1, len(l)*p/100)]
 }
