@@ -11,7 +11,7 @@ var hashTag = regexp.MustCompile(`\{[^}]*\}`)
 
 func TestEveryKeyOfOneStepSharesAHashTag(t *testing.T) {
 	for _, id := range []string{"acct-42", "a", "ACCT_9", "x-very-long-account-id-0123456789012345678901234567890123456789"} {
-		keys := []string{accountKey(id), seenKey(id, "evt-1"), outboxKey(Partition(id)), timersDueKey(Partition(id)), timersClaimedKey(Partition(id))}
+		keys := []string{accountKey(id), idsKey(id), seenKey(id, "evt-1"), factKey(id, "billing.bill.issued:b-1"), closedCasesKey(id), outboxKey(Partition(id)), timersDueKey(Partition(id)), timersClaimedKey(Partition(id))}
 		tag := hashTag.FindString(keys[0])
 		if tag == "" {
 			t.Fatalf("%s has no hash tag", keys[0])
