@@ -36,7 +36,7 @@
 -- ARGV[14] n, the number of ended cases to keep
 -- ARGV[15] d, the number of account fields to delete
 -- ARGV[16] now, in unix seconds: when the step's records are written
--- ARGV[17] the event id   ARGV[18] the fact id ("type:business id"), "" none
+-- ARGV[17] the event's field in KEYS[2]   ARGV[18] the fact's field there, "" none
 -- ARGV[19] "1" while records of the older layout (a key per record) may exist: they are
 --          read, and written too, so an instance of the older version still finds
 --          what this one applied
@@ -51,9 +51,11 @@ local remember = ARGV[4] ~= '0'
 local fact = ARGV[8] ~= ''
 local legacy = ARGV[19] == '1'
 local retention, now = tonumber(ARGV[4]), tonumber(ARGV[16])
-local eventField, factField = 'e:' .. ARGV[17], 'f:' .. ARGV[18]
--- A record is its digest, ':' and when it was written; a record of the older layout is
--- the digest alone.
+local eventField, factField = ARGV[17], ARGV[18]
+-- A record is its digest, ':' and the hour it was written (since the Unix epoch: 6
+-- digits, where seconds would take 10); a record of the older layout is the digest
+-- alone.
+local hour = math.floor(now / 3600)
 local function digestOf(record)
   return (string.gsub(record, ':%d+$', ''))
 end
@@ -72,12 +74,14 @@ if remember or fact then
   end
 end
 -- keep writes the step's records. Trimming is amortised: once a fifth of the retention
--- has passed since the last trim, the records older than the retention are deleted,
--- so a record is kept between one and 1.2 retentions. The hash expires a retention
--- and a fifth after its last trim, which is a retention after its last write at the
--- least: an account that goes quiet leaves nothing behind.
+-- has passed since the last trim, the records older than the retention (and the hour
+-- they were written in, and one more for clocks a little apart) are deleted, so a
+-- record is kept between one and 1.2 retentions. The hash expires a retention and a
+-- fifth after its last trim, which is a retention after its last write at the least:
+-- an account that goes quiet leaves nothing behind.
 local function keep(withEvent, withFact)
   local every = math.max(1, math.floor(retention / 5))
+  local hours = math.ceil(retention / 3600) + 1
   local last = trimmedAt and tonumber(trimmedAt)
   if not last or now - last >= every then
     local all = redis.call('HGETALL', KEYS[2])
@@ -86,7 +90,7 @@ local function keep(withEvent, withFact)
       -- Not tonumber(string.match(...)): gopher-lua (the dev server's) passes no value
       -- at all when nothing matches, and tonumber refuses that.
       local at = string.match(all[i + 1], ':(%d+)$')
-      if all[i] ~= '~' and at and now - tonumber(at) > retention then
+      if all[i] ~= '~' and at and hour - tonumber(at) > hours then
         expired[#expired + 1] = all[i]
       end
     end
@@ -97,11 +101,11 @@ local function keep(withEvent, withFact)
     redis.call('EXPIRE', KEYS[2], retention + every)
   end
   if withEvent and withFact then
-    redis.call('HSET', KEYS[2], eventField, ARGV[9] .. ':' .. now, factField, ARGV[8] .. ':' .. now)
+    redis.call('HSET', KEYS[2], eventField, ARGV[9] .. ':' .. hour, factField, ARGV[8] .. ':' .. hour)
   elseif withEvent then
-    redis.call('HSET', KEYS[2], eventField, ARGV[9] .. ':' .. now)
+    redis.call('HSET', KEYS[2], eventField, ARGV[9] .. ':' .. hour)
   elseif withFact then
-    redis.call('HSET', KEYS[2], factField, ARGV[8] .. ':' .. now)
+    redis.call('HSET', KEYS[2], factField, ARGV[8] .. ':' .. hour)
   end
   if legacy and withEvent then
     redis.call('SET', KEYS[6], ARGV[9], 'EX', retention)

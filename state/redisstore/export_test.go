@@ -85,3 +85,6 @@ func IDsKeyForTest(accountID string) string { return idsKey(accountID) }
 func OlderLayoutKeysForTest(accountID, eventID, factID string) (seen, fact string) {
 	return seenKey(accountID, eventID), factKey(accountID, factID)
 }
+
+// FactFieldForTest is a fact's field in its account's ids hash.
+func FactFieldForTest(factID string) string { return factField(factID) }

@@ -106,7 +106,7 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, gone := range []string{"e:evt-1", "f:" + fact} {
+		for _, gone := range []string{"e:evt-1", redisstore.FactFieldForTest(fact)} {
 			if _, ok := records[gone]; ok {
 				t.Errorf("record %s outlived the retention: %v", gone, records)
 			}

@@ -4,6 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
+
+	"github.com/payinfra/refunds/events"
 )
 
 // Partitions is the number of hash-tag partitions accounts are spread over. Every key
@@ -18,11 +21,11 @@ const Partitions = 16
 //	rf:{pNN}:acct:<account id>  hash  v = version (optimistic concurrency), s = account JSON
 //	rf:{pNN}:ids:<account id>  hash: the account's idempotency records, each kept for
 //	                            the idempotency retention (see apply.lua):
-//	                            e:<event id> -> "<content digest>:<unix s written>",
-//	                            f:<type>:<business id> -> "<fact digest>:<unix s>" for a
-//	                            fact (a consumption, a bill...) already counted, whatever
-//	                            the event id it came with, and ~ -> when the records
-//	                            were last trimmed
+//	                            e:<event id> -> "<content digest>:<unix hour written>",
+//	                            <fact field> -> "<fact digest>:<unix hour>" for a fact (a
+//	                            consumption, a bill...) already counted, whatever the
+//	                            event id it came with (see factField), and ~ -> when the
+//	                            records were last trimmed (unix s)
 //	rf:idempotency-hashes-since unix s when this store first kept records in the ids
 //	                            hashes; "0" when it never had the older layout's keys:
 //	rf:{pNN}:seen:<account>:<event id> and rf:{pNN}:fact:<account>:<type>:<business
@@ -77,6 +80,30 @@ func accountKey(accountID string) string {
 // account instead of two expiring keys per event, about a quarter of the memory.
 func idsKey(accountID string) string {
 	return tag(Partition(accountID)) + "ids:" + accountID
+}
+
+// eventField names an event's record in its account's ids hash.
+func eventField(eventID string) string { return "e:" + eventID }
+
+// factField names a fact's record ("<type>:<business id>", events.Event.FactID) in its
+// account's ids hash: a letter for the type where one is assigned, "f:" and the whole
+// id otherwise. A field is stored for a retention: a letter, once used, keeps its type.
+// No letter is "e", so a fact's field never takes an event's.
+func factField(factID string) string {
+	typ, id, ok := strings.Cut(factID, ":")
+	if code, known := factTypeLetters[events.Type(typ)]; ok && known {
+		return code + ":" + id
+	}
+	return "f:" + factID
+}
+
+var factTypeLetters = map[events.Type]string{
+	events.ConsumptionRecorded: "c",
+	events.VoucherGranted:      "v",
+	events.UsageAccrued:        "u",
+	events.TransferReceived:    "t",
+	events.BillIssued:          "b",
+	events.CreditNoteIssued:    "n",
 }
 
 // idsSinceKey says since when the store keeps its records in the ids hashes (see the

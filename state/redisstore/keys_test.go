@@ -5,6 +5,8 @@ import (
 	"hash/fnv"
 	"regexp"
 	"testing"
+
+	"github.com/payinfra/refunds/events"
 )
 
 var hashTag = regexp.MustCompile(`\{[^}]*\}`)
@@ -46,6 +48,25 @@ func TestPartitionIsFNV1aOfTheAccountID(t *testing.T) {
 		}
 		if got, want := tag(Partition(id)), fmt.Sprintf("rf:{p%02d}:", Partition(id)); got != want {
 			t.Errorf("tag = %q, want %q", got, want)
+		}
+	}
+}
+
+func TestEachFactTypeHasItsOwnFieldPrefixAndNoneIsAnEvents(t *testing.T) {
+	used := map[string]events.Type{"e": "an event's record", "f": "a fact of a type without a letter", "~": "the trim time"}
+	for typ, letter := range factTypeLetters {
+		if other, taken := used[letter]; taken {
+			t.Errorf("%s and %s share the letter %q", typ, other, letter)
+		}
+		used[letter] = typ
+	}
+	for _, c := range []struct{ fact, field string }{
+		{"billing.consumption.recorded:c-1", "c:c-1"},
+		{"billing.bill.issued:b:2026-11", "b:b:2026-11"}, // only the type is cut off
+		{"billing.someday.new:x-1", "f:billing.someday.new:x-1"},
+	} {
+		if got := factField(c.fact); got != c.field {
+			t.Errorf("factField(%q) = %q, want %q", c.fact, got, c.field)
 		}
 	}
 }

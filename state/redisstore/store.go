@@ -74,7 +74,7 @@ var (
 // DefaultIdempotencyRetention is how long an event id is remembered: 35 days. The inbound
 // stream keeps events 7 days and JetStream deduplicates for 2 minutes, so a redelivery
 // or a republished event can only come from an upstream replay; 35 days covers a full
-// billing cycle plus a week of replays. Longer costs memory: about 70 bytes per event
+// billing cycle plus a week of replays. Longer costs memory: about 53 bytes per event
 // and fact remembered, in its account's ids hash.
 const DefaultIdempotencyRetention = 35 * 24 * time.Hour
 
@@ -306,10 +306,7 @@ func (r *idsRead) readInto(seen map[state.EventRef]string, refs []state.EventRef
 // legacyRecordsMayExist: the older layout's records are not all expired yet.
 func (s *Store) legacyRecordsMayExist() bool { return s.now().Before(s.legacyUntil) }
 
-// eventField names an event's record in its account's ids hash (apply.lua's too).
-func eventField(eventID string) string { return "e:" + eventID }
-
-// recordDigest is the digest a record keeps: "<digest>:<unix s written>" in an ids
+// recordDigest is the digest a record keeps: "<digest>:<unix hour written>" in an ids
 // hash, the digest alone in the older layout.
 func recordDigest(record string) string {
 	if i := strings.LastIndexByte(record, ':'); i >= 0 && isDigits(record[i+1:]) {
@@ -696,8 +693,8 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		len(st.ClosedCases),
 		len(writes.del),
 		records.now,
-		st.Event.EventID,
-		st.Fact,
+		eventField(st.Event.EventID),
+		factFieldOf(st.Fact),
 		legacy,
 	)
 	for _, c := range st.ClosedCases {
@@ -721,6 +718,14 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		args = append(args, ev.ID, ev.NATSSubject(), encoded)
 	}
 	return args, core, nil
+}
+
+// factFieldOf is factField, or "" for a step without a fact.
+func factFieldOf(factID string) string {
+	if factID == "" {
+		return ""
+	}
+	return factField(factID)
 }
 
 func loadScripts(ctx context.Context, rdb redis.Scripter) error {
