@@ -245,13 +245,5 @@ func convertMap[K comparable, V, W any](m map[K]V, convert func(V) W) map[K]W {
 	return out
 }
 
-func decodeCase(id string, b []byte) (state.Case, error) {
-	var s storedCase
-	if err := json.Unmarshal(b, &s); err != nil {
-		return state.Case{}, fmt.Errorf("case %s: decode: %w", id, err)
-	}
-	return loadCase(id, s), nil
-}
-
 // storedTopUps are the top-ups of the earlier layouts, each naming its payer by index.
 type storedTopUps []storedTopUp

@@ -9,7 +9,6 @@ import (
 	"cmp"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -698,9 +697,9 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		legacy,
 	)
 	for _, c := range st.ClosedCases {
-		encoded, err := json.Marshal(storeCase(c))
+		encoded, err := encodeEndedCase(c)
 		if err != nil {
-			return nil, "", fmt.Errorf("encode case %s: %w", c.ID, err)
+			return nil, "", err
 		}
 		args = append(args, c.ID, encoded)
 	}

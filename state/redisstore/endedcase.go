@@ -1,0 +1,94 @@
+package redisstore
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/payinfra/refunds/state"
+)
+
+// An ended case is kept for as long as its account: for the read API, and for a late
+// result or a repeated request that names it. It is never changed again, and read
+// rarely, so it is stored deflated: a byte saying how (endedCaseDeflatedV1), then its
+// JSON deflated with endedCaseDictionary. A case of a few hundred bytes of JSON
+// shrinks to about a third, which also keeps the account's hash of ended cases a
+// listpack (values up to 512 bytes) where a designated-account withdrawal's history
+// took it past that. Cases written before are JSON, which starts with '{', and read as
+// they are. Open cases stay JSON in the account's hash: they are written and read
+// with it.
+
+// endedCaseDeflatedV1 marks a case deflated with endedCaseDictionary. The dictionary
+// is part of the stored format: a different one needs a new mark.
+const endedCaseDeflatedV1 = 0x01
+
+// endedCaseDictionary primes the compressor with what ended cases have in common:
+// their field names, kinds, statuses, actors and the engine's own reasons. Deflate
+// codes a repeat of the dictionary as a back-reference, so a case is mostly its ids,
+// amounts and times. Only the engine's own strings and the stored form's names are in
+// it, nothing of one workload's ids. The likeliest strings come last, nearest the
+// data.
+const endedCaseDictionary = `{"k":"order","s":"in_secondary_review","a":"","r":"","d":{"kind":"bank_card","account_no":"","payee_name":"","bank":"","branch":"","province_city":"","payee_type":"company"},"sb":"","tb":true,"m":"card","ap":true,"iv":"","x":true,"c":"` +
+	`{"k":"package","s":"credited","h":[{"s":"credited","at":"","by":"rules","r":"package balance credited to the account"}]}` +
+	`{"k":"discontinuation","s":"awaiting_invoice_reversal","h":[{"s":"awaiting_settlement","at":"","by":"rules","r":"waiting 3 business days after the last resource release for delayed billing items"},{"s":"awaiting_invoice_reversal","at":"","by":"timer","r":"the recharge was invoiced: the red-letter reversal must be confirmed"}]}` +
+	`{"s":"failed","at":"","by":"payout","r":"payout failed: "},{"s":"failed","at":"","by":"payout","r":"payout reversed after success: "}; credited to the account balance"}` +
+	`{"k":"withdrawal","s":"rejected","a":"","t":"t1","r":"designated","d":{"kind":"alipay","account_no":"","payee_name":""},"o":"2026-","h":[{"s":"in_review","at":"2026-","by":"rules","r":"review: designated receiving account"},{"s":"rejected","at":"2026-","by":"reviewer","r":"rejected by "}]}` +
+	`{"k":"withdrawal","s":"succeeded","a":"","t":"","r":"original","o":"2026-11-23T00:00:00Z","e":"2026-11-23T00:00:00Z","p":"","h":[{"s":"approved_pending_transfer","at":"2026-11-23T00:00:00Z","by":"reviewer","r":"approved by "},{"s":"approved_pending_transfer","at":"2026-11-23T00:00:00Z","by":"rules","r":"original payment route"},{"s":"succeeded","at":"2026-11-23T00:00:00Z","by":"payout","r":"payout succeeded"}]}`
+
+// Compressors and decompressors hold tens of kilobytes of tables each: reused.
+var (
+	caseDeflaters = sync.Pool{New: func() any {
+		w, err := flate.NewWriterDict(nil, flate.BestCompression, []byte(endedCaseDictionary))
+		if err != nil {
+			panic(err) // only for an invalid level
+		}
+		return w
+	}}
+	caseInflaters = sync.Pool{New: func() any {
+		return flate.NewReaderDict(bytes.NewReader(nil), []byte(endedCaseDictionary))
+	}}
+)
+
+// encodeEndedCase is an ended case as its account's hash of ended cases keeps it.
+func encodeEndedCase(c state.Case) ([]byte, error) {
+	plain, err := json.Marshal(storeCase(c))
+	if err != nil {
+		return nil, fmt.Errorf("encode case %s: %w", c.ID, err)
+	}
+	var out bytes.Buffer
+	out.WriteByte(endedCaseDeflatedV1)
+	w := caseDeflaters.Get().(*flate.Writer)
+	defer caseDeflaters.Put(w)
+	w.Reset(&out)
+	if _, err := w.Write(plain); err != nil {
+		return nil, fmt.Errorf("deflate case %s: %w", c.ID, err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("deflate case %s: %w", c.ID, err)
+	}
+	return out.Bytes(), nil
+}
+
+// decodeCase reads a case as the store keeps it: JSON, or deflated (an ended case).
+func decodeCase(id string, b []byte) (state.Case, error) {
+	if len(b) > 0 && b[0] == endedCaseDeflatedV1 {
+		r := caseInflaters.Get().(io.ReadCloser)
+		defer caseInflaters.Put(r)
+		if err := r.(flate.Resetter).Reset(bytes.NewReader(b[1:]), []byte(endedCaseDictionary)); err != nil {
+			return state.Case{}, fmt.Errorf("case %s: inflate: %w", id, err)
+		}
+		plain, err := io.ReadAll(r)
+		if err != nil {
+			return state.Case{}, fmt.Errorf("case %s: inflate: %w", id, err)
+		}
+		b = plain
+	}
+	var s storedCase
+	if err := json.Unmarshal(b, &s); err != nil {
+		return state.Case{}, fmt.Errorf("case %s: decode: %w", id, err)
+	}
+	return loadCase(id, s), nil
+}
