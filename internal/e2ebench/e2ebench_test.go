@@ -359,6 +359,10 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			aofName(lat.aof), lat.rate, *benchLatencyFor, ms(lat.p50), ms(lat.p99), ms(lat.max), lat.matched, lat.published, lat.ready.Round(time.Millisecond))
 		fmt.Fprintf(w, "  p99 of the events first published in each %s:", latencyWindow)
 		for _, p99 := range lat.p99ByWindow {
+			if p99 < 0 {
+				fmt.Fprintf(w, " -")
+				continue
+			}
 			fmt.Fprintf(w, " %.0f", float64(p99)/1e6)
 		}
 		fmt.Fprintf(w, " ms; append-only file rewrites:")

@@ -22,7 +22,8 @@ type latencyResult struct {
 	p50, p99, max time.Duration
 	ready         time.Duration // refundd's start until /readyz answered 200
 	// p99ByWindow is the p99 of the events first published in each latencyWindow of
-	// the run, in order, so a stall shows where it happened.
+	// the run, in order, so a stall shows where it happened; -1 for a window that
+	// had none.
 	p99ByWindow []time.Duration
 	// rewrites are the spans, from the start of publishing, in which Redis was
 	// rewriting its append-only file: with fsync always, its fsyncs then queue behind
@@ -132,6 +133,9 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 	begin := time.Now()
 	stopWatching := make(chan struct{})
 	rewrites := watchRewrites(e, begin, stopWatching)
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(stopWatching) }) }
+	defer stop() // when the run fails before it settles
 	for i, m := range p.msgs {
 		if d := time.Until(begin.Add(time.Duration(i) * interval)); d > time.Millisecond {
 			time.Sleep(d)
@@ -150,7 +154,7 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 		s.Fatal("paced publishes not acknowledged within a minute")
 	}
 	e.waitSettled(s, true, 5*time.Minute, func() string { return "latency phase" })
-	close(stopWatching)
+	stop()
 	res.rewrites = <-rewrites
 	// The relay has published everything; let the subscription drain.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -183,7 +187,11 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 		byWindow[w] = append(byWindow[w], at.Sub(sent[id]))
 	}
 	for _, l := range byWindow {
-		res.p99ByWindow = append(res.p99ByWindow, percentile(l, 99))
+		p99 := time.Duration(-1)
+		if len(l) > 0 {
+			p99 = percentile(l, 99)
+		}
+		res.p99ByWindow = append(res.p99ByWindow, p99)
 	}
 	for t, l := range byType {
 		slices.Sort(l)

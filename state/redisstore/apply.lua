@@ -73,39 +73,69 @@ if remember or fact then
     counted = counted or (fact and old[2])
   end
 end
--- keep writes the step's records. Trimming is amortised: once a fifth of the retention
--- has passed since the last trim, the records older than the retention (and the hour
--- they were written in, and one more for clocks a little apart) are deleted, so a
--- record is kept between one and 1.2 retentions. The hash expires a retention and a
--- fifth after its last trim, which is a retention after its last write at the least:
--- an account that goes quiet leaves nothing behind.
+-- keep writes the step's records, and trims the old ones a page at a time.
+--
+-- Redis cannot expire one field of a hash (before 7.4), so records older than the
+-- retention (and the hour they were written in, and one more for clocks a little
+-- apart) are deleted by a pass over the hash: a record is kept at least the
+-- retention. A pass begins once a fifth of the retention has passed since the last one
+-- began, and goes on one HSCAN page per step that writes records, so no step walks a
+-- large hash whole (a small one, a listpack, is one page). ~ holds when the pass
+-- began, and while it runs ":" and the cursor to go on from.
+--
+-- The hash expires a retention, a fifth and an hour after its latest pass began:
+-- every write comes less than a fifth after that (or begins a pass itself), so the
+-- hash outlives its latest record by the retention, with an hour for an instance
+-- whose clock is ahead. An account that goes quiet leaves nothing behind.
 local function keep(withEvent, withFact)
   local every = math.max(1, math.floor(retention / 5))
   local hours = math.ceil(retention / 3600) + 1
-  local last = trimmedAt and tonumber(trimmedAt)
-  if not last or now - last >= every then
-    local all = redis.call('HGETALL', KEYS[2])
-    local expired = {}
-    for i = 1, #all, 2 do
+  local began, cursor = nil, ''
+  if trimmedAt then
+    local b, c = string.match(trimmedAt, '^(%d+):?(%d*)$')
+    began, cursor = tonumber(b), c or ''
+  end
+  local newPass = not began or now - began >= every
+  if newPass then
+    began, cursor = now, '0'
+  end
+  local pass = began
+  if cursor ~= '' then
+    local page = redis.call('HSCAN', KEYS[2], cursor, 'COUNT', 100)
+    local fields, expired = page[2], {}
+    for i = 1, #fields, 2 do
       -- Not tonumber(string.match(...)): gopher-lua (the dev server's) passes no value
       -- at all when nothing matches, and tonumber refuses that.
-      local at = string.match(all[i + 1], ':(%d+)$')
-      if all[i] ~= '~' and at and hour - tonumber(at) > hours then
-        expired[#expired + 1] = all[i]
+      local at = string.match(fields[i + 1], ':(%d+)$')
+      if fields[i] ~= '~' and at and hour - tonumber(at) > hours then
+        expired[#expired + 1] = fields[i]
       end
     end
     for i = 1, #expired, 400 do
       redis.call('HDEL', KEYS[2], unpack(expired, i, math.min(i + 399, #expired)))
     end
-    redis.call('HSET', KEYS[2], '~', now)
-    redis.call('EXPIRE', KEYS[2], retention + every)
+    if page[1] ~= '0' then
+      pass = began .. ':' .. page[1]
+    end
   end
-  if withEvent and withFact then
-    redis.call('HSET', KEYS[2], eventField, ARGV[9] .. ':' .. hour, factField, ARGV[8] .. ':' .. hour)
-  elseif withEvent then
-    redis.call('HSET', KEYS[2], eventField, ARGV[9] .. ':' .. hour)
-  elseif withFact then
-    redis.call('HSET', KEYS[2], factField, ARGV[8] .. ':' .. hour)
+  local record = {}
+  local function put(field, value)
+    record[#record + 1] = field
+    record[#record + 1] = value
+  end
+  if withEvent then
+    put(eventField, ARGV[9] .. ':' .. hour)
+  end
+  if withFact then
+    put(factField, ARGV[8] .. ':' .. hour)
+  end
+  if cursor ~= '' then
+    put('~', pass)
+  end
+  redis.call('HSET', KEYS[2], unpack(record))
+  if newPass then
+    -- After the HSET: the hash of a new account exists only now.
+    redis.call('EXPIRE', KEYS[2], retention + every + 3600)
   end
   if legacy and withEvent then
     redis.call('SET', KEYS[6], ARGV[9], 'EX', retention)

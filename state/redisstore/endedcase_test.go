@@ -53,7 +53,7 @@ func TestAnEndedCaseIsStoredDeflatedAndReadsBackTheSame(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, err := encodeEndedCase(c)
+		stored, err := encodeEndedCase(c, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func TestAnEndedCaseWrittenAsJSONByAnEarlierVersionReadsTheSame(t *testing.T) {
 }
 
 func TestADamagedEndedCaseIsAnErrorNotAPanic(t *testing.T) {
-	stored, err := encodeEndedCase(endedCases()[0])
+	stored, err := encodeEndedCase(endedCases()[0], true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +101,16 @@ func TestADamagedEndedCaseIsAnErrorNotAPanic(t *testing.T) {
 	} {
 		if _, err := decodeCase("w", b); err == nil {
 			t.Errorf("%s: read without an error", name)
+		}
+	}
+}
+
+// BenchmarkEncodeEndedCase is what deflating costs the step that ends a case.
+func BenchmarkEncodeEndedCase(b *testing.B) {
+	c := endedCases()[0]
+	for b.Loop() {
+		if _, err := encodeEndedCase(c, true); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -2,12 +2,15 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
 
+	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
@@ -62,19 +65,30 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 		if got := commitOne(t, s, first); got != state.Applied {
 			t.Fatalf("first event: %s", got)
 		}
-		if older := keysNamed(t, rdb, ":seen:"); len(older) > 0 {
+		if older := append(keysNamed(t, rdb, ":seen:"), keysNamed(t, rdb, ":fact:")...); len(older) > 0 {
 			t.Fatalf("a store that never had the older layout wrote its keys: %v", older)
 		}
 		ids := redisstore.IDsKeyForTest("acct-r")
-		if ttl := rdb.TTL(ctx, ids).Val(); ttl < retention || ttl > retention+retention/5 {
-			t.Fatalf("the records expire in %s: want between the retention (%s) and a fifth more", ttl, retention)
+		if ttl := rdb.TTL(ctx, ids).Val(); ttl < retention || ttl > retention+retention/5+time.Hour {
+			t.Fatalf("the records expire in %s: want between the retention (%s) and a fifth and an hour more", ttl, retention)
+		}
+		// The last write before the next pass would begin moves no expiry, yet the
+		// hash still outlives its record by the retention.
+		c.now = c.now.Add(retention/5 - time.Minute)
+		late := state.Step{Event: state.EventRef{AccountID: "acct-r", EventID: "evt-late"}, ExpectedVersion: first.NextVersion(),
+			Account: accountWithCash("acct-r", "1.5"), Digest: "content-late"}
+		if got := commitOne(t, s, late); got != state.Applied {
+			t.Fatalf("late event: %s", got)
+		}
+		if ttl := rdb.TTL(ctx, ids).Val(); ttl < retention/5-time.Minute+retention {
+			t.Fatalf("the records expire in %s, less than the retention after the latest was written %s after the expiry was set", ttl, retention/5-time.Minute)
 		}
 
 		// A day short of the retention, a later event trims the records: the first
 		// one is young enough to stay, so its redelivery and its fact under another
 		// id are still duplicates.
-		c.now = c.now.Add(retention - 24*time.Hour)
-		second := state.Step{Event: state.EventRef{AccountID: "acct-r", EventID: "evt-2"}, ExpectedVersion: first.NextVersion(),
+		c.now = c.now.Add(retention - 24*time.Hour - (retention/5 - time.Minute))
+		second := state.Step{Event: state.EventRef{AccountID: "acct-r", EventID: "evt-2"}, ExpectedVersion: late.NextVersion(),
 			Account: accountWithCash("acct-r", "2"), Digest: "content-2"}
 		if got := commitOne(t, s, second); got != state.Applied {
 			t.Fatalf("second event: %s", got)
@@ -116,9 +130,6 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 				t.Errorf("record %s was lost before the end of its retention: %v", kept, records)
 			}
 		}
-		if ttl := rdb.TTL(ctx, ids).Val(); ttl < retention {
-			t.Fatalf("after the trim the records expire in %s: sooner than the retention of the latest", ttl)
-		}
 	})
 }
 
@@ -155,31 +166,135 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		}
 
 		// Until a retention has passed, what this version applies is written in both
-		// layouts, so an instance of the older one still running finds it.
-		during := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-new"}, Account: accountWithCash("acct-u", "1"), Digest: "content-new"}
-		if got := commitOne(t, s, during); got != state.Applied {
-			t.Fatalf("a new event during the upgrade: %s", got)
+		// layouts, so an instance of the older one still running finds it, and an
+		// ended case is JSON, which the older one reads. Several steps of one
+		// partition go in one call, five keys each.
+		withdrawal := state.Case{ID: "w-1", Kind: events.CaseWithdrawal, Status: events.StatusSucceeded, Amount: decimal.RequireFromString("5"),
+			History: []state.CaseEntry{{Status: events.StatusSucceeded, At: upgrade, By: state.ByPayout, Reason: "payout succeeded"}}}
+		during := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-new"}, Account: accountWithCash("acct-u", "1"),
+			Digest: "content-new", ClosedCases: []state.Case{withdrawal}}
+		const newFact = "billing.consumption.recorded:c-10"
+		counted := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-c10"}, ExpectedVersion: during.NextVersion(),
+			Account: accountWithCash("acct-u", "11"), Digest: "content-c10", Fact: newFact, FactDigest: "fact-c10"}
+		oldAgain := state.Step{Event: old, ExpectedVersion: counted.NextVersion(), Account: accountWithCash("acct-u", "99"), Digest: "content-old"}
+		res, err := s.Commit(ctx, []state.Step{during, counted, oldAgain})
+		if err != nil || res[0].Outcome != state.Applied || res[1].Outcome != state.Applied || res[2].Outcome != state.Duplicate {
+			t.Fatalf("outcomes %v (%v): want applied, applied and the older version's event a duplicate", res, err)
 		}
 		duringSeen, _ := redisstore.OlderLayoutKeysForTest("acct-u", "evt-new", "")
+		_, countedFact := redisstore.OlderLayoutKeysForTest("acct-u", "evt-c10", newFact)
 		if got := rdb.Get(ctx, duringSeen).Val(); got != "content-new" {
 			t.Fatalf("the older layout's record of a new event holds %q: an older instance would apply it again", got)
 		}
+		if got := rdb.Get(ctx, countedFact).Val(); got != "fact-c10" {
+			t.Fatalf("the older layout's record of a new fact holds %q: an older instance would count it again", got)
+		}
+		if got := rdb.HGet(ctx, redisstore.ClosedCasesKeyForTest("acct-u"), "w-1").Val(); !strings.HasPrefix(got, "{") {
+			t.Fatalf("an ended case during the upgrade is stored as %q, which the older version cannot read", got)
+		}
 
-		// A retention after the upgrade the older records are all gone, and nothing
-		// writes them any more, even in a store prepared again.
-		c.now = upgrade.Add(s.RetentionForTest() + time.Second)
+		// A retention after the upgrade, an instance of the older version that ran on
+		// has left a record: a store prepared now still reads them.
+		retention := s.RetentionForTest()
+		c.now = upgrade.Add(retention + time.Second)
+		straggler, _ := redisstore.OlderLayoutKeysForTest("acct-u", "evt-straggler", "")
+		if err := rdb.Set(ctx, straggler, "content-straggler", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		reprepared := preparedAt(t, rdb, c)
+		strayStep := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-straggler"}, ExpectedVersion: counted.NextVersion(),
+			Account: accountWithCash("acct-u", "12"), Digest: "content-straggler"}
+		if got := commitOne(t, reprepared, strayStep); got != state.Duplicate {
+			t.Fatalf("an event an older instance applied after the first retention: %s, want a duplicate", got)
+		}
+
+		// Once the older records are all gone (expired; deleted here), a store
+		// prepared a retention later neither reads nor writes them, and deflates
+		// ended cases.
+		for _, k := range append(keysNamed(t, rdb, ":seen:"), keysNamed(t, rdb, ":fact:")...) {
+			rdb.Del(ctx, k)
+		}
+		c.now = c.now.Add(retention + time.Second)
 		after := preparedAt(t, rdb, c)
-		late := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-late"}, ExpectedVersion: during.NextVersion(),
-			Account: accountWithCash("acct-u", "2"), Digest: "content-late"}
+		withdrawal.ID = "w-2"
+		late := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-late"}, ExpectedVersion: counted.NextVersion(),
+			Account: accountWithCash("acct-u", "2"), Digest: "content-late", ClosedCases: []state.Case{withdrawal}}
 		if got := commitOne(t, after, late); got != state.Applied {
 			t.Fatalf("an event a retention after the upgrade: %s", got)
 		}
 		lateSeen, _ := redisstore.OlderLayoutKeysForTest("acct-u", "evt-late", "")
 		if n := rdb.Exists(ctx, lateSeen).Val(); n != 0 {
-			t.Fatal("a retention after the upgrade, a step still wrote the older layout's record")
+			t.Fatal("a retention after the older records were gone, a step still wrote the older layout's record")
 		}
 		if _, seen, err := after.Load(ctx, nil, []state.EventRef{late.Event}); err != nil || seen[late.Event] != "content-late" {
 			t.Fatalf("Load found %q (%v) for the late event", seen[late.Event], err)
 		}
+		if got := rdb.HGet(ctx, redisstore.ClosedCasesKeyForTest("acct-u"), "w-2").Val(); strings.HasPrefix(got, "{") {
+			t.Fatal("after the upgrade, an ended case is still stored as JSON")
+		}
+		if c, _, ok, err := after.Case(ctx, "w-1"); err != nil || ok && c.Status != events.StatusSucceeded {
+			t.Fatalf("the case ended as JSON during the upgrade reads as %+v (%v)", c, err)
+		}
+	})
+}
+
+func TestAPassOverABigHashOfRecordsGoesAPageAtATimeAndKeepsTheYoungOnes(t *testing.T) {
+	forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) {
+		ctx := context.Background()
+		c := &clock{now: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)}
+		s := preparedAt(t, rdb, c)
+		retention := s.RetentionForTest()
+		ids := redisstore.IDsKeyForTest("acct-big")
+		// A busy account: 700 records past the retention, 50 young ones, and a pass
+		// due (the last began more than a fifth of the retention ago). Past 512
+		// fields (hash-max-listpack-entries, as Redis is built) the hash is a hash
+		// table, which HSCAN walks in pages.
+		hour := func(t time.Time) string { return fmt.Sprint(t.Unix() / 3600) }
+		seed := []any{"~", c.now.Add(-retention/5 - time.Hour).Unix()}
+		for i := range 700 {
+			seed = append(seed, fmt.Sprintf("e:old-%d", i), "d:"+hour(c.now.Add(-retention-72*time.Hour)))
+		}
+		for i := range 50 {
+			seed = append(seed, fmt.Sprintf("e:young-%d", i), "d:"+hour(c.now.Add(-24*time.Hour)))
+		}
+		if err := rdb.HSet(ctx, ids, seed...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		countOld := func() (old, young int, marker string) {
+			records := rdb.HGetAll(ctx, ids).Val()
+			for f := range records {
+				switch {
+				case strings.HasPrefix(f, "e:old-"):
+					old++
+				case strings.HasPrefix(f, "e:young-"):
+					young++
+				}
+			}
+			return old, young, records["~"]
+		}
+		version := ""
+		for i := range 30 {
+			st := state.Step{Event: state.EventRef{AccountID: "acct-big", EventID: fmt.Sprintf("evt-%d", i)}, ExpectedVersion: version,
+				Account: accountWithCash("acct-big", "1"), Digest: "content"}
+			if got := commitOne(t, s, st); got != state.Applied {
+				t.Fatalf("event %d: %s", i, got)
+			}
+			version = st.NextVersion()
+			old, young, marker := countOld()
+			if i == 0 && strings.HasSuffix(t.Name(), "redis-server") && old == 0 {
+				t.Fatal("one step walked the whole hash of 750 records instead of a page")
+			}
+			if young != 50 {
+				t.Fatalf("after event %d, %d of the 50 young records are left", i, young)
+			}
+			if old == 0 && !strings.Contains(marker, ":") {
+				if n := rdb.HLen(ctx, ids).Val(); n != 50+int64(i)+2 {
+					t.Fatalf("the pass ended with %d fields, want the 50 young records, %d new ones and ~", n, i+1)
+				}
+				return
+			}
+		}
+		old, _, marker := countOld()
+		t.Fatalf("after 30 steps %d old records are left (~ = %q): the pass does not end", old, marker)
 	})
 }

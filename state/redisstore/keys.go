@@ -87,9 +87,16 @@ func eventField(eventID string) string { return "e:" + eventID }
 
 // factField names a fact's record ("<type>:<business id>", events.Event.FactID) in its
 // account's ids hash: a letter for the type where one is assigned, "f:" and the whole
-// id otherwise. A field is stored for a retention: a letter, once used, keeps its type.
-// No letter is "e", so a fact's field never takes an event's.
+// id otherwise; "" for no fact. No letter is "e", so a fact's field never takes an
+// event's.
+//
+// Fields are stored for a retention, so the table only grows: a letter once used keeps
+// its type, and a type whose facts were ever stored under "f:" gets no letter (its
+// records would not be found for a retention, and its facts could count twice).
 func factField(factID string) string {
+	if factID == "" {
+		return ""
+	}
 	typ, id, ok := strings.Cut(factID, ":")
 	if code, known := factTypeLetters[events.Type(typ)]; ok && known {
 		return code + ":" + id

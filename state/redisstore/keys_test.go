@@ -64,6 +64,7 @@ func TestEachFactTypeHasItsOwnFieldPrefixAndNoneIsAnEvents(t *testing.T) {
 		{"billing.consumption.recorded:c-1", "c:c-1"},
 		{"billing.bill.issued:b:2026-11", "b:b:2026-11"}, // only the type is cut off
 		{"billing.someday.new:x-1", "f:billing.someday.new:x-1"},
+		{"", ""}, // no fact
 	} {
 		if got := factField(c.fact); got != c.field {
 			t.Errorf("factField(%q) = %q, want %q", c.fact, got, c.field)

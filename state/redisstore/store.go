@@ -150,11 +150,62 @@ func (s *Store) findLegacyRecords(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the idempotency layout: %s holds %q", idsSinceKey, since)
 	}
+	if unix > 0 && !s.now().Before(time.Unix(unix, 0).Add(s.retention)) {
+		// A retention has passed since the upgrade. An instance of the older version
+		// that ran on after it (a long rollout, a rollback and a second upgrade) may
+		// have written records since: while any is left, the window starts again.
+		left, err := s.olderLayoutRecordsLeft(ctx)
+		if err != nil {
+			return err
+		}
+		mark := "0"
+		if left {
+			unix = s.now().Unix()
+			mark = strconv.FormatInt(unix, 10)
+		} else {
+			unix = 0
+		}
+		if err := s.rdb.Set(ctx, idsSinceKey, mark, 0).Err(); err != nil {
+			return fmt.Errorf("mark the idempotency layout: %w", err)
+		}
+	}
 	s.legacyUntil = time.Time{}
 	if unix > 0 {
 		s.legacyUntil = time.Unix(unix, 0).Add(s.retention)
 	}
 	return nil
+}
+
+// olderLayoutRecordsLeft scans the keyspace (each master of a cluster) for a record of
+// the older layout, and stops at the first.
+func (s *Store) olderLayoutRecordsLeft(ctx context.Context) (bool, error) {
+	errFound := errors.New("found")
+	scan := func(ctx context.Context, c *redis.Client) error {
+		// [sf][ea][ec][nt] is "seen" or "fact" (and nothing else this store names).
+		iter := c.Scan(ctx, 0, keyPrefix+"{p*}:[sf][ea][ec][nt]:*", 1000).Iterator()
+		for iter.Next(ctx) {
+			if kind := strings.SplitN(iter.Val(), ":", 4); len(kind) == 4 && (kind[2] == "seen" || kind[2] == "fact") {
+				return errFound
+			}
+		}
+		return iter.Err()
+	}
+	var err error
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default:
+		return true, nil // cannot tell: keep reading them, which is safe
+	}
+	if errors.Is(err, errFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look for idempotency records of the older layout: %w", err)
+	}
+	return false, nil
 }
 
 // Ping checks that Redis answers.
@@ -647,6 +698,10 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 	}
 	retention := records.retention
 	if st.Event.EventID == "" {
+		if st.Fact != "" {
+			// Its record would be kept for no time at all: the fact could count twice.
+			return nil, "", fmt.Errorf("account %s: a step with fact %s has no event id", st.Event.AccountID, st.Fact)
+		}
 		retention = "0"
 	}
 	legacy := ""
@@ -693,11 +748,11 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		len(writes.del),
 		records.now,
 		eventField(st.Event.EventID),
-		factFieldOf(st.Fact),
+		factField(st.Fact),
 		legacy,
 	)
 	for _, c := range st.ClosedCases {
-		encoded, err := encodeEndedCase(c)
+		encoded, err := encodeEndedCase(c, !records.legacy)
 		if err != nil {
 			return nil, "", err
 		}
@@ -717,14 +772,6 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		args = append(args, ev.ID, ev.NATSSubject(), encoded)
 	}
 	return args, core, nil
-}
-
-// factFieldOf is factField, or "" for a step without a fact.
-func factFieldOf(factID string) string {
-	if factID == "" {
-		return ""
-	}
-	return factField(factID)
 }
 
 func loadScripts(ctx context.Context, rdb redis.Scripter) error {
