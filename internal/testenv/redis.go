@@ -20,7 +20,8 @@ type Redis struct {
 
 // ListpackArgs are the Redis settings deploy/compose runs with: a hash whose values are
 // at most 512 bytes (an account's fields, its top-ups and open cases) stays a compact
-// listpack up to 128 fields, instead of a hash table at Redis's default of 64 bytes.
+// listpack up to 512 fields (Redis's built-in hash-max-listpack-entries), instead of a
+// hash table at Redis's default of 64 bytes.
 var ListpackArgs = []string{"--hash-max-listpack-value", "512"}
 
 // StartRedis starts a Redis server for this test and terminates it when the test
