@@ -20,6 +20,16 @@ type clock struct{ now time.Time }
 
 func (c *clock) Now() time.Time { return c.now }
 
+// upgradedAt is when the tests' stores first start.
+var upgradedAt = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+
+// storeOnAClock is a store prepared at upgradedAt, and its clock.
+func storeOnAClock(t *testing.T, rdb *redis.Client) (*redisstore.Store, *clock) {
+	t.Helper()
+	c := &clock{now: upgradedAt}
+	return preparedAt(t, rdb, c), c
+}
+
 func preparedAt(t *testing.T, rdb *redis.Client, c *clock) *redisstore.Store {
 	t.Helper()
 	s := redisstore.New(rdb)
@@ -56,8 +66,7 @@ func keysNamed(t *testing.T, rdb *redis.Client, part string) []string {
 func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *testing.T) {
 	forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
-		c := &clock{now: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)}
-		s := preparedAt(t, rdb, c)
+		s, c := storeOnAClock(t, rdb)
 		retention := s.RetentionForTest()
 		const fact = "billing.consumption.recorded:c-1"
 		first := state.Step{Event: state.EventRef{AccountID: "acct-r", EventID: "evt-1"}, Account: accountWithCash("acct-r", "1"),
@@ -145,7 +154,7 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		if err := rdb.Set(ctx, oldFact, "fact-old", time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
-		upgrade := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+		upgrade := upgradedAt
 		c := &clock{now: upgrade}
 		s := preparedAt(t, rdb, c)
 
@@ -241,8 +250,7 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 func TestAPassOverABigHashOfRecordsGoesAPageAtATimeAndKeepsTheYoungOnes(t *testing.T) {
 	forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
-		c := &clock{now: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)}
-		s := preparedAt(t, rdb, c)
+		s, c := storeOnAClock(t, rdb)
 		retention := s.RetentionForTest()
 		ids := redisstore.IDsKeyForTest("acct-big")
 		// A busy account: 700 records past the retention, 50 young ones, and a pass
