@@ -88,3 +88,6 @@ func OlderLayoutKeysForTest(accountID, eventID, factID string) (seen, fact strin
 
 // FactFieldForTest is a fact's field in its account's ids hash.
 func FactFieldForTest(factID string) string { return factField(factID) }
+
+// EventFieldForTest is an event's field in its account's ids hash.
+func EventFieldForTest(eventID string) string { return eventField(eventID) }

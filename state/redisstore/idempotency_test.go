@@ -129,14 +129,14 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, gone := range []string{"e:evt-1", redisstore.FactFieldForTest(fact)} {
+		for name, gone := range map[string]string{"evt-1": redisstore.EventFieldForTest("evt-1"), fact: redisstore.FactFieldForTest(fact)} {
 			if _, ok := records[gone]; ok {
-				t.Errorf("record %s outlived the retention: %v", gone, records)
+				t.Errorf("the record of %s outlived the retention", name)
 			}
 		}
-		for _, kept := range []string{"e:evt-2", "e:evt-1-replayed", "e:evt-3"} {
-			if !strings.HasPrefix(records[kept], "content-") {
-				t.Errorf("record %s was lost before the end of its retention: %v", kept, records)
+		for _, id := range []string{"evt-2", "evt-1-replayed", "evt-3"} {
+			if !strings.HasPrefix(records[redisstore.EventFieldForTest(id)], "content-") {
+				t.Errorf("the record of %s was lost before the end of its retention", id)
 			}
 		}
 	})

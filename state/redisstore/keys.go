@@ -21,7 +21,8 @@ const Partitions = 16
 //	rf:{pNN}:acct:<account id>  hash  v = version (optimistic concurrency), s = account JSON
 //	rf:{pNN}:ids:<account id>  hash: the account's idempotency records, each kept for
 //	                            the idempotency retention (see apply.lua):
-//	                            e:<event id> -> "<content digest>:<unix hour written>",
+//	                            e<8 bytes of SHA-256(event id)> -> "<content digest>:<unix
+//	                            hour written>" (see eventField),
 //	                            <fact field> -> "<fact digest>:<unix hour>" for a fact (a
 //	                            consumption, a bill...) already counted, whatever the
 //	                            event id it came with (see factField), and ~ -> when the
@@ -82,8 +83,15 @@ func idsKey(accountID string) string {
 	return tag(Partition(accountID)) + "ids:" + accountID
 }
 
-// eventField names an event's record in its account's ids hash.
-func eventField(eventID string) string { return "e:" + eventID }
+// eventField names an event's record in its account's ids hash: "e" and the first 8
+// bytes of the id's SHA-256, 9 bytes whatever the id (a UUID is 36 characters, and the
+// records are most of an account's memory). Two ids of one account that shared a
+// field (odds of 2^-64 a pair) would make the second a conflict, dead-lettered with
+// its reason, unless its content were the same too.
+func eventField(eventID string) string {
+	sum := sha256.Sum256([]byte(eventID))
+	return "e" + string(sum[:8])
+}
 
 // factField names a fact's record ("<type>:<business id>", events.Event.FactID) in its
 // account's ids hash: a letter for the type where one is assigned, "f:" and the whole

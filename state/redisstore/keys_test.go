@@ -71,3 +71,11 @@ func TestEachFactTypeHasItsOwnFieldPrefixAndNoneIsAnEvents(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEventField is what naming an event's record costs, twice per event (Load and
+// the step).
+func BenchmarkEventField(b *testing.B) {
+	for b.Loop() {
+		_ = eventField("0b4f3c1e-7d2a-4e8f-9c61-3f5a2b7d9e10")
+	}
+}
