@@ -96,6 +96,11 @@ type Relay struct {
 	// strikes counts, per event id, the refusals of an entry while JetStream was up.
 	strikes   map[string]int
 	lastClaim time.Time
+	// ownPending: entries this relay's consumer took may still be unacknowledged (a
+	// publish or an acknowledgement failed, or an earlier process of the same name
+	// died holding some), so a pass reads them back before anything new. When it is
+	// false the pass skips that read, a round trip of 16 XREADGROUPs.
+	ownPending bool
 }
 
 // NewRelay returns a relay from outbox to js.
@@ -124,7 +129,8 @@ func NewRelay(js jetstream.JetStream, outbox Outbox, log zerolog.Logger, cfg Rel
 		parked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "refunds_relay_parked_total", Help: "Outbound events JetStream refused too often, parked for an operator.",
 		}),
-		strikes: make(map[string]int),
+		strikes:    make(map[string]int),
+		ownPending: true, // an earlier process under this name may have left some
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(r.published, r.failed, r.parked)
@@ -165,17 +171,36 @@ func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 // publishes this relay's own failed entries first, then new ones, so that within a
 // partition nothing newer overtakes an older entry; a partition with an entry that
 // could not be stored is left alone for the rest of the pass, the others go on.
+//
+// A pass whose read left no partition's entries behind (each gave fewer than
+// BatchSize) is the last: anything saved after that read woke the relay again, so
+// reading once more only to find nothing would be a round trip for no entry.
 func (r *Relay) passes(stop, work context.Context) {
 	for stop.Err() == nil {
 		// Entries of other relays that died are claimed on a timer, busy or not.
 		if time.Since(r.lastClaim) >= r.cfg.ClaimAfter/2 {
 			r.lastClaim = time.Now()
-			r.relay(work, r.claimStale, map[int]bool{})
+			claimBlocked := map[int]bool{}
+			r.relay(work, r.claimStale, claimBlocked)
+			if len(claimBlocked) > 0 {
+				r.ownPending = true // claimed, so this relay's now, and not yet stored
+			}
 		}
 		blocked := map[int]bool{}
-		taken := r.relay(work, r.readOwnPending, blocked)
-		taken += r.relay(work, r.readNew, blocked)
-		if taken == 0 || len(blocked) > 0 {
+		var taken, more int
+		if r.ownPending {
+			n, full := r.relay(work, r.readOwnPending, blocked)
+			if n == 0 && len(blocked) == 0 {
+				r.ownPending = false
+			}
+			taken, more = taken+n, more+full
+		}
+		n, full := r.relay(work, r.readNew, blocked)
+		taken, more = taken+n, more+full
+		if len(blocked) > 0 {
+			r.ownPending = true
+		}
+		if taken == 0 || more == 0 || len(blocked) > 0 {
 			return
 		}
 	}
@@ -195,21 +220,29 @@ func (r *Relay) claimStale(ctx context.Context) ([]state.OutboxEntry, error) {
 
 // relay takes one set of entries, publishes those of partitions not blocked, and
 // acknowledges the ones stored; partitions where an entry was not stored are added to
-// blocked. It returns how many entries it took.
-func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.OutboxEntry, error), blocked map[int]bool) int {
+// blocked. It returns how many entries it took, and how many partitions gave a full
+// BatchSize (and may hold more).
+func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.OutboxEntry, error), blocked map[int]bool) (taken, full int) {
 	entries, err := take(ctx)
 	if err != nil {
 		r.log.Error().Err(err).Msg("read outbox")
 		blocked[allPartitions] = true // nothing is known: stop the pass
-		return 0
+		return 0, 0
 	}
 	if len(entries) == 0 {
-		return 0
+		return 0, 0
+	}
+	perPartition := make(map[int]int)
+	for _, e := range entries {
+		if perPartition[e.Partition]++; perPartition[e.Partition] == r.cfg.BatchSize {
+			full++
+		}
 	}
 	done, poison := r.publish(ctx, entries, blocked)
 	if len(poison) > 0 {
 		if err := r.outbox.ParkOutbox(ctx, poison); err != nil {
 			r.log.Error().Err(err).Msg("park outbound events JetStream keeps refusing")
+			r.ownPending = true // still pending: taken again next pass
 		} else {
 			r.parked.Add(float64(len(poison)))
 			for _, e := range poison {
@@ -224,7 +257,7 @@ func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.O
 		r.log.Error().Err(err).Int("entries", len(done)).Msg("acknowledge outbox entries")
 		blocked[allPartitions] = true
 	}
-	return len(entries)
+	return len(entries), full
 }
 
 // maxStrikes is how many times an entry may be refused while JetStream is evidently

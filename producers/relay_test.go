@@ -238,6 +238,21 @@ func TestRelay(t *testing.T) {
 		}
 	})
 
+	t.Run("a relay started under the name of one that died holding entries publishes them", func(t *testing.T) {
+		h.queue(t, "acct-reborn", 4, 2)
+		taken, err := h.store.ReadOutbox(ctx, "relay-reborn", 1000)
+		if err != nil || len(taken) != 8 {
+			t.Fatalf("the dying relay took %d entries, err %v", len(taken), err)
+		}
+		// Claiming them takes 30 s of idleness: only reading its own pending entries
+		// can publish them in time.
+		h.runRelay(t, "relay-reborn", 30*time.Second)
+		h.waitForEmptyOutbox(t)
+		if total, distinct := h.stored(t, "acct-reborn-"); total != 8 || distinct != 8 {
+			t.Fatalf("stored %d events (%d distinct), want 8", total, distinct)
+		}
+	})
+
 	t.Run("an event published before a crash and published again is stored once", func(t *testing.T) {
 		h.queue(t, "acct-crash", 3, 2)
 		// A relay published them, then died before acknowledging the outbox entries.
