@@ -177,17 +177,25 @@ func TestRelay(t *testing.T) {
 		}
 	})
 
-	t.Run("entries a relay took and never published are taken over by another", func(t *testing.T) {
-		h.queue(t, "acct-orphan", 5, 2)
-		taken, err := h.store.ReadOutbox(ctx, "relay-that-died", 1000)
+	// afterARelayDied queues 2 events for each of 5 accounts, has a relay named dead
+	// take them all and die, then runs a relay named next (claiming after claimAfter)
+	// and checks each event is stored once.
+	afterARelayDied := func(t *testing.T, prefix, dead, next string, claimAfter time.Duration) {
+		t.Helper()
+		h.queue(t, prefix, 5, 2)
+		taken, err := h.store.ReadOutbox(ctx, dead, 1000)
 		if err != nil || len(taken) != 10 {
 			t.Fatalf("the dying relay took %d entries, err %v", len(taken), err)
 		}
-		h.runRelay(t, "relay-survivor", 200*time.Millisecond)
+		h.runRelay(t, next, claimAfter)
 		h.waitForEmptyOutbox(t)
-		if total, distinct := h.stored(t, "acct-orphan-"); total != 10 || distinct != 10 {
+		if total, distinct := h.stored(t, prefix+"-"); total != 10 || distinct != 10 {
 			t.Fatalf("stored %d events (%d distinct), want 10", total, distinct)
 		}
+	}
+
+	t.Run("entries a relay took and never published are taken over by another", func(t *testing.T) {
+		afterARelayDied(t, "acct-orphan", "relay-that-died", "relay-survivor", 200*time.Millisecond)
 	})
 
 	t.Run("through a NATS outage each account's events are stored once, in order", func(t *testing.T) {
@@ -239,18 +247,9 @@ func TestRelay(t *testing.T) {
 	})
 
 	t.Run("a relay started under the name of one that died holding entries publishes them", func(t *testing.T) {
-		h.queue(t, "acct-reborn", 4, 2)
-		taken, err := h.store.ReadOutbox(ctx, "relay-reborn", 1000)
-		if err != nil || len(taken) != 8 {
-			t.Fatalf("the dying relay took %d entries, err %v", len(taken), err)
-		}
 		// Claiming them takes 30 s of idleness: only reading its own pending entries
 		// can publish them in time.
-		h.runRelay(t, "relay-reborn", 30*time.Second)
-		h.waitForEmptyOutbox(t)
-		if total, distinct := h.stored(t, "acct-reborn-"); total != 8 || distinct != 8 {
-			t.Fatalf("stored %d events (%d distinct), want 8", total, distinct)
-		}
+		afterARelayDied(t, "acct-reborn", "relay-reborn", "relay-reborn", 30*time.Second)
 	})
 
 	t.Run("an event published before a crash and published again is stored once", func(t *testing.T) {
