@@ -56,8 +56,15 @@ local eventField, factField = ARGV[17], ARGV[18]
 -- digits, where seconds would take 10); a record of the older layout is the digest
 -- alone.
 local hour = math.floor(now / 3600)
-local function digestOf(record)
-  return (string.gsub(record, ':%d+$', ''))
+-- parseRecord is a record's digest, and the hour it was written (nil for the older
+-- layout's). Not tonumber(string.match(...)): gopher-lua (the dev server's) passes no
+-- value at all when nothing matches, and tonumber refuses that.
+local function parseRecord(record)
+  local digest, at = string.match(record, '^(.*):(%d+)$')
+  if digest then
+    return digest, tonumber(at)
+  end
+  return record, nil
 end
 -- Both records, and when the account's records were last trimmed, in one call: each
 -- call from a script costs.
@@ -104,10 +111,8 @@ local function keep(withEvent, withFact)
     local page = redis.call('HSCAN', KEYS[2], cursor, 'COUNT', 100)
     local fields, expired = page[2], {}
     for i = 1, #fields, 2 do
-      -- Not tonumber(string.match(...)): gopher-lua (the dev server's) passes no value
-      -- at all when nothing matches, and tonumber refuses that.
-      local at = string.match(fields[i + 1], ':(%d+)$')
-      if fields[i] ~= '~' and at and hour - tonumber(at) > hours then
+      local _, at = parseRecord(fields[i + 1])
+      if fields[i] ~= '~' and at and hour - at > hours then
         expired[#expired + 1] = fields[i]
       end
     end
@@ -145,7 +150,7 @@ local function keep(withEvent, withFact)
   end
 end
 if seen then
-  local digest = digestOf(seen)
+  local digest = parseRecord(seen)
   if digest ~= '1' and digest ~= ARGV[9] then
     return 'ID_CONFLICT'
   end
@@ -153,7 +158,7 @@ if seen then
 end
 if fact then
   if counted then
-    if digestOf(counted) ~= ARGV[8] then
+    if parseRecord(counted) ~= ARGV[8] then
       -- The same fact id with other data: not a repeat, a contradiction.
       return 'FACT_CONFLICT'
     end
