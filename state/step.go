@@ -62,8 +62,9 @@ type Step struct {
 	// counted with the same digest makes the step a duplicate, whatever its event id;
 	// with another digest, a FactConflict.
 	Fact, FactDigest string
-	// Digest fingerprints the event's content (the content digest of events.Event.Digests). It is kept
-	// as the idempotency record, so the same event id with other content is told apart
+	// Digest fingerprints the event's content (the content digest of
+	// events.Event.Digests: 24 hex digits, as is FactDigest; "" for none). It is kept as
+	// the idempotency record, so the same event id with other content is told apart
 	// from a redelivery (IDConflict).
 	Digest string
 	// TraceParent and TraceState are the W3C trace context (the traceparent and

@@ -39,7 +39,7 @@
 -- ARGV[17] the event's field in KEYS[2]   ARGV[18] the fact's field there, "" none
 -- ARGV[19] "1" while records of the older layout (a key per record) may exist: they are
 --          read, and written too, so an instance of the older version still finds
---          what this one applied
+--          what this one applied; "c" when records are written compact (see newRecord)
 -- ARGV[20 ...] n (case id, case JSON) pairs, then k (field, value) pairs of the account,
 --          then d fields to delete from it, then outbound events as (id, subject, body)
 --          triples
@@ -52,19 +52,50 @@ local fact = ARGV[8] ~= ''
 local legacy = ARGV[19] == '1'
 local retention, now = tonumber(ARGV[4]), tonumber(ARGV[16])
 local eventField, factField = ARGV[17], ARGV[18]
--- A record is its digest, ':' and the hour it was written (since the Unix epoch: 6
--- digits, where seconds would take 10); a record of the older layout is the digest
--- alone.
+-- The hour a record is written in, since the Unix epoch: what the trim reads.
 local hour = math.floor(now / 3600)
+-- newRecord is what a record holds: its digest and the hour it was written.
+--
+-- Compact (15 bytes): a digest of 12 bytes (the 24 hex digits the store was given,
+-- packed in Go) and the hour in 3 bytes, big-endian (good until the year 3883). It is
+-- written only once no instance of a version that reads text alone may still run
+-- (ARGV[19] "c"). Text: the digest, ':' and the hour in digits, 31 bytes for a digest
+-- in hex; "1" and "-" (no digest known) are always text. A text record is never 15
+-- bytes long: that would take a digest of 8 characters, which the store never sends.
+local function newRecord(digest)
+  if ARGV[19] == 'c' and #digest == 12 then
+    return digest .. string.char(math.floor(hour / 65536) % 256, math.floor(hour / 256) % 256, hour % 256)
+  end
+  return digest .. ':' .. hour
+end
 -- parseRecord is a record's digest, and the hour it was written (nil for the older
--- layout's). Not tonumber(string.match(...)): gopher-lua (the dev server's) passes no
--- value at all when nothing matches, and tonumber refuses that.
+-- layout's, a key per record holding its digest alone). Not tonumber(string.match(...)):
+-- gopher-lua (the dev server's) passes no value at all when nothing matches, and
+-- tonumber refuses that.
 local function parseRecord(record)
+  if #record == 15 then
+    local a, b, c = string.byte(record, 13, 15)
+    return string.sub(record, 1, 12), a * 65536 + b * 256 + c
+  end
   local digest, at = string.match(record, '^(.*):(%d+)$')
   if digest then
     return digest, tonumber(at)
   end
   return record, nil
+end
+local function hex(packed)
+  return (string.gsub(packed, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+-- sameDigest compares a record's digest with the step's, either of them packed: a
+-- record written as text before records were compact, or by an instance whose clock
+-- has not reached that time yet, still matches.
+local function sameDigest(recorded, given)
+  if #recorded == 12 and #given == 24 then
+    recorded = hex(recorded)
+  elseif #given == 12 and #recorded == 24 then
+    given = hex(given)
+  end
+  return recorded == given
 end
 -- Both records, and when the account's records were last trimmed, in one call: each
 -- call from a script costs.
@@ -129,10 +160,10 @@ local function keep(withEvent, withFact)
     record[#record + 1] = value
   end
   if withEvent then
-    put(eventField, ARGV[9] .. ':' .. hour)
+    put(eventField, newRecord(ARGV[9]))
   end
   if withFact then
-    put(factField, ARGV[8] .. ':' .. hour)
+    put(factField, newRecord(ARGV[8]))
   end
   if cursor ~= '' then
     put('~', pass)
@@ -151,14 +182,14 @@ local function keep(withEvent, withFact)
 end
 if seen then
   local digest = parseRecord(seen)
-  if digest ~= '1' and digest ~= ARGV[9] then
+  if digest ~= '1' and not sameDigest(digest, ARGV[9]) then
     return 'ID_CONFLICT'
   end
   return 'DUPLICATE'
 end
 if fact then
   if counted then
-    if parseRecord(counted) ~= ARGV[8] then
+    if not sameDigest(parseRecord(counted), ARGV[8]) then
       -- The same fact id with other data: not a repeat, a contradiction.
       return 'FACT_CONFLICT'
     end

@@ -47,7 +47,7 @@ func TestTheStoreWorksOnARedisClusterOfThreeMasters(t *testing.T) {
 		steps = append(steps, state.Step{
 			Event: state.EventRef{AccountID: a.ID, EventID: "e1"}, Account: &a, Outbound: []events.Event{out},
 			SetNextDeadline: true, NextDeadline: &deadline, OpenedCases: []string{open.ID, ended.ID}, ClosedCases: []state.Case{ended},
-			HolderOverdue: &state.HolderOverdue{Name: "Li Wei", Overdue: true}, Fact: "billing.bill.issued:b1", FactDigest: "d", Digest: "x",
+			HolderOverdue: &state.HolderOverdue{Name: "Li Wei", Overdue: true}, Fact: "billing.bill.issued:b1", FactDigest: digestOf("d"), Digest: digestOf("x"),
 		})
 	}
 	results, err := store.Commit(ctx, steps)
@@ -108,7 +108,7 @@ func TestTheStoreWorksOnARedisClusterOfThreeMasters(t *testing.T) {
 	}
 	t.Logf("keys per master: %v", sizes)
 	loaded, seen, err := store.Load(ctx, []string{"acct-cluster-00"}, []state.EventRef{{AccountID: "acct-cluster-00", EventID: "e1", CaseID: "w-done-00"}})
-	if err != nil || seen[state.EventRef{AccountID: "acct-cluster-00", EventID: "e1", CaseID: "w-done-00"}] != "x" || len(loaded["acct-cluster-00"].Account.TopUps) != 1 {
+	if err != nil || seen[state.EventRef{AccountID: "acct-cluster-00", EventID: "e1", CaseID: "w-done-00"}] != digestOf("x") || len(loaded["acct-cluster-00"].Account.TopUps) != 1 {
 		t.Fatalf("load: %+v seen %v err %v", loaded["acct-cluster-00"], seen, err)
 	}
 }

@@ -165,7 +165,7 @@ func TestCasesAreCountedByStatusAsTheyMoveAndNeverTwiceForARepeatedEvent(t *test
 			a := state.NewAccount("acct-c")
 			outcomes, err := s.Commit(ctx, []state.Step{{
 				Event: state.EventRef{AccountID: "acct-c", EventID: event}, ExpectedVersion: loaded["acct-c"].Version,
-				Account: &a, Outbound: []events.Event{changed}, Digest: event,
+				Account: &a, Outbound: []events.Event{changed}, Digest: digestOf(event),
 			}})
 			if err != nil {
 				t.Fatal(err)

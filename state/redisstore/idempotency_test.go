@@ -70,7 +70,7 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 		retention := s.RetentionForTest()
 		const fact = "billing.consumption.recorded:c-1"
 		first := state.Step{Event: state.EventRef{AccountID: "acct-r", EventID: "evt-1"}, Account: accountWithCash("acct-r", "1"),
-			Digest: "content-1", Fact: fact, FactDigest: "fact-1"}
+			Digest: digestOf("content-1"), Fact: fact, FactDigest: digestOf("fact-1")}
 		if got := commitOne(t, s, first); got != state.Applied {
 			t.Fatalf("first event: %s", got)
 		}
@@ -85,7 +85,7 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 		// hash still outlives its record by the retention.
 		c.now = c.now.Add(retention/5 - time.Minute)
 		late := state.Step{Event: state.EventRef{AccountID: "acct-r", EventID: "evt-late"}, ExpectedVersion: first.NextVersion(),
-			Account: accountWithCash("acct-r", "1.5"), Digest: "content-late"}
+			Account: accountWithCash("acct-r", "1.5"), Digest: digestOf("content-late")}
 		if got := commitOne(t, s, late); got != state.Applied {
 			t.Fatalf("late event: %s", got)
 		}
@@ -98,7 +98,7 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 		// id are still duplicates.
 		c.now = c.now.Add(retention - 24*time.Hour - (retention/5 - time.Minute))
 		second := state.Step{Event: state.EventRef{AccountID: "acct-r", EventID: "evt-2"}, ExpectedVersion: late.NextVersion(),
-			Account: accountWithCash("acct-r", "2"), Digest: "content-2"}
+			Account: accountWithCash("acct-r", "2"), Digest: digestOf("content-2")}
 		if got := commitOne(t, s, second); got != state.Applied {
 			t.Fatalf("second event: %s", got)
 		}
@@ -108,12 +108,12 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 			t.Fatalf("the first event again, a day before the retention ends: %s, want a duplicate", got)
 		}
 		replayed := state.Step{Event: state.EventRef{AccountID: "acct-r", EventID: "evt-1-replayed"}, ExpectedVersion: second.NextVersion(),
-			Account: accountWithCash("acct-r", "3"), Digest: "content-1r", Fact: fact, FactDigest: "fact-1"}
+			Account: accountWithCash("acct-r", "3"), Digest: digestOf("content-1r"), Fact: fact, FactDigest: digestOf("fact-1")}
 		if got := commitOne(t, s, replayed); got != state.Duplicate {
 			t.Fatalf("the first event's fact under another id: %s, want a duplicate", got)
 		}
 		_, seen, err := s.Load(ctx, nil, []state.EventRef{first.Event, replayed.Event})
-		if err != nil || seen[first.Event] != "content-1" || seen[replayed.Event] != "content-1r" {
+		if err != nil || seen[first.Event] != digestOf("content-1") || seen[replayed.Event] != digestOf("content-1r") {
 			t.Fatalf("Load found %q and %q (%v): want each event's own content digest", seen[first.Event], seen[replayed.Event], err)
 		}
 
@@ -121,7 +121,7 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 		// first event's records, and keeps the young ones.
 		c.now = c.now.Add(24*time.Hour + retention/5 + time.Hour)
 		third := state.Step{Event: state.EventRef{AccountID: "acct-r", EventID: "evt-3"}, ExpectedVersion: second.NextVersion(),
-			Account: accountWithCash("acct-r", "4"), Digest: "content-3"}
+			Account: accountWithCash("acct-r", "4"), Digest: digestOf("content-3")}
 		if got := commitOne(t, s, third); got != state.Applied {
 			t.Fatalf("third event: %s", got)
 		}
@@ -135,7 +135,7 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 			}
 		}
 		for _, id := range []string{"evt-2", "evt-1-replayed", "evt-3"} {
-			if !strings.HasPrefix(records[redisstore.EventFieldForTest(id)], "content-") {
+			if records[redisstore.EventFieldForTest(id)] == "" {
 				t.Errorf("the record of %s was lost before the end of its retention", id)
 			}
 		}
@@ -148,10 +148,10 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		const fact = "billing.consumption.recorded:c-9"
 		// What the older version left: an event's record and a fact's, a key each.
 		oldSeen, oldFact := redisstore.OlderLayoutKeysForTest("acct-u", "evt-old", fact)
-		if err := rdb.Set(ctx, oldSeen, "content-old", time.Hour).Err(); err != nil {
+		if err := rdb.Set(ctx, oldSeen, digestOf("content-old"), time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := rdb.Set(ctx, oldFact, "fact-old", time.Hour).Err(); err != nil {
+		if err := rdb.Set(ctx, oldFact, digestOf("fact-old"), time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 		upgrade := upgradedAt
@@ -159,17 +159,17 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		s := preparedAt(t, rdb, c)
 
 		old := state.EventRef{AccountID: "acct-u", EventID: "evt-old"}
-		if _, seen, err := s.Load(ctx, nil, []state.EventRef{old}); err != nil || seen[old] != "content-old" {
+		if _, seen, err := s.Load(ctx, nil, []state.EventRef{old}); err != nil || seen[old] != digestOf("content-old") {
 			t.Fatalf("Load found %q (%v) for an event the older version applied", seen[old], err)
 		}
-		if got := commitOne(t, s, state.Step{Event: old, Account: accountWithCash("acct-u", "9"), Digest: "content-old"}); got != state.Duplicate {
+		if got := commitOne(t, s, state.Step{Event: old, Account: accountWithCash("acct-u", "9"), Digest: digestOf("content-old")}); got != state.Duplicate {
 			t.Fatalf("an event the older version applied: %s, want a duplicate", got)
 		}
-		if got := commitOne(t, s, state.Step{Event: old, Account: accountWithCash("acct-u", "9"), Digest: "content-other"}); got != state.IDConflict {
+		if got := commitOne(t, s, state.Step{Event: old, Account: accountWithCash("acct-u", "9"), Digest: digestOf("content-other")}); got != state.IDConflict {
 			t.Fatalf("its id with other content: %s, want a conflict", got)
 		}
 		again := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-again"}, Account: accountWithCash("acct-u", "9"),
-			Digest: "content-again", Fact: fact, FactDigest: "fact-old"}
+			Digest: digestOf("content-again"), Fact: fact, FactDigest: digestOf("fact-old")}
 		if got := commitOne(t, s, again); got != state.Duplicate {
 			t.Fatalf("a fact the older version counted, under another id: %s, want a duplicate", got)
 		}
@@ -181,21 +181,21 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		withdrawal := state.Case{ID: "w-1", Kind: events.CaseWithdrawal, Status: events.StatusSucceeded, Amount: decimal.RequireFromString("5"),
 			History: []state.CaseEntry{{Status: events.StatusSucceeded, At: upgrade, By: state.ByPayout, Reason: "payout succeeded"}}}
 		during := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-new"}, Account: accountWithCash("acct-u", "1"),
-			Digest: "content-new", ClosedCases: []state.Case{withdrawal}}
+			Digest: digestOf("content-new"), ClosedCases: []state.Case{withdrawal}}
 		const newFact = "billing.consumption.recorded:c-10"
 		counted := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-c10"}, ExpectedVersion: during.NextVersion(),
-			Account: accountWithCash("acct-u", "11"), Digest: "content-c10", Fact: newFact, FactDigest: "fact-c10"}
-		oldAgain := state.Step{Event: old, ExpectedVersion: counted.NextVersion(), Account: accountWithCash("acct-u", "99"), Digest: "content-old"}
+			Account: accountWithCash("acct-u", "11"), Digest: digestOf("content-c10"), Fact: newFact, FactDigest: digestOf("fact-c10")}
+		oldAgain := state.Step{Event: old, ExpectedVersion: counted.NextVersion(), Account: accountWithCash("acct-u", "99"), Digest: digestOf("content-old")}
 		res, err := s.Commit(ctx, []state.Step{during, counted, oldAgain})
 		if err != nil || res[0].Outcome != state.Applied || res[1].Outcome != state.Applied || res[2].Outcome != state.Duplicate {
 			t.Fatalf("outcomes %v (%v): want applied, applied and the older version's event a duplicate", res, err)
 		}
 		duringSeen, _ := redisstore.OlderLayoutKeysForTest("acct-u", "evt-new", "")
 		_, countedFact := redisstore.OlderLayoutKeysForTest("acct-u", "evt-c10", newFact)
-		if got := rdb.Get(ctx, duringSeen).Val(); got != "content-new" {
+		if got := rdb.Get(ctx, duringSeen).Val(); got != digestOf("content-new") {
 			t.Fatalf("the older layout's record of a new event holds %q: an older instance would apply it again", got)
 		}
-		if got := rdb.Get(ctx, countedFact).Val(); got != "fact-c10" {
+		if got := rdb.Get(ctx, countedFact).Val(); got != digestOf("fact-c10") {
 			t.Fatalf("the older layout's record of a new fact holds %q: an older instance would count it again", got)
 		}
 		if got := rdb.HGet(ctx, redisstore.ClosedCasesKeyForTest("acct-u"), "w-1").Val(); !strings.HasPrefix(got, "{") {
@@ -207,12 +207,12 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		retention := s.RetentionForTest()
 		c.now = upgrade.Add(retention + time.Second)
 		straggler, _ := redisstore.OlderLayoutKeysForTest("acct-u", "evt-straggler", "")
-		if err := rdb.Set(ctx, straggler, "content-straggler", time.Hour).Err(); err != nil {
+		if err := rdb.Set(ctx, straggler, digestOf("content-straggler"), time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 		reprepared := preparedAt(t, rdb, c)
 		strayStep := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-straggler"}, ExpectedVersion: counted.NextVersion(),
-			Account: accountWithCash("acct-u", "12"), Digest: "content-straggler"}
+			Account: accountWithCash("acct-u", "12"), Digest: digestOf("content-straggler")}
 		if got := commitOne(t, reprepared, strayStep); got != state.Duplicate {
 			t.Fatalf("an event an older instance applied after the first retention: %s, want a duplicate", got)
 		}
@@ -227,7 +227,7 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		after := preparedAt(t, rdb, c)
 		withdrawal.ID = "w-2"
 		late := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-late"}, ExpectedVersion: counted.NextVersion(),
-			Account: accountWithCash("acct-u", "2"), Digest: "content-late", ClosedCases: []state.Case{withdrawal}}
+			Account: accountWithCash("acct-u", "2"), Digest: digestOf("content-late"), ClosedCases: []state.Case{withdrawal}}
 		if got := commitOne(t, after, late); got != state.Applied {
 			t.Fatalf("an event a retention after the upgrade: %s", got)
 		}
@@ -235,7 +235,7 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		if n := rdb.Exists(ctx, lateSeen).Val(); n != 0 {
 			t.Fatal("a retention after the older records were gone, a step still wrote the older layout's record")
 		}
-		if _, seen, err := after.Load(ctx, nil, []state.EventRef{late.Event}); err != nil || seen[late.Event] != "content-late" {
+		if _, seen, err := after.Load(ctx, nil, []state.EventRef{late.Event}); err != nil || seen[late.Event] != digestOf("content-late") {
 			t.Fatalf("Load found %q (%v) for the late event", seen[late.Event], err)
 		}
 		if got := rdb.HGet(ctx, redisstore.ClosedCasesKeyForTest("acct-u"), "w-2").Val(); strings.HasPrefix(got, "{") {
@@ -283,7 +283,7 @@ func TestAPassOverABigHashOfRecordsGoesAPageAtATimeAndKeepsTheYoungOnes(t *testi
 		version := ""
 		for i := range 30 {
 			st := state.Step{Event: state.EventRef{AccountID: "acct-big", EventID: fmt.Sprintf("evt-%d", i)}, ExpectedVersion: version,
-				Account: accountWithCash("acct-big", "1"), Digest: "content"}
+				Account: accountWithCash("acct-big", "1"), Digest: digestOf("content")}
 			if got := commitOne(t, s, st); got != state.Applied {
 				t.Fatalf("event %d: %s", i, got)
 			}
@@ -304,5 +304,107 @@ func TestAPassOverABigHashOfRecordsGoesAPageAtATimeAndKeepsTheYoungOnes(t *testi
 		}
 		old, _, marker := countOld()
 		t.Fatalf("after 30 steps %d old records are left (~ = %q): the pass does not end", old, marker)
+	})
+}
+
+func TestRecordsAreWrittenCompactADayAfterTheUpgradeAndTextOnesStillCount(t *testing.T) {
+	forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) {
+		ctx := context.Background()
+		// What the version before left: its records in the ids hash as text, and no
+		// older layout behind it.
+		const fact = "billing.consumption.recorded:c-7"
+		hour := fmt.Sprint(upgradedAt.Add(-time.Hour).Unix() / 3600)
+		ids := redisstore.IDsKeyForTest("acct-k")
+		if err := rdb.HSet(ctx, ids, redisstore.EventFieldForTest("evt-text"), digestOf("content-text")+":"+hour,
+			redisstore.FactFieldForTest(fact), digestOf("fact-7")+":"+hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.Set(ctx, "rf:idempotency-hashes-since", "0", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		s, c := storeOnAClock(t, rdb)
+		text := state.EventRef{AccountID: "acct-k", EventID: "evt-text"}
+		version := ""
+		step := func(id, digest, factDigest string) state.Step {
+			st := state.Step{Event: state.EventRef{AccountID: "acct-k", EventID: id}, ExpectedVersion: version,
+				Account: accountWithCash("acct-k", "1"), Digest: digest}
+			if factDigest != "" {
+				st.Fact, st.FactDigest = fact, factDigest
+			}
+			return st
+		}
+		apply := func(st state.Step) {
+			t.Helper()
+			if got := commitOne(t, s, st); got != state.Applied {
+				t.Fatalf("event %s: %s", st.Event.EventID, got)
+			}
+			version = st.NextVersion()
+		}
+		record := func(id string) string { return rdb.HGet(ctx, ids, redisstore.EventFieldForTest(id)).Val() }
+
+		// For a day an instance of the version before may still run, which reads text
+		// alone: records stay text.
+		apply(step("evt-day-one", digestOf("content-day-one"), ""))
+		if got := record("evt-day-one"); !strings.HasPrefix(got, digestOf("content-day-one")+":") {
+			t.Fatalf("on the day of the upgrade a record is %q: the version before cannot read it", got)
+		}
+
+		// After the day, records are compact: the digest packed and the hour in 3 bytes.
+		c.now = c.now.Add(redisstore.TextRecordsOverlap)
+		apply(step("evt-compact", digestOf("content-compact"), ""))
+		if got := record("evt-compact"); len(got) != 15 {
+			t.Fatalf("a day after the upgrade a record is %q, %d bytes: want 15", got, len(got))
+		}
+		compact := state.EventRef{AccountID: "acct-k", EventID: "evt-compact"}
+		if _, seen, err := s.Load(ctx, nil, []state.EventRef{text, compact}); err != nil ||
+			seen[text] != digestOf("content-text") || seen[compact] != digestOf("content-compact") {
+			t.Fatalf("Load found %q and %q (%v): want each event's digest in hex, text or compact", seen[text], seen[compact], err)
+		}
+
+		// Text and compact records alike tell a redelivery from a reused id.
+		for _, tc := range []struct {
+			name string
+			st   state.Step
+			want state.Outcome
+		}{
+			{"a text record's event again", step("evt-text", digestOf("content-text"), ""), state.Duplicate},
+			{"a text record's id with other content", step("evt-text", digestOf("content-other"), ""), state.IDConflict},
+			{"a text record's fact under another id", step("evt-again", digestOf("content-again"), digestOf("fact-7")), state.Duplicate},
+			{"a text record's fact with other data", step("evt-contrary", digestOf("content-contrary"), digestOf("fact-other")), state.FactConflict},
+			{"a compact record's event again", step("evt-compact", digestOf("content-compact"), ""), state.Duplicate},
+			{"a compact record's id with other content", step("evt-compact", digestOf("content-other"), ""), state.IDConflict},
+		} {
+			if got := commitOne(t, s, tc.st); got != tc.want {
+				t.Fatalf("%s: %s, want %s", tc.name, got, tc.want)
+			}
+		}
+		const newFact = "billing.consumption.recorded:c-8"
+		counted := step("evt-c8", digestOf("content-c8"), "")
+		counted.Fact, counted.FactDigest = newFact, digestOf("fact-8")
+		apply(counted)
+		if got := rdb.HGet(ctx, ids, redisstore.FactFieldForTest(newFact)).Val(); len(got) != 15 {
+			t.Fatalf("a fact's record is %q: want it compact too", got)
+		}
+		again := step("evt-c8-again", digestOf("content-c8-again"), "")
+		again.Fact, again.FactDigest = newFact, digestOf("fact-8")
+		if got := commitOne(t, s, again); got != state.Duplicate {
+			t.Fatalf("a compact record's fact under another id: %s, want a duplicate", got)
+		}
+		contrary := step("evt-c8-contrary", digestOf("content-c8-contrary"), "")
+		contrary.Fact, contrary.FactDigest = newFact, digestOf("fact-other")
+		if got := commitOne(t, s, contrary); got != state.FactConflict {
+			t.Fatalf("a compact record's fact with other data: %s, want a conflict", got)
+		}
+
+		// A store that starts on an empty database writes compact records at once.
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		s, _ = storeOnAClock(t, rdb)
+		version = ""
+		apply(step("evt-fresh", digestOf("content-fresh"), ""))
+		if got := record("evt-fresh"); len(got) != 15 {
+			t.Fatalf("on a new database a record is %q: want it compact", got)
+		}
 	})
 }

@@ -21,12 +21,17 @@ const Partitions = 16
 //	rf:{pNN}:acct:<account id>  hash  v = version (optimistic concurrency), s = account JSON
 //	rf:{pNN}:ids:<account id>  hash: the account's idempotency records, each kept for
 //	                            the idempotency retention (see apply.lua):
-//	                            e<8 bytes of SHA-256(event id)> -> "<content digest>:<unix
-//	                            hour written>" (see eventField),
-//	                            <fact field> -> "<fact digest>:<unix hour>" for a fact (a
+//	                            e<8 bytes of SHA-256(event id)> -> the event's content
+//	                            digest and the unix hour it was written (see eventField),
+//	                            <fact field> -> the fact's digest and hour, for a fact (a
 //	                            consumption, a bill...) already counted, whatever the
 //	                            event id it came with (see factField), and ~ -> when the
-//	                            records were last trimmed (unix s)
+//	                            records were last trimmed (unix s). A record is 15 bytes,
+//	                            compact, or "<digest in hex>:<hour>", text, as written
+//	                            before rf:compact-records-since (see apply.lua's newRecord)
+//	rf:compact-records-since    unix s when this store first started on a database with
+//	                            text records ("0": it had none); a day later it writes
+//	                            compact ones (TextRecordsOverlap)
 //	rf:idempotency-hashes-since unix s when this store first kept records in the ids
 //	                            hashes; "0" when it never had the older layout's keys:
 //	rf:{pNN}:seen:<account>:<event id> and rf:{pNN}:fact:<account>:<type>:<business
@@ -124,6 +129,11 @@ var factTypeLetters = map[events.Type]string{
 // idsSinceKey says since when the store keeps its records in the ids hashes (see the
 // key layout above). It has no hash tag: it is read once, on Prepare, outside any step.
 const idsSinceKey = keyPrefix + "idempotency-hashes-since"
+
+// compactRecordsSinceKey says since when the store knows compact records (see
+// apply.lua's newRecord): unix s of its first start, "0" when the database was empty
+// then. Like idsSinceKey, it has no hash tag.
+const compactRecordsSinceKey = keyPrefix + "compact-records-since"
 
 // seenKey and factKey are the older layout's records, one key each.
 func seenKey(accountID, eventID string) string {

@@ -6,9 +6,9 @@
 package redisstore
 
 import (
-	"cmp"
 	"context"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -88,6 +88,10 @@ type Store struct {
 	// expired; until then they are read and written too. Until Prepare has found out,
 	// it is the far future: a store that does not know reads them.
 	legacyUntil time.Time
+	// compactFrom is when records begin to be written compact (see apply.lua's
+	// newRecord). Until Prepare has found out, it is the far future: text records are
+	// what every version reads.
+	compactFrom time.Time
 }
 
 // DefaultCachedAccounts is how many decoded accounts a store keeps: about 2 KiB each.
@@ -98,7 +102,7 @@ const DefaultCachedAccounts = 50_000
 func New(rdb redis.UniversalClient) *Store {
 	return &Store{
 		rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts),
-		now: time.Now, legacyUntil: time.Unix(1<<62, 0),
+		now: time.Now, legacyUntil: time.Unix(1<<62, 0), compactFrom: time.Unix(1<<62, 0),
 	}
 }
 
@@ -109,8 +113,15 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	// Before the outbox groups below create keys: an empty database never had the
-	// older layout.
-	if err := s.findLegacyRecords(ctx); err != nil {
+	// older layouts.
+	keys, err := s.rdb.DBSize(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("count keys: %w", err)
+	}
+	if err := s.findLegacyRecords(ctx, keys == 0); err != nil {
+		return err
+	}
+	if err := s.findTextRecordReaders(ctx, keys == 0); err != nil {
 		return err
 	}
 	for p := 0; p < Partitions; p++ {
@@ -126,29 +137,10 @@ func (s *Store) Prepare(ctx context.Context) error {
 // still exist: a retention after this store first kept its records in the ids hashes.
 // The first store to prepare an empty database marks it as never having had them;
 // one that finds keys there marks the time.
-func (s *Store) findLegacyRecords(ctx context.Context) error {
-	since, err := s.rdb.Get(ctx, idsSinceKey).Result()
-	if errors.Is(err, redis.Nil) {
-		keys, sizeErr := s.rdb.DBSize(ctx).Result()
-		if sizeErr != nil {
-			return fmt.Errorf("count keys: %w", sizeErr)
-		}
-		mark := "0"
-		if keys > 0 {
-			mark = strconv.FormatInt(s.now().Unix(), 10)
-		}
-		// NX: of two stores preparing at once, the first one's mark stands.
-		if err := s.rdb.SetNX(ctx, idsSinceKey, mark, 0).Err(); err != nil {
-			return fmt.Errorf("mark the idempotency layout: %w", err)
-		}
-		since, err = s.rdb.Get(ctx, idsSinceKey).Result()
-	}
+func (s *Store) findLegacyRecords(ctx context.Context, emptyDatabase bool) error {
+	unix, err := s.markFirstStart(ctx, idsSinceKey, emptyDatabase)
 	if err != nil {
-		return fmt.Errorf("read the idempotency layout: %w", err)
-	}
-	unix, err := strconv.ParseInt(since, 10, 64)
-	if err != nil {
-		return fmt.Errorf("read the idempotency layout: %s holds %q", idsSinceKey, since)
+		return err
 	}
 	if unix > 0 && !s.now().Before(time.Unix(unix, 0).Add(s.retention)) {
 		// A retention has passed since the upgrade. An instance of the older version
@@ -174,6 +166,58 @@ func (s *Store) findLegacyRecords(ctx context.Context) error {
 		s.legacyUntil = time.Unix(unix, 0).Add(s.retention)
 	}
 	return nil
+}
+
+// markFirstStart reads the unix second key records as the first start of a store that
+// knows some layout, marking it now when it is missing: "0" on an empty database,
+// which never held the layout before.
+func (s *Store) markFirstStart(ctx context.Context, key string, emptyDatabase bool) (int64, error) {
+	since, err := s.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		mark := "0"
+		if !emptyDatabase {
+			mark = strconv.FormatInt(s.now().Unix(), 10)
+		}
+		// NX: of two stores preparing at once, the first one's mark stands.
+		if err := s.rdb.SetNX(ctx, key, mark, 0).Err(); err != nil {
+			return 0, fmt.Errorf("mark the idempotency layout in %s: %w", key, err)
+		}
+		since, err = s.rdb.Get(ctx, key).Result()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the idempotency layout in %s: %w", key, err)
+	}
+	unix, err := strconv.ParseInt(since, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read the idempotency layout: %s holds %q", key, since)
+	}
+	return unix, nil
+}
+
+// TextRecordsOverlap is how long a store goes on writing its idempotency records as
+// text after its first start on a database that already held some: an instance of the
+// version before, which reads text records alone, may run beside it that long (a
+// rolling update). One that read a compact record would take a redelivery for a
+// conflicting event and dead-letter it; it never applies anything twice.
+const TextRecordsOverlap = 24 * time.Hour
+
+// findTextRecordReaders sets when records begin to be written compact.
+func (s *Store) findTextRecordReaders(ctx context.Context, emptyDatabase bool) error {
+	unix, err := s.markFirstStart(ctx, compactRecordsSinceKey, emptyDatabase)
+	if err != nil {
+		return err
+	}
+	s.compactFrom = time.Time{}
+	if unix > 0 {
+		s.compactFrom = time.Unix(unix, 0).Add(TextRecordsOverlap)
+	}
+	return nil
+}
+
+// compactRecords: steps write their records compact now. Not while the older layout's
+// records are written too, as those are read by a version that knows text alone.
+func (s *Store) compactRecords() bool {
+	return !s.legacyRecordsMayExist() && !s.now().Before(s.compactFrom)
 }
 
 // olderLayoutRecordsLeft scans the keyspace (each master of a cluster) for a record of
@@ -356,9 +400,13 @@ func (r *idsRead) readInto(seen map[state.EventRef]string, refs []state.EventRef
 // legacyRecordsMayExist: the older layout's records are not all expired yet.
 func (s *Store) legacyRecordsMayExist() bool { return s.now().Before(s.legacyUntil) }
 
-// recordDigest is the digest a record keeps: "<digest>:<unix hour written>" in an ids
-// hash, the digest alone in the older layout.
+// recordDigest is the digest a record keeps, in hex: packed in its first 12 bytes in a
+// compact record (15 bytes; see apply.lua's newRecord), "<digest>:<unix hour written>"
+// in a text one, the digest alone in the older layout.
 func recordDigest(record string) string {
+	if len(record) == compactRecordLen {
+		return hex.EncodeToString([]byte(record[:packedDigestLen]))
+	}
 	if i := strings.LastIndexByte(record, ':'); i >= 0 && isDigits(record[i+1:]) {
 		return record[:i]
 	}
@@ -509,6 +557,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		retention: strconv.FormatInt(int64(s.retention/time.Second), 10),
 		now:       strconv.FormatInt(s.now().Unix(), 10),
 		legacy:    s.legacyRecordsMayExist(),
+		compact:   s.compactRecords(),
 	}
 	keysPerStep := 3
 	if records.legacy {
@@ -679,6 +728,35 @@ type recordsArgs struct {
 	retention string // seconds
 	now       string // unix seconds
 	legacy    bool   // the older layout's records may exist: read and write them too
+	compact   bool   // write records compact: digests go packed
+}
+
+// digestLen and packedDigestLen are a digest's length in hex (events.Event.Digests)
+// and packed; a compact record is a packed digest and 3 bytes of hour.
+const (
+	digestLen        = 24
+	packedDigestLen  = digestLen / 2
+	compactRecordLen = packedDigestLen + 3
+)
+
+// recordedDigest is a step's digest as apply.lua takes it: missing is what stands for
+// none ("1" for content, "-" for a fact), packed when records are written compact. A
+// digest is 24 hex digits, so a text one never passes for a packed one.
+func recordedDigest(digest, missing string, compact bool) (string, error) {
+	if digest == "" {
+		return missing, nil
+	}
+	if len(digest) != digestLen {
+		return "", fmt.Errorf("digest %q is not %d hex digits", digest, digestLen)
+	}
+	packed, err := hex.DecodeString(digest)
+	if err != nil {
+		return "", fmt.Errorf("digest %q is not %d hex digits", digest, digestLen)
+	}
+	if !compact {
+		return digest, nil
+	}
+	return string(packed), nil
 }
 
 // stepArgs are apply.lua's arguments for a step, and the "c" field of the account
@@ -704,9 +782,16 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		}
 		retention = "0"
 	}
-	legacy := ""
-	if records.legacy {
-		legacy = "1"
+	layout := ""
+	switch {
+	case records.legacy:
+		layout = "1"
+	case records.compact:
+		layout = "c"
+	}
+	digest, err := recordedDigest(st.Digest, "1", records.compact)
+	if err != nil {
+		return nil, "", fmt.Errorf("account %s event %s: %w", st.Event.AccountID, st.Event.EventID, err)
 	}
 	deadline := ""
 	if st.SetNextDeadline {
@@ -721,7 +806,9 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 	}
 	fact := ""
 	if st.Fact != "" {
-		fact = cmp.Or(st.FactDigest, "-")
+		if fact, err = recordedDigest(st.FactDigest, "-", records.compact); err != nil {
+			return nil, "", fmt.Errorf("account %s fact %s: %w", st.Event.AccountID, st.Fact, err)
+		}
 	}
 	var moves []string
 	for _, ev := range st.Outbound {
@@ -739,7 +826,7 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		fired,
 		st.Event.AccountID,
 		fact,
-		cmp.Or(st.Digest, "1"),
+		digest,
 		len(writes.set)/2,
 		st.TraceParent,
 		st.TraceState,
@@ -749,7 +836,7 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		records.now,
 		eventField(st.Event.EventID),
 		factField(st.Fact),
-		legacy,
+		layout,
 	)
 	for _, c := range st.ClosedCases {
 		encoded, err := encodeEndedCase(c, !records.legacy)

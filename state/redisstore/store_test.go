@@ -2,6 +2,8 @@ package redisstore_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -125,7 +127,7 @@ func TestStore(t *testing.T) {
 				t.Fatalf("consumed %s, want the fact counted once", got.Consumed)
 			}
 			other := state.Step{Event: state.EventRef{AccountID: "acct-5", EventID: "e-7d"}, ExpectedVersion: first.NextVersion(),
-				Account: accountWithCash("acct-5", "70"), Fact: fact, FactDigest: "other data"}
+				Account: accountWithCash("acct-5", "70"), Fact: fact, FactDigest: digestOf("other data")}
 			if outcomes, err := s.Commit(ctx, []state.Step{other}); err != nil || outcomes[0].Outcome != state.FactConflict {
 				t.Fatalf("outcome %v, err %v: the same fact with other data must be a conflict", outcomes, err)
 			}
@@ -265,17 +267,17 @@ func TestAnEventIDReusedWithOtherContentIsAConflictNotADuplicate(t *testing.T) {
 	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
 		ctx := context.Background()
 		ref := state.EventRef{AccountID: "acct-id", EventID: "evt-reused"}
-		first := state.Step{Event: ref, Account: accountWithCash("acct-id", "5"), Digest: "digest-a"}
+		first := state.Step{Event: ref, Account: accountWithCash("acct-id", "5"), Digest: digestOf("digest-a")}
 		if res, err := s.Commit(ctx, []state.Step{first}); err != nil || res[0].Outcome != state.Applied {
 			t.Fatalf("first: %v %v", res, err)
 		}
 		_, seen, err := s.Load(ctx, nil, []state.EventRef{ref})
-		if err != nil || seen[ref] != "digest-a" {
+		if err != nil || seen[ref] != digestOf("digest-a") {
 			t.Fatalf("seen %q, err %v: want the first content's digest", seen[ref], err)
 		}
-		again := state.Step{Event: ref, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-id", "9"), Digest: "digest-a"}
+		again := state.Step{Event: ref, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-id", "9"), Digest: digestOf("digest-a")}
 		other := again
-		other.Digest = "digest-b"
+		other.Digest = digestOf("digest-b")
 		res, err := s.Commit(ctx, []state.Step{again, other})
 		if err != nil || res[0].Outcome != state.Duplicate || res[1].Outcome != state.IDConflict {
 			t.Fatalf("outcomes %v, err %v: want the same content a duplicate, other content a conflict", res, err)
@@ -384,7 +386,7 @@ func TestAStepRedisRefusesFailsAloneAmongTheStepsOfItsPartition(t *testing.T) {
 		var steps []state.Step
 		for _, id := range []string{others[0], broken, others[1]} {
 			steps = append(steps, state.Step{
-				Event: state.EventRef{AccountID: id, EventID: "e-" + id}, Account: accountWithCash(id, "1.00"), Digest: "d",
+				Event: state.EventRef{AccountID: id, EventID: "e-" + id}, Account: accountWithCash(id, "1.00"), Digest: digestOf("d"),
 			})
 		}
 		results, err := s.Commit(ctx, steps)
@@ -411,7 +413,7 @@ func TestTheHolderIndexFollowsTheStepsOfABatchInOrder(t *testing.T) {
 		step := func(event string, version string, overdue bool) state.Step {
 			return state.Step{
 				Event: state.EventRef{AccountID: "acct-h", EventID: event}, ExpectedVersion: version,
-				Account: accountWithCash("acct-h", "1.00"), Digest: event,
+				Account: accountWithCash("acct-h", "1.00"), Digest: digestOf(event),
 				HolderOverdue: &state.HolderOverdue{Name: "Li Wei", Overdue: overdue},
 			}
 		}
@@ -442,7 +444,7 @@ func TestAnAccountWithAThousandTopUpsIsSavedWhole(t *testing.T) {
 		for i := range 1000 {
 			a.TopUps = append(a.TopUps, state.TopUp{ID: fmt.Sprintf("t-%04d", i), Amount: decimal.NewFromInt(int64(i + 1)), Channel: "alipay", ReceivedAt: at.Add(time.Duration(i) * time.Minute)})
 		}
-		step := state.Step{Event: state.EventRef{AccountID: a.ID, EventID: "e-big"}, Account: a, Digest: "d"}
+		step := state.Step{Event: state.EventRef{AccountID: a.ID, EventID: "e-big"}, Account: a, Digest: digestOf("d")}
 		if res, err := s.Commit(ctx, []state.Step{step}); err != nil || res[0].Outcome != state.Applied {
 			t.Fatalf("%v %v", res, err)
 		}
@@ -451,4 +453,11 @@ func TestAnAccountWithAThousandTopUpsIsSavedWhole(t *testing.T) {
 			t.Fatalf("read back %d top-ups (err %v)", len(got.TopUps), err)
 		}
 	})
+}
+
+// digestOf stands for the digest of an event or a fact named s: 24 hex digits, as
+// events.Event.Digests gives.
+func digestOf(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:12])
 }
