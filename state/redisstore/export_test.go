@@ -91,3 +91,8 @@ func FactFieldForTest(factID string) string { return factField(factID) }
 
 // EventFieldForTest is an event's field in its account's ids hash.
 func EventFieldForTest(eventID string) string { return eventField(eventID) }
+
+// CaseIndexKeyForTest and OlderCaseIndexKeyForTest are where a case id is indexed now
+// and where the version before indexed it.
+func CaseIndexKeyForTest(caseID string) string      { return caseIndexKey(caseID) }
+func OlderCaseIndexKeyForTest(caseID string) string { return olderCaseIndexKey(caseID) }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/payinfra/refunds/events"
@@ -38,7 +39,10 @@ const Partitions = 16
 //	                            id>, strings expiring after the retention. They are
 //	                            read and written too until a retention has passed.
 //	rf:{pNN}:cases:<account id> hash: the account's ended cases, case id -> case JSON
-//	rf:{pNN}:case:<case id>     string: the case's account id (NN from the case id)
+//	rf:{pNN}:case-index:<b>     hash: case id -> its account id, for the cases whose id
+//	                            hashes to partition NN and bucket b (see caseIndexKey)
+//	rf:{pNN}:case:<case id>     string: the case's account id, as the version before
+//	                            indexed cases (NN from the case id); read, not written
 //	rf:{pNN}:holder-overdue:<h> set: accounts with an overdue amount whose holder name
 //	                            hashes to h (SHA-256, 24 hex digits; NN from h)
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
@@ -58,14 +62,16 @@ const keyPrefix = "rf:"
 // Partition is the partition an account's keys live in: FNV-1a (32 bits) of the id,
 // modulo Partitions. It is computed inline, without hash/fnv's allocation, for every
 // key of every step; a test holds it to hash/fnv.
-func Partition(accountID string) int {
+func Partition(accountID string) int { return int(fnv32a(accountID) % Partitions) }
+
+func fnv32a(s string) uint32 {
 	const offset32, prime32 = 2166136261, 16777619
 	h := uint32(offset32)
-	for i := 0; i < len(accountID); i++ {
-		h ^= uint32(accountID[i])
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
 		h *= prime32
 	}
-	return int(h % Partitions)
+	return h
 }
 
 // tags are the partitions' key prefixes, "rf:{pNN}:", formatted once.
@@ -159,10 +165,28 @@ func holderOverdueKey(holderName string) string {
 	return tag(Partition(h)) + "holder-overdue:" + h
 }
 
-// caseIndexKey maps a case id to its account. It lives in the case id's own partition,
-// not the account's, so it is written beside the account's atomic step rather than in
-// it (see Store.Commit); a reader checks the account really holds the case.
+// caseIndexKey is the hash that maps a case id to its account. It lives in the case
+// id's own partition, not the account's, so it is written beside the account's atomic
+// step rather than in it (see Store.Commit); a reader checks the account really holds
+// the case.
+//
+// The index is spread over caseIndexBuckets hashes per partition, not a key per case:
+// a small hash is a listpack, where a case costs its two ids and a few bytes, and a
+// key of its own cost about 120 B.
 func caseIndexKey(caseID string) string {
+	h := fnv32a(caseID)
+	return tag(int(h%Partitions)) + "case-index:" + strconv.Itoa(int(h/Partitions%caseIndexBuckets))
+}
+
+// caseIndexBuckets is how many hashes of each partition hold the case index: 1,024
+// in all. Each stays a listpack (up to 512 fields, as Redis is built) to about half a
+// million cases, and costs about 100 B while nearly empty. Changing it moves every
+// case's entry: it is fixed per deployment.
+const caseIndexBuckets = 64
+
+// olderCaseIndexKey is where the version before indexed a case: a string key holding
+// its account id. Those keys are read still, and never written.
+func olderCaseIndexKey(caseID string) string {
 	return tag(Partition(caseID)) + "case:" + caseID
 }
 

@@ -6,6 +6,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/hex"
@@ -426,12 +427,17 @@ func isDigits(s string) bool {
 // and the account holds it, open in its document or ended apart. ok is false when no
 // account holds a case of that id.
 func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID string, ok bool, err error) {
-	accountID, err = s.rdb.Get(ctx, caseIndexKey(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		return state.Case{}, "", false, nil
-	}
-	if err != nil {
+	pipe := s.rdb.Pipeline()
+	older := pipe.Get(ctx, olderCaseIndexKey(id))
+	indexed := pipe.HGet(ctx, caseIndexKey(id), id)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return state.Case{}, "", false, fmt.Errorf("find case %s: %w", id, err)
+	}
+	// The older index first: its entry was there first, and the first account to
+	// use a case id keeps it.
+	accountID = cmp.Or(older.Val(), indexed.Val())
+	if accountID == "" {
+		return state.Case{}, "", false, nil
 	}
 	acct, found, err := s.Account(ctx, accountID)
 	if err != nil || !found {
@@ -638,7 +644,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			// Before the step, so a crash between the two leaves an index entry
 			// without its case (a reader finds no case there), never a case that
 			// cannot be found. NX: the first account to use a case id keeps it.
-			pipe.SetNX(ctx, caseIndexKey(id), st.Event.AccountID, 0)
+			pipe.HSetNX(ctx, caseIndexKey(id), id, st.Event.AccountID)
 		}
 		c, ok := open[p]
 		if !ok {

@@ -461,3 +461,52 @@ func digestOf(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:12])
 }
+
+func TestACaseIsFoundByItsIDWhetherThisVersionOrTheOneBeforeIndexedIt(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		ctx := context.Background()
+		rdb := s.ClientForTest()
+		at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+		withCase := func(account, caseID string) state.Step {
+			a := accountWithCash(account, "1")
+			a.Cases = map[string]state.Case{caseID: {ID: caseID, Kind: events.CaseWithdrawal, Status: events.StatusInReview,
+				Amount: decimal.NewFromInt(10), OpenedAt: at}}
+			return state.Step{Event: state.EventRef{AccountID: account, EventID: "open-" + caseID}, Account: a,
+				OpenedCases: []string{caseID}, Digest: digestOf("open-" + caseID)}
+		}
+		// The version before indexed w-before under a key of its own.
+		if got := commitOne(t, s, withCase("acct-before", "w-before")); got != state.Applied {
+			t.Fatalf("opening w-before: %s", got)
+		}
+		if err := rdb.HDel(ctx, redisstore.CaseIndexKeyForTest("w-before"), "w-before").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.Set(ctx, redisstore.OlderCaseIndexKeyForTest("w-before"), "acct-before", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got := commitOne(t, s, withCase("acct-now", "w-now")); got != state.Applied {
+			t.Fatalf("opening w-now: %s", got)
+		}
+		if n := rdb.Exists(ctx, redisstore.OlderCaseIndexKeyForTest("w-now")).Val(); n != 0 {
+			t.Fatal("a case opened now was indexed under a key of its own")
+		}
+		for id, account := range map[string]string{"w-before": "acct-before", "w-now": "acct-now"} {
+			c, acct, ok, err := s.Case(ctx, id)
+			if err != nil || !ok || acct != account || c.Status != events.StatusInReview {
+				t.Fatalf("case %s: %+v in %q, found %t (%v): want it in %s", id, c, acct, ok, err, account)
+			}
+		}
+		// The first account to use a case id keeps it, whichever index holds it.
+		for _, id := range []string{"w-before", "w-now"} {
+			if got := commitOne(t, s, withCase("acct-later-"+id, id)); got != state.Applied {
+				t.Fatalf("a second account opening %s: %s", id, got)
+			}
+			if _, acct, _, _ := s.Case(ctx, id); acct == "acct-later-"+id {
+				t.Fatalf("case %s moved to the second account that used its id", id)
+			}
+		}
+		if _, _, ok, err := s.Case(ctx, "w-nowhere"); ok || err != nil {
+			t.Fatalf("a case no account opened: found %t (%v)", ok, err)
+		}
+	})
+}
