@@ -206,6 +206,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 	res := result{stored: e.publish(s, p.msgs)}
 	res.timed = res.stored
 	memBefore := e.usedMemory(s)
+	partsBefore := e.memoryParts(s)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -271,6 +272,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		}
 		if sc.key == "refundd1" && len(memoryKinds) == 0 {
 			memoryKinds = e.memoryByKind(s)
+			memoryPartsGrown = e.memoryParts(s).minus(partsBefore)
 		}
 	}
 	return res
@@ -279,6 +281,9 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 // memoryKinds is the first refundd ×1 (appendfsync always) run's Redis memory by kind
 // of key: bytes, keys.
 var memoryKinds map[string][2]int64
+
+// memoryPartsGrown is how much each part of Redis's memory grew in that run.
+var memoryPartsGrown memoryParts
 
 // median is the round with the median rate (the lower middle one for an even count).
 func median(rs []result) (result, bool) {
@@ -351,7 +356,11 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			v := memoryKinds[k]
 			fmt.Fprintf(w, " %s %.0f B (%d keys);", k, float64(v[0])/float64(len(p.w.Accounts)), v[1])
 		}
-		fmt.Fprintln(w)
+		perAccount := func(n int64) float64 { return float64(n) / float64(len(p.w.Accounts)) }
+		g := memoryPartsGrown
+		fmt.Fprintf(w, "\nMEMORY STATS, growth per account: dataset %.0f B, the keyspace's hash tables %.0f B, clients' buffers %.0f B "+
+			"(these grow with the connections and the size of their commands, not with the accounts), other %.0f B\n",
+			perAccount(g.dataset), perAccount(g.keyspace), perAccount(g.clients), perAccount(g.total-g.dataset-g.keyspace-g.clients))
 	}
 	for _, lat := range lats {
 		fmt.Fprintf(w, "\nlatency, publish → first outbound event of that inbound event, refundd ×1 (AOF %s), paced at %.0f events/s for %s:\n"+

@@ -3,6 +3,7 @@ package e2ebench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -196,6 +197,55 @@ func (e *env) usedMemory(s *scope) int64 {
 		s.Fatalf("used_memory: %v", err)
 	}
 	return n
+}
+
+// memoryParts is where Redis's memory goes, in bytes, by MEMORY STATS.
+type memoryParts struct {
+	total    int64 // total.allocated: used_memory
+	dataset  int64 // dataset.bytes: the keys and values, Redis's own overhead taken out
+	keyspace int64 // the main and expires hash tables of db 0
+	clients  int64 // clients.normal: connection buffers
+}
+
+func (m memoryParts) minus(o memoryParts) memoryParts {
+	return memoryParts{m.total - o.total, m.dataset - o.dataset, m.keyspace - o.keyspace, m.clients - o.clients}
+}
+
+// memoryParts reads MEMORY STATS, in either protocol's shape (a map in RESP3, a flat
+// list of names and values in RESP2).
+func (e *env) memoryParts(s *scope) memoryParts {
+	s.Helper()
+	reply, err := e.rdb.Do(context.Background(), "MEMORY", "STATS").Result()
+	if err != nil {
+		s.Fatalf("memory stats: %v", err)
+	}
+	stats := asMap(reply)
+	n := func(m map[string]any, name string) int64 {
+		v, _ := m[name].(int64)
+		return v
+	}
+	db := asMap(stats["db.0"])
+	return memoryParts{
+		total:    n(stats, "total.allocated"),
+		dataset:  n(stats, "dataset.bytes"),
+		keyspace: n(db, "overhead.hashtable.main") + n(db, "overhead.hashtable.expires"),
+		clients:  n(stats, "clients.normal"),
+	}
+}
+
+func asMap(reply any) map[string]any {
+	out := map[string]any{}
+	switch r := reply.(type) {
+	case map[any]any:
+		for k, v := range r {
+			out[fmt.Sprint(k)] = v
+		}
+	case []any:
+		for i := 0; i+1 < len(r); i += 2 {
+			out[fmt.Sprint(r[i])] = r[i+1]
+		}
+	}
+	return out
 }
 
 // memoryByKind sums MEMORY USAGE over every key, grouped by the kind of record its name
