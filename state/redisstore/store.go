@@ -74,7 +74,7 @@ var (
 // DefaultIdempotencyRetention is how long an event id is remembered: 35 days. The inbound
 // stream keeps events 7 days and JetStream deduplicates for 2 minutes, so a redelivery
 // or a republished event can only come from an upstream replay; 35 days covers a full
-// billing cycle plus a week of replays. Longer costs memory: about 53 bytes per event
+// billing cycle plus a week of replays. Longer costs memory: about 30 bytes per event
 // and fact remembered, in its account's ids hash.
 const DefaultIdempotencyRetention = 35 * 24 * time.Hour
 
