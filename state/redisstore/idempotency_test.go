@@ -216,6 +216,18 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		if got := commitOne(t, reprepared, strayStep); got != state.Duplicate {
 			t.Fatalf("an event an older instance applied after the first retention: %s, want a duplicate", got)
 		}
+		// Records stay text while the older layout's are written, though the day after
+		// which records may be compact has long passed: the older layout's version
+		// reads text alone.
+		reopened := state.Step{Event: state.EventRef{AccountID: "acct-u", EventID: "evt-reopened"}, ExpectedVersion: counted.NextVersion(),
+			Account: accountWithCash("acct-u", "13"), Digest: digestOf("content-reopened")}
+		if got := commitOne(t, reprepared, reopened); got != state.Applied {
+			t.Fatalf("an event in the reopened window: %s", got)
+		}
+		counted = reopened // what later steps of the account are decided on
+		if got := rdb.HGet(ctx, redisstore.IDsKeyForTest("acct-u"), redisstore.EventFieldForTest("evt-reopened")).Val(); got != digestOf("content-reopened")+":"+fmt.Sprint(c.now.Unix()/3600) {
+			t.Fatalf("in the reopened window a record is %q: want text", got)
+		}
 
 		// Once the older records are all gone (expired; deleted here), a store
 		// prepared a retention later neither reads nor writes them, and deflates
@@ -394,6 +406,30 @@ func TestRecordsAreWrittenCompactADayAfterTheUpgradeAndTextOnesStillCount(t *tes
 		contrary.Fact, contrary.FactDigest = newFact, digestOf("fact-other")
 		if got := commitOne(t, s, contrary); got != state.FactConflict {
 			t.Fatalf("a compact record's fact with other data: %s, want a conflict", got)
+		}
+
+		// An instance whose clock has not reached the day's end yet writes text, and
+		// still tells a compact record's redelivery from a reused id.
+		lagging := preparedAt(t, rdb, &clock{now: upgradedAt})
+		for _, tc := range []struct {
+			name string
+			st   state.Step
+			want state.Outcome
+		}{
+			{"a compact record's event again, from a store writing text", step("evt-compact", digestOf("content-compact"), ""), state.Duplicate},
+			{"a compact record's id with other content, from a store writing text", step("evt-compact", digestOf("content-other"), ""), state.IDConflict},
+			{"a compact record's fact under another id, from a store writing text", func() state.Step {
+				st := step("evt-c8-lagging", digestOf("content-c8-lagging"), "")
+				st.Fact, st.FactDigest = newFact, digestOf("fact-8")
+				return st
+			}(), state.Duplicate},
+		} {
+			if got := commitOne(t, lagging, tc.st); got != tc.want {
+				t.Fatalf("%s: %s, want %s", tc.name, got, tc.want)
+			}
+		}
+		if got := record("evt-c8-lagging"); !strings.HasPrefix(got, digestOf("content-c8-lagging")+":") {
+			t.Fatalf("a store whose clock is before the day's end wrote %q: want text", got)
 		}
 
 		// A store that starts on an empty database writes compact records at once.

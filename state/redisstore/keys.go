@@ -30,9 +30,9 @@ const Partitions = 16
 //	                            records were last trimmed (unix s). A record is 15 bytes,
 //	                            compact, or "<digest in hex>:<hour>", text, as written
 //	                            before rf:compact-records-since (see apply.lua's newRecord)
-//	rf:compact-records-since    unix s when this store first started on a database with
-//	                            text records ("0": it had none); a day later it writes
-//	                            compact ones (TextRecordsOverlap)
+//	rf:compact-records-since    unix s when this store first started on a database
+//	                            that held keys ("0": an empty one); a day later it
+//	                            writes compact records (TextRecordsOverlap)
 //	rf:idempotency-hashes-since unix s when this store first kept records in the ids
 //	                            hashes; "0" when it never had the older layout's keys:
 //	rf:{pNN}:seen:<account>:<event id> and rf:{pNN}:fact:<account>:<type>:<business
@@ -180,7 +180,9 @@ func caseIndexKey(caseID string) string {
 
 // caseIndexBuckets is how many hashes of each partition hold the case index: 1,024
 // in all. Each stays a listpack (up to 512 fields, as Redis is built) to about half a
-// million cases, and costs about 100 B while nearly empty. Changing it moves every
+// million cases, and costs about 100 B while nearly empty. A case or account id longer
+// than hash-max-listpack-value (the 512 the deployment sets; Redis's default is 64)
+// makes its bucket a hash table for good: more memory, nothing else. Changing it moves every
 // case's entry: it is fixed per deployment.
 const caseIndexBuckets = 64
 

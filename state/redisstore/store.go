@@ -215,10 +215,13 @@ func (s *Store) findTextRecordReaders(ctx context.Context, emptyDatabase bool) e
 	return nil
 }
 
-// compactRecords: steps write their records compact now. Not while the older layout's
-// records are written too, as those are read by a version that knows text alone.
-func (s *Store) compactRecords() bool {
-	return !s.legacyRecordsMayExist() && !s.now().Before(s.compactFrom)
+// recordLayout is how the steps of a batch committed at now write their records: with
+// the older layout's keys too (legacy), and compact or not. Not compact while the older
+// layout's records are written, as those are read by a version that knows text alone.
+// One reading of the clock decides both, so a batch is never legacy and compact at once.
+func (s *Store) recordLayout(now time.Time) (legacy, compact bool) {
+	legacy = now.Before(s.legacyUntil)
+	return legacy, !legacy && !now.Before(s.compactFrom)
 }
 
 // olderLayoutRecordsLeft scans the keyspace (each master of a cluster) for a record of
@@ -430,8 +433,11 @@ func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID st
 	pipe := s.rdb.Pipeline()
 	older := pipe.Get(ctx, olderCaseIndexKey(id))
 	indexed := pipe.HGet(ctx, caseIndexKey(id), id)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return state.Case{}, "", false, fmt.Errorf("find case %s: %w", id, err)
+	_, _ = pipe.Exec(ctx) // each reply is checked below: Exec reports only the first error, most often the older index's redis.Nil
+	for _, cmd := range []*redis.StringCmd{older, indexed} {
+		if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return state.Case{}, "", false, fmt.Errorf("find case %s: %w", id, err)
+		}
 	}
 	// The older index first: its entry was there first, and the first account to
 	// use a case id keeps it.
@@ -559,12 +565,12 @@ func (s *Store) Commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 }
 
 func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
+	now := s.now()
 	records := recordsArgs{
 		retention: strconv.FormatInt(int64(s.retention/time.Second), 10),
-		now:       strconv.FormatInt(s.now().Unix(), 10),
-		legacy:    s.legacyRecordsMayExist(),
-		compact:   s.compactRecords(),
+		now:       strconv.FormatInt(now.Unix(), 10),
 	}
+	records.legacy, records.compact = s.recordLayout(now)
 	keysPerStep := 3
 	if records.legacy {
 		keysPerStep = 5
