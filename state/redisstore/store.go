@@ -95,7 +95,10 @@ type Store struct {
 	compactFrom time.Time
 }
 
-// DefaultCachedAccounts is how many decoded accounts a store keeps: about 2 KiB each.
+// DefaultCachedAccounts is how many decoded accounts a store keeps. Each costs about
+// 15 KiB of refundd's RSS, the garbage collector's headroom included: in task bench at
+// 100,000 accounts, a cache of 150,000 took peak RSS from 686 MiB to 1,448 MiB, and
+// throughput from 3,068 to 3,592 events/s (a miss reads the account whole).
 const DefaultCachedAccounts = 50_000
 
 // New returns a store on rdb, remembering event ids and facts for
