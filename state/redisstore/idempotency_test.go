@@ -53,6 +53,23 @@ func commitOne(t *testing.T, s *redisstore.Store, st state.Step) state.Outcome {
 	return res[0].Outcome
 }
 
+// expectedOutcome is a step and what committing it alone should come to.
+type expectedOutcome struct {
+	name string
+	st   state.Step
+	want state.Outcome
+}
+
+// commitEach commits each step on its own, in order, and wants its outcome.
+func commitEach(t *testing.T, s *redisstore.Store, steps []expectedOutcome) {
+	t.Helper()
+	for _, tc := range steps {
+		if got := commitOne(t, s, tc.st); got != tc.want {
+			t.Fatalf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
 // keysNamed lists the keys whose names contain part.
 func keysNamed(t *testing.T, rdb *redis.Client, part string) []string {
 	t.Helper()
@@ -337,13 +354,11 @@ func TestRecordsAreWrittenCompactADayAfterTheUpgradeAndTextOnesStillCount(t *tes
 		s, c := storeOnAClock(t, rdb)
 		text := state.EventRef{AccountID: "acct-k", EventID: "evt-text"}
 		version := ""
-		step := func(id, digest, factDigest string) state.Step {
-			st := state.Step{Event: state.EventRef{AccountID: "acct-k", EventID: id}, ExpectedVersion: version,
-				Account: accountWithCash("acct-k", "1"), Digest: digest}
-			if factDigest != "" {
-				st.Fact, st.FactDigest = fact, factDigest
-			}
-			return st
+		// step is an event of acct-k, announcing the fact with factDigest unless fact
+		// is "".
+		step := func(id, digest, fact, factDigest string) state.Step {
+			return state.Step{Event: state.EventRef{AccountID: "acct-k", EventID: id}, ExpectedVersion: version,
+				Account: accountWithCash("acct-k", "1"), Digest: digest, Fact: fact, FactDigest: factDigest}
 		}
 		apply := func(st state.Step) {
 			t.Helper()
@@ -356,14 +371,14 @@ func TestRecordsAreWrittenCompactADayAfterTheUpgradeAndTextOnesStillCount(t *tes
 
 		// For a day an instance of the version before may still run, which reads text
 		// alone: records stay text.
-		apply(step("evt-day-one", digestOf("content-day-one"), ""))
+		apply(step("evt-day-one", digestOf("content-day-one"), "", ""))
 		if got := record("evt-day-one"); !strings.HasPrefix(got, digestOf("content-day-one")+":") {
 			t.Fatalf("on the day of the upgrade a record is %q: the version before cannot read it", got)
 		}
 
 		// After the day, records are compact: the digest packed and the hour in 3 bytes.
 		c.now = c.now.Add(redisstore.TextRecordsOverlap)
-		apply(step("evt-compact", digestOf("content-compact"), ""))
+		apply(step("evt-compact", digestOf("content-compact"), "", ""))
 		if got := record("evt-compact"); len(got) != 15 {
 			t.Fatalf("a day after the upgrade a record is %q, %d bytes: want 15", got, len(got))
 		}
@@ -374,60 +389,33 @@ func TestRecordsAreWrittenCompactADayAfterTheUpgradeAndTextOnesStillCount(t *tes
 		}
 
 		// Text and compact records alike tell a redelivery from a reused id.
-		for _, tc := range []struct {
-			name string
-			st   state.Step
-			want state.Outcome
-		}{
-			{"a text record's event again", step("evt-text", digestOf("content-text"), ""), state.Duplicate},
-			{"a text record's id with other content", step("evt-text", digestOf("content-other"), ""), state.IDConflict},
-			{"a text record's fact under another id", step("evt-again", digestOf("content-again"), digestOf("fact-7")), state.Duplicate},
-			{"a text record's fact with other data", step("evt-contrary", digestOf("content-contrary"), digestOf("fact-other")), state.FactConflict},
-			{"a compact record's event again", step("evt-compact", digestOf("content-compact"), ""), state.Duplicate},
-			{"a compact record's id with other content", step("evt-compact", digestOf("content-other"), ""), state.IDConflict},
-		} {
-			if got := commitOne(t, s, tc.st); got != tc.want {
-				t.Fatalf("%s: %s, want %s", tc.name, got, tc.want)
-			}
-		}
 		const newFact = "billing.consumption.recorded:c-8"
-		counted := step("evt-c8", digestOf("content-c8"), "")
-		counted.Fact, counted.FactDigest = newFact, digestOf("fact-8")
-		apply(counted)
+		commitEach(t, s, []expectedOutcome{
+			{"a text record's event again", step("evt-text", digestOf("content-text"), "", ""), state.Duplicate},
+			{"a text record's id with other content", step("evt-text", digestOf("content-other"), "", ""), state.IDConflict},
+			{"a text record's fact under another id", step("evt-again", digestOf("content-again"), fact, digestOf("fact-7")), state.Duplicate},
+			{"a text record's fact with other data", step("evt-contrary", digestOf("content-contrary"), fact, digestOf("fact-other")), state.FactConflict},
+			{"a compact record's event again", step("evt-compact", digestOf("content-compact"), "", ""), state.Duplicate},
+			{"a compact record's id with other content", step("evt-compact", digestOf("content-other"), "", ""), state.IDConflict},
+		})
+		apply(step("evt-c8", digestOf("content-c8"), newFact, digestOf("fact-8")))
 		if got := rdb.HGet(ctx, ids, redisstore.FactFieldForTest(newFact)).Val(); len(got) != 15 {
 			t.Fatalf("a fact's record is %q: want it compact too", got)
 		}
-		again := step("evt-c8-again", digestOf("content-c8-again"), "")
-		again.Fact, again.FactDigest = newFact, digestOf("fact-8")
-		if got := commitOne(t, s, again); got != state.Duplicate {
-			t.Fatalf("a compact record's fact under another id: %s, want a duplicate", got)
-		}
-		contrary := step("evt-c8-contrary", digestOf("content-c8-contrary"), "")
-		contrary.Fact, contrary.FactDigest = newFact, digestOf("fact-other")
-		if got := commitOne(t, s, contrary); got != state.FactConflict {
-			t.Fatalf("a compact record's fact with other data: %s, want a conflict", got)
-		}
+		commitEach(t, s, []expectedOutcome{
+			{"a compact record's fact under another id", step("evt-c8-again", digestOf("content-c8-again"), newFact, digestOf("fact-8")), state.Duplicate},
+			{"a compact record's fact with other data", step("evt-c8-contrary", digestOf("content-c8-contrary"), newFact, digestOf("fact-other")), state.FactConflict},
+		})
 
 		// An instance whose clock has not reached the day's end yet writes text, and
 		// still tells a compact record's redelivery from a reused id.
 		lagging := preparedAt(t, rdb, &clock{now: upgradedAt})
-		for _, tc := range []struct {
-			name string
-			st   state.Step
-			want state.Outcome
-		}{
-			{"a compact record's event again, from a store writing text", step("evt-compact", digestOf("content-compact"), ""), state.Duplicate},
-			{"a compact record's id with other content, from a store writing text", step("evt-compact", digestOf("content-other"), ""), state.IDConflict},
-			{"a compact record's fact under another id, from a store writing text", func() state.Step {
-				st := step("evt-c8-lagging", digestOf("content-c8-lagging"), "")
-				st.Fact, st.FactDigest = newFact, digestOf("fact-8")
-				return st
-			}(), state.Duplicate},
-		} {
-			if got := commitOne(t, lagging, tc.st); got != tc.want {
-				t.Fatalf("%s: %s, want %s", tc.name, got, tc.want)
-			}
-		}
+		commitEach(t, lagging, []expectedOutcome{
+			{"a compact record's event again, from a store writing text", step("evt-compact", digestOf("content-compact"), "", ""), state.Duplicate},
+			{"a compact record's id with other content, from a store writing text", step("evt-compact", digestOf("content-other"), "", ""), state.IDConflict},
+			{"a compact record's fact under another id, from a store writing text",
+				step("evt-c8-lagging", digestOf("content-c8-lagging"), newFact, digestOf("fact-8")), state.Duplicate},
+		})
 		if got := record("evt-c8-lagging"); !strings.HasPrefix(got, digestOf("content-c8-lagging")+":") {
 			t.Fatalf("a store whose clock is before the day's end wrote %q: want text", got)
 		}
@@ -438,7 +426,7 @@ func TestRecordsAreWrittenCompactADayAfterTheUpgradeAndTextOnesStillCount(t *tes
 		}
 		s, _ = storeOnAClock(t, rdb)
 		version = ""
-		apply(step("evt-fresh", digestOf("content-fresh"), ""))
+		apply(step("evt-fresh", digestOf("content-fresh"), "", ""))
 		if got := record("evt-fresh"); len(got) != 15 {
 			t.Fatalf("on a new database a record is %q: want it compact", got)
 		}
