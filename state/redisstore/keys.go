@@ -182,8 +182,8 @@ func caseIndexKey(caseID string) string {
 // in all. Each stays a listpack (up to 512 fields, as Redis is built) to about half a
 // million cases, and costs about 100 B while nearly empty. A case or account id longer
 // than hash-max-listpack-value (the 512 the deployment sets; Redis's default is 64)
-// makes its bucket a hash table for good: more memory, nothing else. Changing it moves every
-// case's entry: it is fixed per deployment.
+// makes its bucket a hash table for good: more memory, nothing else. Changing it moves
+// every case's entry: it is fixed per deployment.
 const caseIndexBuckets = 64
 
 // olderCaseIndexKey is where the version before indexed a case: a string key holding

@@ -125,7 +125,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if err := s.findLegacyRecords(ctx, keys == 0); err != nil {
 		return err
 	}
-	if err := s.findTextRecordReaders(ctx, keys == 0); err != nil {
+	if err := s.markWhenRecordsGoCompact(ctx, keys == 0); err != nil {
 		return err
 	}
 	for p := 0; p < Partitions; p++ {
@@ -205,8 +205,8 @@ func (s *Store) markFirstStart(ctx context.Context, key string, emptyDatabase bo
 // conflicting event and dead-letter it; it never applies anything twice.
 const TextRecordsOverlap = 24 * time.Hour
 
-// findTextRecordReaders sets when records begin to be written compact.
-func (s *Store) findTextRecordReaders(ctx context.Context, emptyDatabase bool) error {
+// markWhenRecordsGoCompact sets when records begin to be written compact.
+func (s *Store) markWhenRecordsGoCompact(ctx context.Context, emptyDatabase bool) error {
 	unix, err := s.markFirstStart(ctx, compactRecordsSinceKey, emptyDatabase)
 	if err != nil {
 		return err
