@@ -14,6 +14,7 @@ import (
 	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/internal/tracing"
 	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
 )
 
 // Config is refundd's settings. Each comes from a flag, else from its environment
@@ -45,6 +46,12 @@ type Config struct {
 	// StreamReplicas is how many copies JetStream keeps of the engine's streams
 	// (REFUNDS_STREAM_REPLICAS): 1 on a single server, 3 on a cluster. Default 1.
 	StreamReplicas int
+	// CachedAccounts is how many decoded accounts this instance keeps
+	// (--cached-accounts, REFUNDS_CACHED_ACCOUNTS), at least 1. Default 50,000
+	// (redisstore.DefaultCachedAccounts). An event of an account not cached reads the
+	// account whole; each cached account costs about 15 KiB of RSS. Raise it towards
+	// the number of accounts active at once when memory allows.
+	CachedAccounts int
 	// AckWait is how long an event an instance fetched may stay unacknowledged before
 	// JetStream gives it to another instance (REFUNDS_ACK_WAIT, a Go duration, at
 	// least 1s). Default 30s. Shorter means a crashed instance's events move on sooner;
@@ -91,6 +98,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	ackWait := fs.String("ack-wait", envOr("REFUNDS_ACK_WAIT", "30s"), "how long a fetched event may stay unacknowledged before another instance gets it, a Go duration (env REFUNDS_ACK_WAIT)")
 	devData := fs.String("dev-data", "", "refused: see the error it gives")
 	replicas := fs.Int("stream-replicas", 1, "copies of the engine's JetStream streams: 1 on a single server, 3 on a cluster (env REFUNDS_STREAM_REPLICAS)")
+	cached := fs.Int("cached-accounts", redisstore.DefaultCachedAccounts, "decoded accounts this instance keeps, about 15 KiB of memory each; an event of an account not kept reads it whole (env REFUNDS_CACHED_ACCOUNTS)")
 	fs.BoolVar(&cfg.RedisCluster, "redis-cluster", envOr("REFUNDS_REDIS_CLUSTER", "") == "true", "the Redis URL names the seed nodes of a Redis Cluster: redis://host:port?addr=host2:port2 (env REFUNDS_REDIS_CLUSTER=true)")
 	fs.BoolVar(&cfg.AllowVolatileRedis, "allow-volatile-redis", envOr("REFUNDS_ALLOW_VOLATILE_REDIS", "") == "true", "run against a Redis without the append-only file (env REFUNDS_ALLOW_VOLATILE_REDIS=true); acknowledged events can then be lost")
 	fs.StringVar(&cfg.Instance, "instance", envOr("REFUNDS_INSTANCE", fmt.Sprintf("%s-%d", host, os.Getpid())), "this instance's name (env REFUNDS_INSTANCE)")
@@ -120,14 +128,17 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: ack wait %q must be a Go duration of at least 1s, such as 30s", ErrInvalidConfig, *ackWait)
 	}
 	cfg.OTLPFromEnv = getenv(tracing.EnvOTLPEndpoint) != "" || getenv(tracing.EnvOTLPTracesEndpoint) != ""
-	cfg.StreamReplicas = *replicas
-	if v := getenv("REFUNDS_STREAM_REPLICAS"); v != "" && !flagGiven(fs, "stream-replicas") {
-		if cfg.StreamReplicas, err = strconv.Atoi(v); err != nil {
-			return Config{}, fmt.Errorf("%w: REFUNDS_STREAM_REPLICAS %q is not a number", ErrInvalidConfig, v)
-		}
+	if cfg.StreamReplicas, err = intSetting(fs, getenv, "stream-replicas", "REFUNDS_STREAM_REPLICAS", *replicas); err != nil {
+		return Config{}, err
 	}
 	if cfg.StreamReplicas != 1 && cfg.StreamReplicas != 3 && cfg.StreamReplicas != 5 {
 		return Config{}, fmt.Errorf("%w: stream replicas %d: must be 1, 3 or 5", ErrInvalidConfig, cfg.StreamReplicas)
+	}
+	if cfg.CachedAccounts, err = intSetting(fs, getenv, "cached-accounts", "REFUNDS_CACHED_ACCOUNTS", *cached); err != nil {
+		return Config{}, err
+	}
+	if cfg.CachedAccounts < 1 {
+		return Config{}, fmt.Errorf("%w: cached accounts %d: must be at least 1", ErrInvalidConfig, cfg.CachedAccounts)
 	}
 	cfg.Calendar = state.DefaultCalendar()
 	if cfg.CalendarFile != "" {
@@ -218,6 +229,20 @@ func hostPort(raw, scheme string) (string, error) {
 		return "", fmt.Errorf("%w: %s URL %q needs a host and a port", ErrInvalidConfig, scheme, raw)
 	}
 	return u.Host, nil
+}
+
+// intSetting is an integer setting: the flag's value when it was given, else the
+// environment variable's when set, else the flag's default.
+func intSetting(fs *flag.FlagSet, getenv func(string) string, flagName, envName string, flagValue int) (int, error) {
+	v := getenv(envName)
+	if v == "" || flagGiven(fs, flagName) {
+		return flagValue, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s %q is not a number", ErrInvalidConfig, envName, v)
+	}
+	return n, nil
 }
 
 // flagGiven says the flag was set on the command line, which wins over the environment.

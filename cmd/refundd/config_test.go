@@ -14,6 +14,7 @@ import (
 	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -120,6 +121,26 @@ func TestStreamReplicasComeFromTheFlagOrTheEnvironment(t *testing.T) {
 	for _, bad := range []string{"2", "0", "three"} {
 		if _, err := loadConfig(nil, env(map[string]string{"REFUNDS_STREAM_REPLICAS": bad})); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("replicas %q: err %v", bad, err)
+		}
+	}
+}
+
+func TestTheAccountCacheSizeComesFromTheFlagOrTheEnvironment(t *testing.T) {
+	cfg, err := loadConfig(nil, env(nil))
+	if err != nil || cfg.CachedAccounts != redisstore.DefaultCachedAccounts {
+		t.Fatalf("default: %d accounts, err %v; want %d", cfg.CachedAccounts, err, redisstore.DefaultCachedAccounts)
+	}
+	cfg, err = loadConfig(nil, env(map[string]string{"REFUNDS_CACHED_ACCOUNTS": "150000"}))
+	if err != nil || cfg.CachedAccounts != 150_000 {
+		t.Fatalf("from the environment: %d accounts, err %v", cfg.CachedAccounts, err)
+	}
+	cfg, err = loadConfig([]string{"--cached-accounts", "1000"}, env(map[string]string{"REFUNDS_CACHED_ACCOUNTS": "150000"}))
+	if err != nil || cfg.CachedAccounts != 1000 {
+		t.Fatalf("the flag did not win: %d accounts, err %v", cfg.CachedAccounts, err)
+	}
+	for _, bad := range []string{"0", "-5", "lots"} {
+		if _, err := loadConfig(nil, env(map[string]string{"REFUNDS_CACHED_ACCOUNTS": bad})); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("cached accounts %q: err %v", bad, err)
 		}
 	}
 }

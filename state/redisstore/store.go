@@ -110,6 +110,11 @@ func New(rdb redis.UniversalClient) *Store {
 	}
 }
 
+// SetCachedAccounts sets how many decoded accounts the store keeps (at least 1;
+// DefaultCachedAccounts unless set). Call it before the store is used: it empties the
+// cache.
+func (s *Store) SetCachedAccounts(n int) { s.cache = newAccountCache(max(1, n)) }
+
 // Prepare loads the Lua step and creates the outbox consumer groups. Call it on start;
 // it is safe to call again.
 func (s *Store) Prepare(ctx context.Context) error {
