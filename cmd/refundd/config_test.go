@@ -109,39 +109,38 @@ func TestALoggedURLNeverShowsItsPassword(t *testing.T) {
 	}
 }
 
-func TestStreamReplicasComeFromTheFlagOrTheEnvironment(t *testing.T) {
-	cfg, err := loadConfig(nil, env(map[string]string{"REFUNDS_STREAM_REPLICAS": "3"}))
-	if err != nil || cfg.StreamReplicas != 3 {
-		t.Fatalf("replicas %d, err %v", cfg.StreamReplicas, err)
-	}
-	cfg, err = loadConfig([]string{"--stream-replicas", "1"}, env(map[string]string{"REFUNDS_STREAM_REPLICAS": "3"}))
-	if err != nil || cfg.StreamReplicas != 1 {
-		t.Fatalf("the flag did not win: replicas %d, err %v", cfg.StreamReplicas, err)
-	}
-	for _, bad := range []string{"2", "0", "three"} {
-		if _, err := loadConfig(nil, env(map[string]string{"REFUNDS_STREAM_REPLICAS": bad})); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("replicas %q: err %v", bad, err)
-		}
-	}
-}
-
-func TestTheAccountCacheSizeComesFromTheFlagOrTheEnvironment(t *testing.T) {
-	cfg, err := loadConfig(nil, env(nil))
-	if err != nil || cfg.CachedAccounts != redisstore.DefaultCachedAccounts {
-		t.Fatalf("default: %d accounts, err %v; want %d", cfg.CachedAccounts, err, redisstore.DefaultCachedAccounts)
-	}
-	cfg, err = loadConfig(nil, env(map[string]string{"REFUNDS_CACHED_ACCOUNTS": "150000"}))
-	if err != nil || cfg.CachedAccounts != 150_000 {
-		t.Fatalf("from the environment: %d accounts, err %v", cfg.CachedAccounts, err)
-	}
-	cfg, err = loadConfig([]string{"--cached-accounts", "1000"}, env(map[string]string{"REFUNDS_CACHED_ACCOUNTS": "150000"}))
-	if err != nil || cfg.CachedAccounts != 1000 {
-		t.Fatalf("the flag did not win: %d accounts, err %v", cfg.CachedAccounts, err)
-	}
-	for _, bad := range []string{"0", "-5", "lots"} {
-		if _, err := loadConfig(nil, env(map[string]string{"REFUNDS_CACHED_ACCOUNTS": bad})); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("cached accounts %q: err %v", bad, err)
-		}
+func TestIntegerSettingsComeFromTheFlagElseTheEnvironmentElseTheirDefault(t *testing.T) {
+	for _, tc := range []struct {
+		flag, env         string
+		of                func(Config) int
+		fallback          int
+		fromEnv, fromFlag string
+		wantEnv, wantFlag int
+		bad               []string
+	}{
+		{"stream-replicas", "REFUNDS_STREAM_REPLICAS", func(c Config) int { return c.StreamReplicas }, 1, "3", "1", 3, 1, []string{"2", "0", "three"}},
+		{"cached-accounts", "REFUNDS_CACHED_ACCOUNTS", func(c Config) int { return c.CachedAccounts }, redisstore.DefaultCachedAccounts,
+			"150000", "1000", 150_000, 1000, []string{"0", "-5", "lots"}},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			cfg, err := loadConfig(nil, env(nil))
+			if err != nil || tc.of(cfg) != tc.fallback {
+				t.Fatalf("default: %d, err %v; want %d", tc.of(cfg), err, tc.fallback)
+			}
+			cfg, err = loadConfig(nil, env(map[string]string{tc.env: tc.fromEnv}))
+			if err != nil || tc.of(cfg) != tc.wantEnv {
+				t.Fatalf("from %s=%s: %d, err %v", tc.env, tc.fromEnv, tc.of(cfg), err)
+			}
+			cfg, err = loadConfig([]string{"--" + tc.flag, tc.fromFlag}, env(map[string]string{tc.env: tc.fromEnv}))
+			if err != nil || tc.of(cfg) != tc.wantFlag {
+				t.Fatalf("the flag did not win: %d, err %v", tc.of(cfg), err)
+			}
+			for _, bad := range tc.bad {
+				if _, err := loadConfig(nil, env(map[string]string{tc.env: bad})); !errors.Is(err, ErrInvalidConfig) {
+					t.Errorf("%s=%q: err %v, want it refused", tc.env, bad, err)
+				}
+			}
+		})
 	}
 }
 
