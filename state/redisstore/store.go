@@ -228,7 +228,7 @@ func (s *Store) markWhenRecordsGoCompact(ctx context.Context, emptyDatabase bool
 // layout's records are written, as those are read by a version that knows text alone.
 // One reading of the clock decides both, so a batch is never legacy and compact at once.
 func (s *Store) recordLayout(now time.Time) (legacy, compact bool) {
-	legacy = now.Before(s.legacyUntil)
+	legacy = s.legacyRecordsMayExist(now)
 	return legacy, !legacy && !now.Before(s.compactFrom)
 }
 
@@ -298,7 +298,7 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 	// share its hash tag, so one call reads them even on a cluster).
 	records := make(map[string]*idsRead)
 	var legacy map[int]*idsRead
-	if s.legacyRecordsMayExist() {
+	if s.legacyRecordsMayExist(s.now()) {
 		legacy = make(map[int]*idsRead)
 	}
 	for i, ref := range refs {
@@ -409,8 +409,8 @@ func (r *idsRead) readInto(seen map[state.EventRef]string, refs []state.EventRef
 	return nil
 }
 
-// legacyRecordsMayExist: the older layout's records are not all expired yet.
-func (s *Store) legacyRecordsMayExist() bool { return s.now().Before(s.legacyUntil) }
+// legacyRecordsMayExist: at now, the older layout's records are not all expired yet.
+func (s *Store) legacyRecordsMayExist(now time.Time) bool { return now.Before(s.legacyUntil) }
 
 // recordDigest is the digest a record keeps, in hex: packed in its first 12 bytes in a
 // compact record (15 bytes; see apply.lua's newRecord), "<digest>:<unix hour written>"
