@@ -413,7 +413,7 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 	for i := range b.items {
 		it, ref := &b.items[i], refs[i]
 		if applied := seen[ref]; applied != "" {
-			if applied != "1" && applied != it.digest {
+			if applied != "1" && !events.SameDigest(applied, it.digest) {
 				in.parkItem(ctx, it, idConflict(it.event))
 				continue
 			}

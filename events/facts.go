@@ -71,6 +71,21 @@ func (e Event) Digests() (content, fact string) {
 	return hex.EncodeToString(h.Sum(nil)[:12]), hex.EncodeToString(factSum[:12])
 }
 
+// shortDigestLen is the fewest hex digits of a content digest an idempotency record
+// keeps: its first 64 bits.
+const shortDigestLen = 16
+
+// SameDigest reports whether recorded, a content digest as an idempotency record keeps
+// it, is digest's: the whole digest, or its first 16 hex digits (a short record). Two
+// different contents sharing their first 64 bits, at odds of 2^-64, would make a
+// reused id pass for a redelivery.
+func SameDigest(recorded, digest string) bool {
+	if len(recorded) < shortDigestLen || len(recorded) > len(digest) {
+		return recorded == digest
+	}
+	return digest[:len(recorded)] == recorded
+}
+
 // CaseRef is the withdrawal or refund case the event names, or "": a request names
 // the case it opens (so a repeat finds it), a decision or a payout result the case it
 // answers.

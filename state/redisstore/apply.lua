@@ -39,7 +39,8 @@
 -- ARGV[17] the event's field in KEYS[2]   ARGV[18] the fact's field there, "" none
 -- ARGV[19] "1" while records of the older layout (a key per record) may exist: they are
 --          read, and written too, so an instance of the older version still finds
---          what this one applied; "c" when records are written compact (see newRecord)
+--          what this one applied; "c" when records are written compact, "s" short (see
+--          newRecord)
 -- ARGV[20 ...] n (case id, case JSON) pairs, then k (field, value) pairs of the account,
 --          then d fields to delete from it, then outbound events as (id, subject, body)
 --          triples
@@ -56,14 +57,16 @@ local eventField, factField = ARGV[17], ARGV[18]
 local hour = math.floor(now / 3600)
 -- newRecord is what a record holds: its digest and the hour it was written.
 --
--- Compact (15 bytes): a digest of 12 bytes (the 24 hex digits the store was given,
--- packed in Go) and the hour in 3 bytes, big-endian (good until the year 3883). It is
--- written only once no instance of a version that reads text alone may still run
--- (ARGV[19] "c"). Text: the digest, ':' and the hour in digits, 31 bytes for a digest
--- in hex; "1" and "-" (no digest known) are always text. A text record is never 15
--- bytes long: that would take a digest of 8 characters, which the store never sends.
+-- Short (11 bytes): the digest's first 8 bytes (packed in Go from its first 16 hex
+-- digits) and the hour in 3 bytes, big-endian (good until the year 3883). Written only
+-- once no instance of a version that cannot read it may still run (ARGV[19] "s").
+-- Compact (15 bytes): the whole digest, 12 bytes, and the hour; what the version before
+-- writes (ARGV[19] "c"), and this one for a day after its upgrade. Text: the digest,
+-- ':' and the hour in digits, 31 bytes for a digest in hex; "1" and "-" (no digest
+-- known) are always text. A text record is never 11 or 15 bytes long: that would take
+-- a digest of 4 or 8 characters, which the store never sends.
 local function newRecord(digest)
-  if ARGV[19] == 'c' and #digest == 12 then
+  if (ARGV[19] == 's' and #digest == 8) or (ARGV[19] == 'c' and #digest == 12) then
     return digest .. string.char(math.floor(hour / 65536) % 256, math.floor(hour / 256) % 256, hour % 256)
   end
   return digest .. ':' .. hour
@@ -73,9 +76,9 @@ end
 -- gopher-lua (the dev server's) passes no value at all when nothing matches, and
 -- tonumber refuses that.
 local function parseRecord(record)
-  if #record == 15 then
-    local a, b, c = string.byte(record, 13, 15)
-    return string.sub(record, 1, 12), a * 65536 + b * 256 + c
+  if #record == 11 or #record == 15 then
+    local a, b, c = string.byte(record, -3, -1)
+    return string.sub(record, 1, -4), a * 65536 + b * 256 + c
   end
   local digest, at = string.match(record, '^(.*):(%d+)$')
   if digest then
@@ -83,17 +86,23 @@ local function parseRecord(record)
   end
   return record, nil
 end
-local function hex(packed)
-  return (string.gsub(packed, '.', function(c) return string.format('%02x', string.byte(c)) end))
+-- packed is a digest as bytes: 24 hex digits packed into 12, any other digest as it is.
+local function packed(digest)
+  if #digest ~= 24 or not string.match(digest, '^%x+$') then
+    return digest
+  end
+  return (string.gsub(digest, '%x%x', function(h) return string.char(tonumber(h, 16)) end))
 end
--- sameDigest compares a record's digest with the step's, either of them packed: a
--- record written as text before records were compact, or by an instance whose clock
--- has not reached that time yet, still matches.
+-- sameDigest compares a record's digest with the step's, either of them packed or in
+-- hex: a record written as text before records were packed, or by an instance whose
+-- clock has not reached that time yet, still matches. A short record keeps a digest's
+-- first 8 bytes, so against it only those count.
 local function sameDigest(recorded, given)
-  if #recorded == 12 and #given == 24 then
-    recorded = hex(recorded)
-  elseif #given == 12 and #recorded == 24 then
-    given = hex(given)
+  recorded, given = packed(recorded), packed(given)
+  if #recorded == 8 and #given == 12 then
+    given = string.sub(given, 1, 8)
+  elseif #given == 8 and #recorded == 12 then
+    recorded = string.sub(recorded, 1, 8)
   end
   return recorded == given
 end

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
@@ -130,7 +131,7 @@ func TestAnEventIsRememberedForTheRetentionInItsAccountsOneHashOfRecords(t *test
 			t.Fatalf("the first event's fact under another id: %s, want a duplicate", got)
 		}
 		_, seen, err := s.Load(ctx, nil, []state.EventRef{first.Event, replayed.Event})
-		if err != nil || seen[first.Event] != digestOf("content-1") || seen[replayed.Event] != digestOf("content-1r") {
+		if err != nil || seen[first.Event] != keptDigest("content-1") || seen[replayed.Event] != keptDigest("content-1r") {
 			t.Fatalf("Load found %q and %q (%v): want each event's own content digest", seen[first.Event], seen[replayed.Event], err)
 		}
 
@@ -264,7 +265,7 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		if n := rdb.Exists(ctx, lateSeen).Val(); n != 0 {
 			t.Fatal("a retention after the older records were gone, a step still wrote the older layout's record")
 		}
-		if _, seen, err := after.Load(ctx, nil, []state.EventRef{late.Event}); err != nil || seen[late.Event] != digestOf("content-late") {
+		if _, seen, err := after.Load(ctx, nil, []state.EventRef{late.Event}); err != nil || seen[late.Event] != keptDigest("content-late") {
 			t.Fatalf("Load found %q (%v) for the late event", seen[late.Event], err)
 		}
 		if got := rdb.HGet(ctx, redisstore.ClosedCasesKeyForTest("acct-u"), "w-2").Val(); strings.HasPrefix(got, "{") {
@@ -336,99 +337,154 @@ func TestAPassOverABigHashOfRecordsGoesAPageAtATimeAndKeepsTheYoungOnes(t *testi
 	})
 }
 
-func TestRecordsAreWrittenCompactADayAfterTheUpgradeAndTextOnesStillCount(t *testing.T) {
-	forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) {
-		ctx := context.Background()
-		// What the version before left: its records in the ids hash as text, and no
-		// older layout behind it.
-		const fact = "billing.consumption.recorded:c-7"
-		hour := fmt.Sprint(upgradedAt.Add(-time.Hour).Unix() / 3600)
-		ids := redisstore.IDsKeyForTest("acct-k")
-		if err := rdb.HSet(ctx, ids, redisstore.EventFieldForTest("evt-text"), digestOf("content-text")+":"+hour,
-			redisstore.FactFieldForTest(fact), digestOf("fact-7")+":"+hour).Err(); err != nil {
+// versionsBefore are the versions a store may be upgraded from, by the format of the
+// records they write: the marks each leaves (set to "0": it started on an empty
+// database), and a record as it writes it.
+var versionsBefore = []struct {
+	name   string
+	marks  []string
+	record func(digest string, hour int64) string
+	// wrote says a record is in that version's format, with digest.
+	wrote func(record, digest string) bool
+}{
+	{
+		name:   "text",
+		marks:  []string{"rf:idempotency-hashes-since"},
+		record: func(digest string, hour int64) string { return fmt.Sprintf("%s:%d", digest, hour) },
+		wrote:  func(record, digest string) bool { return strings.HasPrefix(record, digest+":") },
+	},
+	{
+		name:   "compact",
+		marks:  []string{"rf:idempotency-hashes-since", "rf:compact-records-since"},
+		record: func(digest string, hour int64) string { return packedRecord(digest, hour) },
+		wrote: func(record, digest string) bool {
+			return len(record) == 15 && hex.EncodeToString([]byte(record[:12])) == digest
+		},
+	},
+}
+
+// packedRecord is a record as a store writing compact records keeps it: the digest's
+// 12 bytes and the hour in 3, big-endian.
+func packedRecord(digest string, hour int64) string {
+	packed, err := hex.DecodeString(digest)
+	if err != nil {
+		panic(err)
+	}
+	return string(packed) + string([]byte{byte(hour >> 16), byte(hour >> 8), byte(hour)})
+}
+
+// isShortRecord says a record is short, 11 bytes: digest's first 8 and the hour.
+func isShortRecord(record, digest string) bool {
+	return len(record) == 11 && hex.EncodeToString([]byte(record[:8])) == digest[:16]
+}
+
+func TestRecordsGoShortADayAfterTheUpgradeAndEveryEarlierFormatStillCounts(t *testing.T) {
+	for _, before := range versionsBefore {
+		t.Run("from "+before.name, func(t *testing.T) {
+			forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) {
+				recordsGoShortAfterADay(t, rdb, before.marks, before.record, before.wrote)
+			})
+		})
+	}
+}
+
+func recordsGoShortAfterADay(t *testing.T, rdb *redis.Client, marks []string,
+	recordBefore func(string, int64) string, wroteBefore func(record, digest string) bool) {
+	ctx := context.Background()
+	// What the version before left: its records in the ids hash, in its format, and
+	// its marks.
+	const fact = "billing.consumption.recorded:c-7"
+	hour := upgradedAt.Add(-time.Hour).Unix() / 3600
+	ids := redisstore.IDsKeyForTest("acct-k")
+	if err := rdb.HSet(ctx, ids, redisstore.EventFieldForTest("evt-before"), recordBefore(digestOf("content-before"), hour),
+		redisstore.FactFieldForTest(fact), recordBefore(digestOf("fact-7"), hour)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, mark := range marks {
+		if err := rdb.Set(ctx, mark, "0", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := rdb.Set(ctx, "rf:idempotency-hashes-since", "0", 0).Err(); err != nil {
-			t.Fatal(err)
+	}
+	s, c := storeOnAClock(t, rdb)
+	older := state.EventRef{AccountID: "acct-k", EventID: "evt-before"}
+	version := ""
+	// step is an event of acct-k, announcing the fact with factDigest unless fact is "".
+	step := func(id, digest, fact, factDigest string) state.Step {
+		return state.Step{Event: state.EventRef{AccountID: "acct-k", EventID: id}, ExpectedVersion: version,
+			Account: accountWithCash("acct-k", "1"), Digest: digest, Fact: fact, FactDigest: factDigest}
+	}
+	apply := func(st state.Step) {
+		t.Helper()
+		if got := commitOne(t, s, st); got != state.Applied {
+			t.Fatalf("event %s: %s", st.Event.EventID, got)
 		}
-		s, c := storeOnAClock(t, rdb)
-		text := state.EventRef{AccountID: "acct-k", EventID: "evt-text"}
-		version := ""
-		// step is an event of acct-k, announcing the fact with factDigest unless fact
-		// is "".
-		step := func(id, digest, fact, factDigest string) state.Step {
-			return state.Step{Event: state.EventRef{AccountID: "acct-k", EventID: id}, ExpectedVersion: version,
-				Account: accountWithCash("acct-k", "1"), Digest: digest, Fact: fact, FactDigest: factDigest}
-		}
-		apply := func(st state.Step) {
-			t.Helper()
-			if got := commitOne(t, s, st); got != state.Applied {
-				t.Fatalf("event %s: %s", st.Event.EventID, got)
-			}
-			version = st.NextVersion()
-		}
-		record := func(id string) string { return rdb.HGet(ctx, ids, redisstore.EventFieldForTest(id)).Val() }
+		version = st.NextVersion()
+	}
+	record := func(id string) string { return rdb.HGet(ctx, ids, redisstore.EventFieldForTest(id)).Val() }
 
-		// For a day an instance of the version before may still run, which reads text
-		// alone: records stay text.
-		apply(step("evt-day-one", digestOf("content-day-one"), "", ""))
-		if got := record("evt-day-one"); !strings.HasPrefix(got, digestOf("content-day-one")+":") {
-			t.Fatalf("on the day of the upgrade a record is %q: the version before cannot read it", got)
-		}
+	// For a day an instance of the version before may still run, which cannot read
+	// short records: records stay in its format.
+	apply(step("evt-day-one", digestOf("content-day-one"), "", ""))
+	if got := record("evt-day-one"); !wroteBefore(got, digestOf("content-day-one")) {
+		t.Fatalf("on the day of the upgrade a record is %q: the version before cannot read it", got)
+	}
 
-		// After the day, records are compact: the digest packed and the hour in 3 bytes.
-		c.now = c.now.Add(redisstore.TextRecordsOverlap)
-		apply(step("evt-compact", digestOf("content-compact"), "", ""))
-		if got := record("evt-compact"); len(got) != 15 {
-			t.Fatalf("a day after the upgrade a record is %q, %d bytes: want 15", got, len(got))
-		}
-		compact := state.EventRef{AccountID: "acct-k", EventID: "evt-compact"}
-		if _, seen, err := s.Load(ctx, nil, []state.EventRef{text, compact}); err != nil ||
-			seen[text] != digestOf("content-text") || seen[compact] != digestOf("content-compact") {
-			t.Fatalf("Load found %q and %q (%v): want each event's digest in hex, text or compact", seen[text], seen[compact], err)
-		}
+	// After the day, records are short: the digest's first 8 bytes and the hour in 3.
+	c.now = c.now.Add(redisstore.TextRecordsOverlap)
+	apply(step("evt-short", digestOf("content-short"), "", ""))
+	if got := record("evt-short"); !isShortRecord(got, digestOf("content-short")) {
+		t.Fatalf("a day after the upgrade a record is %q, %d bytes: want 11, short", got, len(got))
+	}
+	short := state.EventRef{AccountID: "acct-k", EventID: "evt-short"}
+	if _, seen, err := s.Load(ctx, nil, []state.EventRef{older, short}); err != nil ||
+		seen[older] != digestOf("content-before") || seen[short] != digestOf("content-short")[:16] ||
+		!events.SameDigest(seen[short], digestOf("content-short")) || events.SameDigest(seen[short], digestOf("content-other")) {
+		t.Fatalf("Load found %q and %q (%v): want each event's digest in hex, the short record's first 16 digits", seen[older], seen[short], err)
+	}
 
-		// Text and compact records alike tell a redelivery from a reused id.
-		const newFact = "billing.consumption.recorded:c-8"
-		commitEach(t, s, []expectedOutcome{
-			{"a text record's event again", step("evt-text", digestOf("content-text"), "", ""), state.Duplicate},
-			{"a text record's id with other content", step("evt-text", digestOf("content-other"), "", ""), state.IDConflict},
-			{"a text record's fact under another id", step("evt-again", digestOf("content-again"), fact, digestOf("fact-7")), state.Duplicate},
-			{"a text record's fact with other data", step("evt-contrary", digestOf("content-contrary"), fact, digestOf("fact-other")), state.FactConflict},
-			{"a compact record's event again", step("evt-compact", digestOf("content-compact"), "", ""), state.Duplicate},
-			{"a compact record's id with other content", step("evt-compact", digestOf("content-other"), "", ""), state.IDConflict},
-		})
-		apply(step("evt-c8", digestOf("content-c8"), newFact, digestOf("fact-8")))
-		if got := rdb.HGet(ctx, ids, redisstore.FactFieldForTest(newFact)).Val(); len(got) != 15 {
-			t.Fatalf("a fact's record is %q: want it compact too", got)
-		}
-		commitEach(t, s, []expectedOutcome{
-			{"a compact record's fact under another id", step("evt-c8-again", digestOf("content-c8-again"), newFact, digestOf("fact-8")), state.Duplicate},
-			{"a compact record's fact with other data", step("evt-c8-contrary", digestOf("content-c8-contrary"), newFact, digestOf("fact-other")), state.FactConflict},
-		})
-
-		// An instance whose clock has not reached the day's end yet writes text, and
-		// still tells a compact record's redelivery from a reused id.
-		lagging := preparedAt(t, rdb, &clock{now: upgradedAt})
-		commitEach(t, lagging, []expectedOutcome{
-			{"a compact record's event again, from a store writing text", step("evt-compact", digestOf("content-compact"), "", ""), state.Duplicate},
-			{"a compact record's id with other content, from a store writing text", step("evt-compact", digestOf("content-other"), "", ""), state.IDConflict},
-			{"a compact record's fact under another id, from a store writing text",
-				step("evt-c8-lagging", digestOf("content-c8-lagging"), newFact, digestOf("fact-8")), state.Duplicate},
-		})
-		if got := record("evt-c8-lagging"); !strings.HasPrefix(got, digestOf("content-c8-lagging")+":") {
-			t.Fatalf("a store whose clock is before the day's end wrote %q: want text", got)
-		}
-
-		// A store that starts on an empty database writes compact records at once.
-		if err := rdb.FlushDB(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
-		s, _ = storeOnAClock(t, rdb)
-		version = ""
-		apply(step("evt-fresh", digestOf("content-fresh"), "", ""))
-		if got := record("evt-fresh"); len(got) != 15 {
-			t.Fatalf("on a new database a record is %q: want it compact", got)
-		}
+	// Records of either format tell a redelivery from a reused id.
+	const newFact = "billing.consumption.recorded:c-8"
+	commitEach(t, s, []expectedOutcome{
+		{"an older record's event again", step("evt-before", digestOf("content-before"), "", ""), state.Duplicate},
+		{"an older record's id with other content", step("evt-before", digestOf("content-other"), "", ""), state.IDConflict},
+		{"an older record's fact under another id", step("evt-again", digestOf("content-again"), fact, digestOf("fact-7")), state.Duplicate},
+		{"an older record's fact with other data", step("evt-contrary", digestOf("content-contrary"), fact, digestOf("fact-other")), state.FactConflict},
+		{"a short record's event again", step("evt-short", digestOf("content-short"), "", ""), state.Duplicate},
+		{"a short record's id with other content", step("evt-short", digestOf("content-other"), "", ""), state.IDConflict},
 	})
+	apply(step("evt-c8", digestOf("content-c8"), newFact, digestOf("fact-8")))
+	if got := rdb.HGet(ctx, ids, redisstore.FactFieldForTest(newFact)).Val(); !isShortRecord(got, digestOf("fact-8")) {
+		t.Fatalf("a fact's record is %q: want it short too", got)
+	}
+	commitEach(t, s, []expectedOutcome{
+		{"a short record's fact under another id", step("evt-c8-again", digestOf("content-c8-again"), newFact, digestOf("fact-8")), state.Duplicate},
+		{"a short record's fact with other data", step("evt-c8-contrary", digestOf("content-c8-contrary"), newFact, digestOf("fact-other")), state.FactConflict},
+	})
+
+	// An instance whose clock has not reached the day's end yet writes the older
+	// format, and still tells a short record's redelivery from a reused id: it
+	// compares the whole digest it has with the 8 bytes the record keeps.
+	lagging := preparedAt(t, rdb, &clock{now: upgradedAt})
+	commitEach(t, lagging, []expectedOutcome{
+		{"a short record's event again, from a store writing the older format", step("evt-short", digestOf("content-short"), "", ""), state.Duplicate},
+		{"a short record's id with other content, from a store writing the older format", step("evt-short", digestOf("content-other"), "", ""), state.IDConflict},
+		{"a short record's fact under another id, from a store writing the older format",
+			step("evt-c8-lagging", digestOf("content-c8-lagging"), newFact, digestOf("fact-8")), state.Duplicate},
+		{"a short record's fact with other data, from a store writing the older format",
+			step("evt-c8-lagging-contrary", digestOf("content-c8-lagging-contrary"), newFact, digestOf("fact-other")), state.FactConflict},
+	})
+	if got := record("evt-c8-lagging"); !wroteBefore(got, digestOf("content-c8-lagging")) {
+		t.Fatalf("a store whose clock is before the day's end wrote %q: want the older format", got)
+	}
+
+	// A store that starts on an empty database writes short records at once.
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = storeOnAClock(t, rdb)
+	version = ""
+	apply(step("evt-fresh", digestOf("content-fresh"), "", ""))
+	if got := record("evt-fresh"); !isShortRecord(got, digestOf("content-fresh")) {
+		t.Fatalf("on a new database a record is %q: want it short", got)
+	}
 }

@@ -27,12 +27,14 @@ const Partitions = 16
 //	                            <fact field> -> the fact's digest and hour, for a fact (a
 //	                            consumption, a bill...) already counted, whatever the
 //	                            event id it came with (see factField), and ~ -> when the
-//	                            records were last trimmed (unix s). A record is 15 bytes,
-//	                            compact, or "<digest in hex>:<hour>", text, as written
-//	                            before rf:compact-records-since (see apply.lua's newRecord)
-//	rf:compact-records-since    unix s when this store first started on a database
-//	                            that held keys ("0": an empty one); a day later it
-//	                            writes compact records (TextRecordsOverlap)
+//	                            records were last trimmed (unix s). A record is 11 bytes,
+//	                            short; or as written before rf:short-records-since, 15
+//	                            bytes, compact, or "<digest in hex>:<hour>", text, as
+//	                            written before rf:compact-records-since (see apply.lua's
+//	                            newRecord)
+//	rf:compact-records-since    unix s when a store that writes compact records first
+//	rf:short-records-since      started on a database that held keys ("0": an empty
+//	                            one); a day later it writes them (TextRecordsOverlap)
 //	rf:idempotency-hashes-since unix s when this store first kept records in the ids
 //	                            hashes; "0" when it never had the older layout's keys:
 //	rf:{pNN}:seen:<account>:<event id> and rf:{pNN}:fact:<account>:<type>:<business
@@ -140,6 +142,9 @@ const idsSinceKey = keyPrefix + "idempotency-hashes-since"
 // apply.lua's newRecord): unix s of its first start, "0" when the database was empty
 // then. Like idsSinceKey, it has no hash tag.
 const compactRecordsSinceKey = keyPrefix + "compact-records-since"
+
+// shortRecordsSinceKey is the same for short records.
+const shortRecordsSinceKey = keyPrefix + "short-records-since"
 
 // seenKey and factKey are the older layout's records, one key each.
 func seenKey(accountID, eventID string) string {

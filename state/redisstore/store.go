@@ -89,10 +89,10 @@ type Store struct {
 	// expired; until then they are read and written too. Until Prepare has found out,
 	// it is the far future: a store that does not know reads them.
 	legacyUntil time.Time
-	// compactFrom is when records begin to be written compact (see apply.lua's
-	// newRecord). Until Prepare has found out, it is the far future: text records are
-	// what every version reads.
-	compactFrom time.Time
+	// formatFrom is when records begin to be written in each format after text (see
+	// apply.lua's newRecord). Until Prepare has found out, it is the far future: text
+	// records are what every version reads.
+	formatFrom [len(recordFormatMarks)]time.Time
 }
 
 // DefaultCachedAccounts is how many decoded accounts a store keeps. Each costs about
@@ -106,7 +106,8 @@ const DefaultCachedAccounts = 50_000
 func New(rdb redis.UniversalClient) *Store {
 	return &Store{
 		rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts),
-		now: time.Now, legacyUntil: time.Unix(1<<62, 0), compactFrom: time.Unix(1<<62, 0),
+		now: time.Now, legacyUntil: time.Unix(1<<62, 0),
+		formatFrom: [len(recordFormatMarks)]time.Time{time.Unix(1<<62, 0), time.Unix(1<<62, 0)},
 	}
 }
 
@@ -130,7 +131,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if err := s.findLegacyRecords(ctx, keys == 0); err != nil {
 		return err
 	}
-	if err := s.markWhenRecordsGoCompact(ctx, keys == 0); err != nil {
+	if err := s.markWhenRecordFormatsBegin(ctx, keys == 0); err != nil {
 		return err
 	}
 	for p := 0; p < Partitions; p++ {
@@ -203,33 +204,69 @@ func (s *Store) markFirstStart(ctx context.Context, key string, emptyDatabase bo
 	return unix, nil
 }
 
-// TextRecordsOverlap is how long a store goes on writing its idempotency records as
-// text after its first start on a database that already held some: an instance of the
-// version before, which reads text records alone, may run beside it that long (a
-// rolling update). One that read a compact record would take a redelivery for a
-// conflicting event and dead-letter it; it never applies anything twice.
+// TextRecordsOverlap is how long a store goes on writing its idempotency records in
+// the format before its own after its first start on a database that already held
+// some: an instance of the version before, which cannot read the newer format, may run
+// beside it that long (a rolling update). One that read a record it cannot parse would
+// take a redelivery for a conflicting event and dead-letter it; it never applies
+// anything twice.
 const TextRecordsOverlap = 24 * time.Hour
 
-// markWhenRecordsGoCompact sets when records begin to be written compact.
-func (s *Store) markWhenRecordsGoCompact(ctx context.Context, emptyDatabase bool) error {
-	unix, err := s.markFirstStart(ctx, compactRecordsSinceKey, emptyDatabase)
-	if err != nil {
-		return err
-	}
-	s.compactFrom = time.Time{}
-	if unix > 0 {
-		s.compactFrom = time.Unix(unix, 0).Add(TextRecordsOverlap)
+// recordFormat is how a step writes its idempotency records (apply.lua's newRecord).
+// Every version reads the formats before its own, and the store writes a format only
+// once no instance of a version that cannot read it may still run.
+type recordFormat int
+
+const (
+	// textRecords: "<digest in hex>:<unix hour>", 31 bytes; what every version reads.
+	textRecords recordFormat = iota
+	// compactRecords: the digest packed (12 bytes) and the hour in 3, 15 bytes.
+	compactRecords
+	// shortRecords: the digest's first 8 bytes and the hour in 3, 11 bytes.
+	shortRecords
+)
+
+// recordFormatMarks are the formats after text, in order, each with the key marking
+// when a store that writes it first started (TextRecordsOverlap later it does).
+var recordFormatMarks = [...]struct {
+	format recordFormat
+	since  string
+}{{compactRecords, compactRecordsSinceKey}, {shortRecords, shortRecordsSinceKey}}
+
+// markWhenRecordFormatsBegin sets when records begin to be written in each format
+// after text.
+func (s *Store) markWhenRecordFormatsBegin(ctx context.Context, emptyDatabase bool) error {
+	for i, mark := range recordFormatMarks {
+		unix, err := s.markFirstStart(ctx, mark.since, emptyDatabase)
+		if err != nil {
+			return err
+		}
+		s.formatFrom[i] = time.Time{}
+		if unix > 0 {
+			s.formatFrom[i] = time.Unix(unix, 0).Add(TextRecordsOverlap)
+		}
 	}
 	return nil
 }
 
 // recordLayout is how the steps of a batch committed at now write their records: with
-// the older layout's keys too (legacy), and compact or not. Not compact while the older
+// the older layout's keys too (legacy), and in which format. Text while the older
 // layout's records are written, as those are read by a version that knows text alone.
-// One reading of the clock decides both, so a batch is never legacy and compact at once.
-func (s *Store) recordLayout(now time.Time) (legacy, compact bool) {
-	legacy = s.legacyRecordsMayExist(now)
-	return legacy, !legacy && !now.Before(s.compactFrom)
+// One reading of the clock decides both, so a batch is never legacy and packed at once.
+func (s *Store) recordLayout(now time.Time) (legacy bool, format recordFormat) {
+	if s.legacyRecordsMayExist(now) {
+		return true, textRecords
+	}
+	// A format only once every one before it has begun too: marking one again (say,
+	// before a rollback) takes the store back to the format before it.
+	format = textRecords
+	for i, mark := range recordFormatMarks {
+		if now.Before(s.formatFrom[i]) {
+			break
+		}
+		format = mark.format
+	}
+	return false, format
 }
 
 // olderLayoutRecordsLeft scans the keyspace (each master of a cluster) for a record of
@@ -413,11 +450,15 @@ func (r *idsRead) readInto(seen map[state.EventRef]string, refs []state.EventRef
 func (s *Store) legacyRecordsMayExist(now time.Time) bool { return now.Before(s.legacyUntil) }
 
 // recordDigest is the digest a record keeps, in hex: packed in its first 12 bytes in a
-// compact record (15 bytes; see apply.lua's newRecord), "<digest>:<unix hour written>"
+// compact record (15 bytes; see apply.lua's newRecord), its first 8 bytes in a short
+// one (11 bytes: 16 hex digits, see events.SameDigest), "<digest>:<unix hour written>"
 // in a text one, the digest alone in the older layout.
 func recordDigest(record string) string {
-	if len(record) == compactRecordLen {
+	switch len(record) {
+	case compactRecordLen:
 		return hex.EncodeToString([]byte(record[:packedDigestLen]))
+	case shortRecordLen:
+		return hex.EncodeToString([]byte(record[:shortDigestLen]))
 	}
 	if i := strings.LastIndexByte(record, ':'); i >= 0 && isDigits(record[i+1:]) {
 		return record[:i]
@@ -578,7 +619,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		retention: strconv.FormatInt(int64(s.retention/time.Second), 10),
 		now:       strconv.FormatInt(now.Unix(), 10),
 	}
-	records.legacy, records.compact = s.recordLayout(now)
+	records.legacy, records.format = s.recordLayout(now)
 	keysPerStep := 3
 	if records.legacy {
 		keysPerStep = 5
@@ -748,21 +789,25 @@ type recordsArgs struct {
 	retention string // seconds
 	now       string // unix seconds
 	legacy    bool   // the older layout's records may exist: read and write them too
-	compact   bool   // write records compact: digests go packed
+	format    recordFormat
 }
 
 // digestLen and packedDigestLen are a digest's length in hex (events.Event.Digests)
-// and packed; a compact record is a packed digest and 3 bytes of hour.
+// and packed; a compact record is a packed digest and 3 bytes of hour, a short one the
+// digest's first shortDigestLen bytes and the hour.
 const (
 	digestLen        = 24
 	packedDigestLen  = digestLen / 2
 	compactRecordLen = packedDigestLen + 3
+	shortDigestLen   = 8
+	shortRecordLen   = shortDigestLen + 3
 )
 
-// recordedDigest is a step's digest as apply.lua takes it: missing is what stands for
-// none ("1" for content, "-" for a fact), packed when records are written compact. A
-// digest is 24 hex digits, so a text one never passes for a packed one.
-func recordedDigest(digest, missing string, compact bool) (string, error) {
+// recordedDigest is a step's digest as apply.lua takes it in format: missing is what
+// stands for none ("1" for content, "-" for a fact); packed (whole, or its first
+// shortDigestLen bytes) unless records are text. A digest is 24 hex digits, so a text
+// one never passes for a packed one.
+func recordedDigest(digest, missing string, format recordFormat) (string, error) {
 	if digest == "" {
 		return missing, nil
 	}
@@ -773,10 +818,13 @@ func recordedDigest(digest, missing string, compact bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("digest %q is not %d hex digits", digest, digestLen)
 	}
-	if !compact {
-		return digest, nil
+	switch format {
+	case compactRecords:
+		return string(packed), nil
+	case shortRecords:
+		return string(packed[:shortDigestLen]), nil
 	}
-	return string(packed), nil
+	return digest, nil
 }
 
 // stepArgs are apply.lua's arguments for a step, and the "c" field of the account
@@ -806,10 +854,12 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 	switch {
 	case records.legacy:
 		layout = "1"
-	case records.compact:
+	case records.format == compactRecords:
 		layout = "c"
+	case records.format == shortRecords:
+		layout = "s"
 	}
-	digest, err := recordedDigest(st.Digest, "1", records.compact)
+	digest, err := recordedDigest(st.Digest, "1", records.format)
 	if err != nil {
 		return nil, "", fmt.Errorf("account %s event %s: %w", st.Event.AccountID, st.Event.EventID, err)
 	}
@@ -826,7 +876,7 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 	}
 	fact := ""
 	if st.Fact != "" {
-		if fact, err = recordedDigest(st.FactDigest, "-", records.compact); err != nil {
+		if fact, err = recordedDigest(st.FactDigest, "-", records.format); err != nil {
 			return nil, "", fmt.Errorf("account %s fact %s: %w", st.Event.AccountID, st.Fact, err)
 		}
 	}

@@ -272,7 +272,7 @@ func TestAnEventIDReusedWithOtherContentIsAConflictNotADuplicate(t *testing.T) {
 			t.Fatalf("first: %v %v", res, err)
 		}
 		_, seen, err := s.Load(ctx, nil, []state.EventRef{ref})
-		if err != nil || seen[ref] != digestOf("digest-a") {
+		if err != nil || seen[ref] != keptDigest("digest-a") {
 			t.Fatalf("seen %q, err %v: want the first content's digest", seen[ref], err)
 		}
 		again := state.Step{Event: ref, ExpectedVersion: first.NextVersion(), Account: accountWithCash("acct-id", "9"), Digest: digestOf("digest-a")}
@@ -461,6 +461,10 @@ func digestOf(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:12])
 }
+
+// keptDigest is what Load finds for an event applied with digestOf(s), once records
+// are short: the digest's first 16 hex digits.
+func keptDigest(s string) string { return digestOf(s)[:16] }
 
 func TestACaseIsFoundByItsIDWhetherThisVersionOrTheOneBeforeIndexedIt(t *testing.T) {
 	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
