@@ -3,11 +3,13 @@
 -- Go and passed whole.
 --
 -- KEYS[1] account hash   KEYS[2] the account's idempotency records (hash)   KEYS[3] outbox stream
--- KEYS[4] pending deadlines: each account's earliest timer, any kind (sorted set, score = deadline in unix ms)
+-- KEYS[4] pending deadlines: each account's earliest timer, any kind (sorted set, score = deadline in unix ms,
+--         its fraction the timer's kind: see kindInScore)
 -- KEYS[5] claimed deadlines (sorted set, score = claim lease expiry)
 -- KEYS[6] the event's record in the older layout, a key of its own (only when ARGV[19] = "1")
 -- KEYS[7] the account's ended cases (hash: case id -> case JSON)
--- KEYS[8] the kind of each account's pending deadline (hash: account id -> kind)
+-- KEYS[8] the kind of each account's pending deadline, as versions before kept it apart
+--         (hash: account id -> kind); written while ARGV[20] = "1"
 -- KEYS[9] pending deadlines by kind (hash: kind -> count), for the metrics
 -- KEYS[10] cases by kind and status (hash: "kind/status" -> count), for the metrics
 -- KEYS[11] the fact's record in the older layout (only when ARGV[19] = "1"; KEYS[6]
@@ -41,7 +43,9 @@
 --          read, and written too, so an instance of the older version still finds
 --          what this one applied; "c" when records are written compact, "s" short (see
 --          newRecord)
--- ARGV[20 ...] n (case id, case JSON) pairs, then k (field, value) pairs of the account,
+-- ARGV[20] "1" while an instance of the version before may run: the kinds of deadlines
+--         are kept in KEYS[8] too, which it reads
+-- ARGV[21 ...] n (case id, case JSON) pairs, then k (field, value) pairs of the account,
 --          then d fields to delete from it, then outbound events as (id, subject, body)
 --          triples
 --
@@ -105,6 +109,30 @@ local function sameDigest(recorded, given)
     recorded = string.sub(recorded, 1, 8)
   end
   return recorded == given
+end
+-- timerKinds are the kinds of deadline (state.TimerKind) by their code: the sixteenths
+-- of a millisecond a deadline's score carries after its unix ms, so the kind counted
+-- for an account's deadline is kept in the sorted set's own entry rather than in a
+-- hash beside it. A kind not listed has code 0, unknown, and is not counted. New kinds
+-- go at the end (TestTheStepScriptKnowsEveryTimerKind).
+local timerKinds = {'reserve_unfreeze', 'case_overdue', 'settlement_end'}
+-- kindFraction is the fraction of a millisecond that says kind: ".0625" for code 1.
+local function kindFraction(kind)
+  for code, k in ipairs(timerKinds) do
+    if k == kind then
+      return string.format('.%04d', code * 625)
+    end
+  end
+  return ''
+end
+-- kindInScore is the kind a score carries ('' for none: no score, or a whole number
+-- of ms, as versions before wrote). Sixteenths are exact in a double, and ms up to the
+-- year 2286 leave them room among its 17 significant digits.
+local function kindInScore(score)
+  if not score then
+    return ''
+  end
+  return timerKinds[math.floor(tonumber(score) % 1 * 16 + 0.5)] or ''
 end
 -- Both records, and when the account's records were last trimmed, in one call: each
 -- call from a script costs.
@@ -213,7 +241,7 @@ if current ~= ARGV[1] then
   return 'CONFLICT'
 end
 local closed, fields, deleted = tonumber(ARGV[14]), tonumber(ARGV[10]), tonumber(ARGV[15])
-local first = 20 + 2 * closed
+local first = 21 + 2 * closed
 if ARGV[3] ~= '' then
   if ARGV[3] == '!' then
     redis.call('DEL', KEYS[1])
@@ -236,22 +264,34 @@ if remember or fact then
 end
 if ARGV[5] ~= '' then
   local at, kind = string.match(ARGV[5], '^(%d*):?(.*)$')
+  -- The kind counted for the account's deadline until now: in the score of the
+  -- pending one, or of its claim while an instance holds it, or (set by a version
+  -- before, whose scores carry none) in KEYS[8].
+  local was = kindInScore(redis.call('ZSCORE', KEYS[4], ARGV[7]))
+  if was == '' then
+    was = kindInScore(redis.call('ZSCORE', KEYS[5], ARGV[7]))
+  end
+  if was == '' then
+    was = redis.call('HGET', KEYS[8], ARGV[7]) or ''
+  end
   if ARGV[5] == '-' then
     redis.call('ZREM', KEYS[4], ARGV[7])
     kind = ''
   else
-    redis.call('ZADD', KEYS[4], at, ARGV[7])
+    redis.call('ZADD', KEYS[4], at .. kindFraction(kind), ARGV[7])
   end
-  local was = redis.call('HGET', KEYS[8], ARGV[7]) or ''
   if was ~= kind then
     if was ~= '' then
       redis.call('HINCRBY', KEYS[9], was, -1)
-      redis.call('HDEL', KEYS[8], ARGV[7])
     end
     if kind ~= '' then
       redis.call('HINCRBY', KEYS[9], kind, 1)
-      redis.call('HSET', KEYS[8], ARGV[7], kind)
     end
+  end
+  if ARGV[20] == '1' and kind ~= '' then
+    redis.call('HSET', KEYS[8], ARGV[7], kind)
+  else
+    redis.call('HDEL', KEYS[8], ARGV[7])
   end
 end
 if ARGV[6] == '1' then
@@ -263,7 +303,7 @@ for from, to in string.gmatch(ARGV[13], '(%S+)>(%S+)') do
   end
   redis.call('HINCRBY', KEYS[10], to, 1)
 end
-for i = 20, 19 + 2 * closed, 2 do
+for i = 21, 20 + 2 * closed, 2 do
   redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
 end
 local traceparent, tracestate = ARGV[11], ARGV[12]

@@ -5,15 +5,31 @@
 --
 -- KEYS[1] pending deadlines (score = deadline, unix ms)
 -- KEYS[2] claimed deadlines (score = lease expiry, unix ms)
--- ARGV[1] now (unix ms)   ARGV[2] lease expiry (unix ms)   ARGV[3] most to claim
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, account in ipairs(due) do
-  redis.call('ZREM', KEYS[1], account)
-  redis.call('ZADD', KEYS[2], ARGV[2], account)
+-- ARGV[1] the millisecond after now (unix ms): what scores before it are due
+-- ARGV[2] lease expiry (unix ms)   ARGV[3] most to claim
+--
+-- A score's fraction of a millisecond is the deadline's kind (see apply.lua's
+-- kindInScore), so a deadline at now scores a little above now: due all the same. The
+-- claim's score keeps the fraction, so the step that fires the deadline knows which
+-- kind it stops counting.
+local function leaseFor(score)
+  local fraction = string.match(score, '%.%d+$')
+  if fraction then
+    return ARGV[2] .. fraction
+  end
+  return ARGV[2]
 end
-local abandoned = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, account in ipairs(abandoned) do
-  redis.call('ZADD', KEYS[2], ARGV[2], account)
-  due[#due + 1] = account
+local claimed = {}
+local function claim(found)
+  for i = 1, #found, 2 do
+    redis.call('ZADD', KEYS[2], leaseFor(found[i + 1]), found[i])
+    claimed[#claimed + 1] = found[i]
+  end
 end
-return due
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[3])
+for i = 1, #due, 2 do
+  redis.call('ZREM', KEYS[1], due[i])
+end
+claim(due)
+claim(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[3]))
+return claimed

@@ -2,9 +2,13 @@ package redisstore_test
 
 import (
 	"context"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/state"
@@ -105,46 +109,140 @@ func TestReserveDeadlinesAreClaimedOnceAndNeverLost(t *testing.T) {
 	})
 }
 
+// moveDeadline commits a step of account that sets its next deadline (none when at is
+// nil) of kind, firing its claimed deadline when fired.
+func moveDeadline(t *testing.T, s *redisstore.Store, account, event string, at *time.Time, kind state.TimerKind, fired bool) {
+	t.Helper()
+	ctx := context.Background()
+	loaded, _, err := s.Load(ctx, []string{account}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := state.NewAccount(account)
+	outcomes, err := s.Commit(ctx, []state.Step{{
+		Event: state.EventRef{AccountID: account, EventID: event}, ExpectedVersion: loaded[account].Version,
+		Account: &a, SetNextDeadline: true, NextDeadline: at, NextDeadlineKind: string(kind), Fired: fired,
+	}})
+	if err != nil || outcomes[0].Outcome != state.Applied {
+		t.Fatalf("set deadline: %v %v", outcomes, err)
+	}
+}
+
+// wantPendingByKind wants the store to count reserve countdowns and overdue cases so.
+func wantPendingByKind(t *testing.T, s *redisstore.Store, reserve, overdue int64) {
+	t.Helper()
+	got, err := s.PendingTimersByKind(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[string(state.TimerReserveUnfreeze)] != reserve || got[string(state.TimerCaseOverdue)] != overdue {
+		t.Fatalf("pending by kind %v, want %d reserve and %d case overdue", got, reserve, overdue)
+	}
+}
+
 func TestPendingDeadlinesAreCountedByKindAsTheyStartMoveAndStop(t *testing.T) {
+	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
+		at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+		moveDeadline(t, s, "acct-a", "e1", &at, state.TimerReserveUnfreeze, false)
+		moveDeadline(t, s, "acct-b", "e2", &at, state.TimerReserveUnfreeze, false)
+		wantPendingByKind(t, s, 2, 0)
+		later := at.Add(time.Hour)
+		moveDeadline(t, s, "acct-a", "e3", &later, state.TimerReserveUnfreeze, false) // moved, same kind
+		wantPendingByKind(t, s, 2, 0)
+		moveDeadline(t, s, "acct-b", "e4", &later, state.TimerCaseOverdue, false) // the earliest is now a case's
+		wantPendingByKind(t, s, 1, 1)
+		moveDeadline(t, s, "acct-a", "e5", nil, "", false) // every timer of acct-a stopped
+		wantPendingByKind(t, s, 0, 1)
+	})
+}
+
+func TestAClaimedDeadlineKeepsItsKindUntilTheStepThatFiresIt(t *testing.T) {
 	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
 		ctx := context.Background()
 		at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
-		set := func(account, event string, deadline *time.Time, kind state.TimerKind) {
-			t.Helper()
-			loaded, _, err := s.Load(ctx, []string{account}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := state.NewAccount(account)
-			outcomes, err := s.Commit(ctx, []state.Step{{
-				Event: state.EventRef{AccountID: account, EventID: event}, ExpectedVersion: loaded[account].Version,
-				Account: &a, SetNextDeadline: true, NextDeadline: deadline, NextDeadlineKind: string(kind),
-			}})
-			if err != nil || outcomes[0].Outcome != state.Applied {
-				t.Fatalf("set deadline: %v %v", outcomes, err)
-			}
+		moveDeadline(t, s, "acct-a", "e1", &at, state.TimerCaseOverdue, false)
+		moveDeadline(t, s, "acct-b", "e2", &at, state.TimerReserveUnfreeze, false)
+		wantPendingByKind(t, s, 1, 1)
+		// Due at their deadline to the millisecond, though their scores carry a kind.
+		claimed, err := s.ClaimDueTimers(ctx, at, time.Second, 10)
+		if slices.Sort(claimed); err != nil || !slices.Equal(claimed, []string{"acct-a", "acct-b"}) {
+			t.Fatalf("claimed %v (%v) at the deadline, want both accounts", claimed, err)
 		}
-		want := func(reserve, overdue int64) {
-			t.Helper()
-			got, err := s.PendingTimersByKind(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got[string(state.TimerReserveUnfreeze)] != reserve || got[string(state.TimerCaseOverdue)] != overdue {
-				t.Fatalf("pending by kind %v, want %d reserve and %d case overdue", got, reserve, overdue)
-			}
+		// A lease that ran out is claimed again, and still knows the kind.
+		if again, err := s.ClaimDueTimers(ctx, at.Add(time.Second), time.Second, 10); err != nil || len(again) != 2 {
+			t.Fatalf("claimed %v (%v) after the lease ran out, want both again", again, err)
 		}
-		set("acct-a", "e1", &at, state.TimerReserveUnfreeze)
-		set("acct-b", "e2", &at, state.TimerReserveUnfreeze)
-		want(2, 0)
-		later := at.Add(time.Hour)
-		set("acct-a", "e3", &later, state.TimerReserveUnfreeze) // moved, same kind
-		want(2, 0)
-		set("acct-b", "e4", &later, state.TimerCaseOverdue) // the earliest is now a case's
-		want(1, 1)
-		set("acct-a", "e5", nil, "") // every timer of acct-a stopped
-		want(0, 1)
+		// acct-a's case is reported overdue, and its next deadline is a countdown;
+		// acct-b's countdown ends, and nothing is left.
+		next := at.Add(24 * time.Hour)
+		moveDeadline(t, s, "acct-a", "fire-a", &next, state.TimerReserveUnfreeze, true)
+		wantPendingByKind(t, s, 2, 0)
+		moveDeadline(t, s, "acct-b", "fire-b", nil, "", true)
+		wantPendingByKind(t, s, 1, 0)
+		_, _, kinds, _ := redisstore.TimerKeysForTest("acct-a")
+		if n := s.ClientForTest().HLen(ctx, kinds).Val(); n != 0 {
+			t.Fatalf("%s holds %d kinds: on a new database the scores alone keep them", kinds, n)
+		}
 	})
+}
+
+func TestDeadlinesTheVersionBeforeCountedAreUncountedOnceAndItsKindsKeptForADay(t *testing.T) {
+	forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) {
+		ctx := context.Background()
+		// What the version before left: acct-old's case overdue at a whole ms, its kind
+		// in the hash, counted.
+		at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+		due, _, kinds, counts := redisstore.TimerKeysForTest("acct-old")
+		if err := rdb.ZAdd(ctx, due, redis.Z{Score: float64(at.UnixMilli()), Member: "acct-old"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rdb.HSet(ctx, kinds, "acct-old", string(state.TimerCaseOverdue))
+		rdb.HSet(ctx, counts, string(state.TimerCaseOverdue), 1)
+		rdb.Set(ctx, "rf:idempotency-hashes-since", "0", 0)
+		s, c := storeOnAClock(t, rdb)
+		wantPendingByKind(t, s, 0, 1)
+		kindKept := func(account string) string {
+			_, _, kinds, _ := redisstore.TimerKeysForTest(account)
+			return rdb.HGet(ctx, kinds, account).Val()
+		}
+
+		// For a day an instance of the version before may still run, which reads kinds
+		// from the hash alone: they are kept there too.
+		moveDeadline(t, s, "acct-new", "e1", &at, state.TimerReserveUnfreeze, false)
+		wantPendingByKind(t, s, 1, 1)
+		if got := kindKept("acct-new"); got != string(state.TimerReserveUnfreeze) {
+			t.Fatalf("on the day of the upgrade acct-new's kind in the hash is %q", got)
+		}
+		// That instance moves acct-new's deadline again, to a whole ms: no kind in
+		// its score, and the hash as it was.
+		rdb.ZAdd(ctx, due, redis.Z{Score: float64(at.Add(time.Hour).UnixMilli()), Member: "acct-new"})
+
+		// After the day, each is uncounted once, from the hash or from its score, and
+		// the hash empties as deadlines move.
+		c.now = c.now.Add(redisstore.TextRecordsOverlap)
+		later := at.Add(2 * time.Hour)
+		moveDeadline(t, s, "acct-old", "e2", &later, state.TimerReserveUnfreeze, false)
+		wantPendingByKind(t, s, 2, 0)
+		moveDeadline(t, s, "acct-new", "e3", &later, state.TimerCaseOverdue, false)
+		wantPendingByKind(t, s, 1, 1)
+		moveDeadline(t, s, "acct-old", "e4", nil, "", false)
+		wantPendingByKind(t, s, 0, 1)
+		if old, new := kindKept("acct-old"), kindKept("acct-new"); old != "" || new != "" {
+			t.Fatalf("a day after the upgrade the hash still holds %q and %q", old, new)
+		}
+	})
+}
+
+func TestTheStepScriptKnowsEveryTimerKind(t *testing.T) {
+	listed := regexp.MustCompile(`local timerKinds = \{([^}]*)\}`).FindStringSubmatch(redisstore.StepScriptForTest)
+	if listed == nil {
+		t.Fatal("apply.lua lists no timerKinds")
+	}
+	for _, kind := range state.TimerKinds() {
+		if !strings.Contains(listed[1], "'"+string(kind)+"'") {
+			t.Errorf("apply.lua's timerKinds {%s} lack %s: its deadlines would carry no kind and never be uncounted", listed[1], kind)
+		}
+	}
 }
 
 func TestCasesAreCountedByStatusAsTheyMoveAndNeverTwiceForARepeatedEvent(t *testing.T) {

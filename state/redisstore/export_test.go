@@ -96,3 +96,13 @@ func EventFieldForTest(eventID string) string { return eventField(eventID) }
 // and where the version before indexed it.
 func CaseIndexKeyForTest(caseID string) string      { return caseIndexKey(caseID) }
 func OlderCaseIndexKeyForTest(caseID string) string { return olderCaseIndexKey(caseID) }
+
+// TimerKeysForTest are the keys that keep an account's deadline: pending, claimed, the
+// kinds as versions before kept them apart, and the counts by kind.
+func TimerKeysForTest(accountID string) (due, claimed, kinds, counts string) {
+	p := Partition(accountID)
+	return timersDueKey(p), timersClaimedKey(p), timerKindsKey(p), timerCountsKey(p)
+}
+
+// StepScriptForTest is the Lua source of one step.
+var StepScriptForTest = applyLua

@@ -50,8 +50,15 @@ const Partitions = 16
 //	rf:{pNN}:outbox             stream of events to publish: id, subject, body
 //	rf:{pNN}:outbox:parked      stream of events JetStream kept refusing, for an operator
 //	rf:{pNN}:reserve:due        sorted set: account id -> its next deadline (unix ms), the
-//	                            earliest of its timers of every kind (state.Timer)
-//	rf:{pNN}:reserve:claimed    sorted set: account id -> lease expiry of its claim
+//	                            earliest of its timers of every kind (state.Timer), and
+//	                            its kind in sixteenths of a ms (apply.lua's kindInScore)
+//	rf:{pNN}:reserve:claimed    sorted set: account id -> lease expiry of its claim, and
+//	                            the kind the same way
+//	rf:{pNN}:timers:kind        hash: account id -> its deadline's kind, as versions
+//	                            before kept it; written for a day after an upgrade
+//	rf:{pNN}:timers:count       hash: kind -> pending deadlines of that kind
+//	rf:timer-kinds-in-scores-since unix s when a store keeping kinds in scores first
+//	                            started on a database that held keys ("0": an empty one)
 //
 // The timer sets keep the names they had when the reserve countdown was the only
 // timer, so a store written by that version reads on unchanged.
@@ -145,6 +152,11 @@ const compactRecordsSinceKey = keyPrefix + "compact-records-since"
 
 // shortRecordsSinceKey is the same for short records.
 const shortRecordsSinceKey = keyPrefix + "short-records-since"
+
+// kindsInScoresSinceKey is the same for the kinds of deadlines kept in their scores
+// alone (apply.lua's kindInScore): until a day after it, they are kept in
+// timerKindsKey too, which the version before reads.
+const kindsInScoresSinceKey = keyPrefix + "timer-kinds-in-scores-since"
 
 // seenKey and factKey are the older layout's records, one key each.
 func seenKey(accountID, eventID string) string {

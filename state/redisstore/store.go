@@ -93,6 +93,9 @@ type Store struct {
 	// apply.lua's newRecord). Until Prepare has found out, it is the far future: text
 	// records are what every version reads.
 	formatFrom [len(recordFormatMarks)]time.Time
+	// kindsInScoresFrom is when the kinds of deadlines are kept in their scores alone
+	// (see apply.lua's kindInScore). Until Prepare has found out, it is the far future.
+	kindsInScoresFrom time.Time
 }
 
 // DefaultCachedAccounts is how many decoded accounts a store keeps. Each costs about
@@ -107,7 +110,8 @@ func New(rdb redis.UniversalClient) *Store {
 	return &Store{
 		rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts),
 		now: time.Now, legacyUntil: time.Unix(1<<62, 0),
-		formatFrom: [len(recordFormatMarks)]time.Time{time.Unix(1<<62, 0), time.Unix(1<<62, 0)},
+		formatFrom:        [len(recordFormatMarks)]time.Time{time.Unix(1<<62, 0), time.Unix(1<<62, 0)},
+		kindsInScoresFrom: time.Unix(1<<62, 0),
 	}
 }
 
@@ -133,6 +137,14 @@ func (s *Store) Prepare(ctx context.Context) error {
 	}
 	if err := s.markWhenRecordFormatsBegin(ctx, keys == 0); err != nil {
 		return err
+	}
+	kindsMark, err := s.markFirstStart(ctx, kindsInScoresSinceKey, keys == 0)
+	if err != nil {
+		return err
+	}
+	s.kindsInScoresFrom = time.Time{}
+	if kindsMark > 0 {
+		s.kindsInScoresFrom = time.Unix(kindsMark, 0).Add(TextRecordsOverlap)
 	}
 	for p := 0; p < Partitions; p++ {
 		err := s.rdb.XGroupCreateMkStream(ctx, outboxKey(p), relayGroup, "0").Err()
@@ -620,6 +632,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		now:       strconv.FormatInt(now.Unix(), 10),
 	}
 	records.legacy, records.format = s.recordLayout(now)
+	records.kindsApart = now.Before(s.kindsInScoresFrom)
 	keysPerStep := 3
 	if records.legacy {
 		keysPerStep = 5
@@ -790,6 +803,9 @@ type recordsArgs struct {
 	now       string // unix seconds
 	legacy    bool   // the older layout's records may exist: read and write them too
 	format    recordFormat
+	// kindsApart: the kinds of deadlines are kept in their hash too, which an instance
+	// of the version before, reading no kind from a score, may still read.
+	kindsApart bool
 }
 
 // digestLen and packedDigestLen are a digest's length in hex (events.Event.Digests)
@@ -886,7 +902,11 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 			moves = append(moves, c.Kind+"/"+c.Previous+">"+c.Kind+"/"+c.Status)
 		}
 	}
-	args = make([]any, 0, 19+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
+	kindsApart := "0"
+	if records.kindsApart {
+		kindsApart = "1"
+	}
+	args = make([]any, 0, 20+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -907,6 +927,7 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		eventField(st.Event.EventID),
 		factField(st.Fact),
 		layout,
+		kindsApart,
 	)
 	for _, c := range st.ClosedCases {
 		encoded, err := encodeEndedCase(c, !records.legacy)

@@ -15,23 +15,23 @@ import (
 // partition. The claim lasts lease; the step that fires a deadline (Step.Fired)
 // releases it. One pipelined script call per partition, so it works on Redis Cluster.
 func (s *Store) ClaimDueTimers(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
-	nowMs := strconv.FormatInt(now.UnixMilli(), 10)
+	afterNowMs := strconv.FormatInt(now.UnixMilli()+1, 10)
 	leaseMs := strconv.FormatInt(now.Add(lease).UnixMilli(), 10)
-	claimed, err := s.claim(ctx, nowMs, leaseMs, limit)
+	claimed, err := s.claim(ctx, afterNowMs, leaseMs, limit)
 	if err != nil && isNoScript(err) {
 		if err := loadScripts(ctx, s.rdb); err != nil {
 			return nil, err
 		}
-		claimed, err = s.claim(ctx, nowMs, leaseMs, limit)
+		claimed, err = s.claim(ctx, afterNowMs, leaseMs, limit)
 	}
 	return claimed, err
 }
 
-func (s *Store) claim(ctx context.Context, nowMs, leaseMs string, limit int) ([]string, error) {
+func (s *Store) claim(ctx context.Context, afterNowMs, leaseMs string, limit int) ([]string, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, Partitions)
 	for p := 0; p < Partitions; p++ {
-		cmds[p] = claimScript.EvalSha(ctx, pipe, []string{timersDueKey(p), timersClaimedKey(p)}, nowMs, leaseMs, limit)
+		cmds[p] = claimScript.EvalSha(ctx, pipe, []string{timersDueKey(p), timersClaimedKey(p)}, afterNowMs, leaseMs, limit)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("claim due deadlines: %w", err)
