@@ -219,7 +219,7 @@ func TestDeadlinesTheVersionBeforeCountedAreUncountedOnceAndItsKindsKeptForADay(
 
 		// After the day, each is uncounted once, from the hash or from its score, and
 		// the hash empties as deadlines move.
-		c.now = c.now.Add(redisstore.TextRecordsOverlap)
+		c.now = c.now.Add(redisstore.VersionOverlap)
 		later := at.Add(2 * time.Hour)
 		moveDeadline(t, s, "acct-old", "e2", &later, state.TimerReserveUnfreeze, false)
 		wantPendingByKind(t, s, 2, 0)

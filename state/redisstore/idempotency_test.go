@@ -430,7 +430,7 @@ func recordsGoShortAfterADay(t *testing.T, rdb *redis.Client, marks []string,
 	}
 
 	// After the day, records are short: the digest's first 8 bytes and the hour in 3.
-	c.now = c.now.Add(redisstore.TextRecordsOverlap)
+	c.now = c.now.Add(redisstore.VersionOverlap)
 	apply(step("evt-short", digestOf("content-short"), "", ""))
 	if got := record("evt-short"); !isShortRecord(got, digestOf("content-short")) {
 		t.Fatalf("a day after the upgrade a record is %q, %d bytes: want 11, short", got, len(got))

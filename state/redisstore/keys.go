@@ -34,7 +34,7 @@ const Partitions = 16
 //	                            newRecord)
 //	rf:compact-records-since    unix s when a store that writes compact records first
 //	rf:short-records-since      started on a database that held keys ("0": an empty
-//	                            one); a day later it writes them (TextRecordsOverlap)
+//	                            one); a day later it writes them (VersionOverlap)
 //	rf:idempotency-hashes-since unix s when this store first kept records in the ids
 //	                            hashes; "0" when it never had the older layout's keys:
 //	rf:{pNN}:seen:<account>:<event id> and rf:{pNN}:fact:<account>:<type>:<business

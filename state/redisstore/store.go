@@ -109,11 +109,15 @@ const DefaultCachedAccounts = 50_000
 func New(rdb redis.UniversalClient) *Store {
 	return &Store{
 		rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts),
-		now: time.Now, legacyUntil: time.Unix(1<<62, 0),
-		formatFrom:        [len(recordFormatMarks)]time.Time{time.Unix(1<<62, 0), time.Unix(1<<62, 0)},
-		kindsInScoresFrom: time.Unix(1<<62, 0),
+		now: time.Now, legacyUntil: farFuture,
+		formatFrom:        [len(recordFormatMarks)]time.Time{farFuture, farFuture},
+		kindsInScoresFrom: farFuture,
 	}
 }
+
+// farFuture is when a store that has not looked yet takes a newer layout to begin:
+// until Prepare, it writes what every version reads.
+var farFuture = time.Unix(1<<62, 0)
 
 // SetCachedAccounts sets how many decoded accounts the store keeps (at least 1;
 // DefaultCachedAccounts unless set). Call it before the store is used: it empties the
@@ -138,13 +142,8 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if err := s.markWhenRecordFormatsBegin(ctx, keys == 0); err != nil {
 		return err
 	}
-	kindsMark, err := s.markFirstStart(ctx, kindsInScoresSinceKey, keys == 0)
-	if err != nil {
+	if s.kindsInScoresFrom, err = s.overlapEnd(ctx, kindsInScoresSinceKey, keys == 0); err != nil {
 		return err
-	}
-	s.kindsInScoresFrom = time.Time{}
-	if kindsMark > 0 {
-		s.kindsInScoresFrom = time.Unix(kindsMark, 0).Add(TextRecordsOverlap)
 	}
 	for p := 0; p < Partitions; p++ {
 		err := s.rdb.XGroupCreateMkStream(ctx, outboxKey(p), relayGroup, "0").Err()
@@ -216,13 +215,24 @@ func (s *Store) markFirstStart(ctx context.Context, key string, emptyDatabase bo
 	return unix, nil
 }
 
-// TextRecordsOverlap is how long a store goes on writing its idempotency records in
-// the format before its own after its first start on a database that already held
-// some: an instance of the version before, which cannot read the newer format, may run
-// beside it that long (a rolling update). One that read a record it cannot parse would
-// take a redelivery for a conflicting event and dead-letter it; it never applies
-// anything twice.
-const TextRecordsOverlap = 24 * time.Hour
+// VersionOverlap is how long a store goes on writing what the version before reads
+// (its idempotency records' format, the kinds of deadlines apart) after its first start
+// on a database that already held keys: an instance of that version may run beside it
+// that long (a rolling update). One that read a record it cannot parse would take a
+// redelivery for a conflicting event and dead-letter it; it never applies anything
+// twice.
+const VersionOverlap = 24 * time.Hour
+
+// overlapEnd is when the layout whose first start key marks may be written alone:
+// VersionOverlap after that start, or at once (the zero time) on a database that was
+// empty then.
+func (s *Store) overlapEnd(ctx context.Context, key string, emptyDatabase bool) (time.Time, error) {
+	unix, err := s.markFirstStart(ctx, key, emptyDatabase)
+	if err != nil || unix == 0 {
+		return time.Time{}, err
+	}
+	return time.Unix(unix, 0).Add(VersionOverlap), nil
+}
 
 // recordFormat is how a step writes its idempotency records (apply.lua's newRecord).
 // Every version reads the formats before its own, and the store writes a format only
@@ -239,7 +249,7 @@ const (
 )
 
 // recordFormatMarks are the formats after text, in order, each with the key marking
-// when a store that writes it first started (TextRecordsOverlap later it does).
+// when a store that writes it first started (VersionOverlap later it does).
 var recordFormatMarks = [...]struct {
 	format recordFormat
 	since  string
@@ -249,14 +259,11 @@ var recordFormatMarks = [...]struct {
 // after text.
 func (s *Store) markWhenRecordFormatsBegin(ctx context.Context, emptyDatabase bool) error {
 	for i, mark := range recordFormatMarks {
-		unix, err := s.markFirstStart(ctx, mark.since, emptyDatabase)
+		from, err := s.overlapEnd(ctx, mark.since, emptyDatabase)
 		if err != nil {
 			return err
 		}
-		s.formatFrom[i] = time.Time{}
-		if unix > 0 {
-			s.formatFrom[i] = time.Unix(unix, 0).Add(TextRecordsOverlap)
-		}
+		s.formatFrom[i] = from
 	}
 	return nil
 }
