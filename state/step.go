@@ -77,13 +77,16 @@ type Step struct {
 // hash of the version it was decided on and the event, so no other write (another
 // instance's, another event's) can produce it. That is what makes a batch's later steps
 // for an account fail when an earlier one conflicted, instead of matching a version
-// another instance wrote and overwriting its change; a counter could not.
+// another instance wrote and overwriting its change; a counter could not. 64 bits (16
+// hex digits): two writes of one account naming the same version, at odds of 2^-64 a
+// pair, are what it guards against. Versions are opaque, so one written by an earlier
+// version (24 digits) is expected and chained from like any other.
 func (st Step) NextVersion() string {
 	if st.Account == nil {
 		return st.ExpectedVersion
 	}
 	sum := sha256.Sum256([]byte(st.ExpectedVersion + "\x00" + st.Event.EventID))
-	return hex.EncodeToString(sum[:12])
+	return hex.EncodeToString(sum[:8])
 }
 
 // Outcome is what a store did with one step.

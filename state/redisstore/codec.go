@@ -25,9 +25,9 @@ type storedAccount struct {
 	Verified        bool                        `json:"vf,omitempty"`
 	Currency        string                      `json:"cur,omitempty"`
 	Status          string                      `json:"st,omitempty"`
-	Consumed        decimal.Decimal             `json:"cn"`
-	VouchersGranted decimal.Decimal             `json:"vg"`
-	VouchersUsed    decimal.Decimal             `json:"vu"`
+	Consumed        decimal.Decimal             `json:"cn,omitzero"`
+	VouchersGranted decimal.Decimal             `json:"vg,omitzero"`
+	VouchersUsed    decimal.Decimal             `json:"vu,omitzero"`
 	Transfers       map[string]storedTransfer   `json:"tr,omitempty"`
 	Cycles          map[string]storedCycle      `json:"cy,omitempty"`
 	Bills           map[string]storedBill       `json:"bl,omitempty"`
@@ -51,22 +51,27 @@ type storedAccount struct {
 
 // The nested types have the fields of their state counterparts in the same order, so
 // each converts with a plain type conversion.
+//
+// An amount that is zero is left out (omitzero), here and in storedAccount's sums:
+// most are (nothing recalled, nothing paid yet), and a missing key reads back as zero,
+// in this version and in those before, which name the same keys. It keeps the
+// account's hash within a smaller allocation: about 9 bytes per zero amount.
 type (
 	storedTransfer struct {
-		Received decimal.Decimal `json:"r"`
-		Recalled decimal.Decimal `json:"c"`
+		Received decimal.Decimal `json:"r,omitzero"`
+		Recalled decimal.Decimal `json:"c,omitzero"`
 	}
 	storedCycle struct {
-		Accrued decimal.Decimal  `json:"a"`
+		Accrued decimal.Decimal  `json:"a,omitzero"`
 		Settled *decimal.Decimal `json:"s,omitempty"`
 	}
 	storedBill struct {
-		Amount decimal.Decimal `json:"a"`
-		Paid   decimal.Decimal `json:"p"`
+		Amount decimal.Decimal `json:"a,omitzero"`
+		Paid   decimal.Decimal `json:"p,omitzero"`
 	}
 	storedCreditNote struct {
-		Amount   decimal.Decimal `json:"a"`
-		Resolved decimal.Decimal `json:"r"`
+		Amount   decimal.Decimal `json:"a,omitzero"`
+		Resolved decimal.Decimal `json:"r,omitzero"`
 	}
 	storedInvoice struct {
 		TopupID  string `json:"t,omitempty"`
@@ -81,16 +86,16 @@ type (
 
 type (
 	storedPackage struct {
-		Price  decimal.Decimal `json:"p"`
+		Price  decimal.Decimal `json:"p,omitzero"`
 		Units  int64           `json:"u"`
 		Used   int64           `json:"d,omitempty"`
 		Closed bool            `json:"x,omitempty"`
 	}
 	storedOrder struct {
-		Amount        decimal.Decimal `json:"a"`
+		Amount        decimal.Decimal `json:"a,omitzero"`
 		PaymentMethod string          `json:"m,omitempty"`
 		PurchasedAt   time.Time       `json:"at"`
-		Used          decimal.Decimal `json:"u"`
+		Used          decimal.Decimal `json:"u,omitzero"`
 		ThirdParty    bool            `json:"t,omitempty"`
 	}
 	storedDiscontinuation struct {

@@ -323,3 +323,41 @@ func writtenAndReadBack(t *testing.T, a state.Account) (back state.Account, fiel
 	}
 	return back, fields
 }
+
+func TestZeroAmountsAreLeftOutOfTheStoredAccountAndReadBackAsZero(t *testing.T) {
+	a := state.NewAccount("acct-z")
+	a.Opened, a.Currency, a.Status = true, "CNY", "active"
+	a.VouchersGranted = decimal.RequireFromString("24.24")
+	a.Transfers = map[string]state.Transfer{"x1": {Received: decimal.NewFromInt(50)}}
+	a.Cycles = map[string]state.Cycle{"2026-11": {Accrued: decimal.Zero}}
+	fields, err := redisstore.EncodeAccountForTest(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"c", "tr:x1", "cy:2026-11"} {
+		if strings.Contains(fields[field], `"0"`) {
+			t.Errorf("%s = %s: a zero amount is spelled out", field, fields[field])
+		}
+	}
+	if !strings.Contains(fields["c"], `"vg":"24.24"`) {
+		t.Errorf("c = %s: the vouchers granted are missing", fields["c"])
+	}
+	check := func(how string, fields map[string]string) {
+		t.Helper()
+		back, err := redisstore.DecodeAccountForTest(fields)
+		if err != nil {
+			t.Fatalf("%s: %v", how, err)
+		}
+		x1 := back.Transfers["x1"]
+		if !back.Consumed.IsZero() || !back.VouchersUsed.IsZero() || !back.VouchersGranted.Equal(a.VouchersGranted) ||
+			!x1.Recalled.IsZero() || !x1.Received.Equal(decimal.NewFromInt(50)) || !back.Cycles["2026-11"].Accrued.IsZero() {
+			t.Errorf("%s: read back consumed %s, vouchers %s/%s, transfer %s/%s, cycle %s", how, back.Consumed,
+				back.VouchersGranted, back.VouchersUsed, x1.Received, x1.Recalled, back.Cycles["2026-11"].Accrued)
+		}
+	}
+	check("written now", fields)
+	// As the versions before wrote them, every zero spelled out: read the same.
+	fields["tr:x1"], fields["cy:2026-11"] = `{"r":"50","c":"0"}`, `{"a":"0"}`
+	fields["c"] = strings.Replace(fields["c"], `"vg":"24.24"`, `"cn":"0","vg":"24.24","vu":"0"`, 1)
+	check("written with zeros", fields)
+}
