@@ -284,13 +284,12 @@ end
 if ARGV[5] ~= '' then
   local at, kind = string.match(ARGV[5], '^(%d*):?(.*)$')
   -- The kind counted for the account's deadline until now: in the score of the
-  -- pending one, or of its claim while an instance holds it, or (set by a version
-  -- before, whose scores carry none) in KEYS[8].
-  local was = kindInScore(redis.call('ZSCORE', KEYS[4], ARGV[7]))
-  if was == '' then
-    was = kindInScore(redis.call('ZSCORE', KEYS[5], ARGV[7]))
-  end
-  if was == '' then
+  -- pending one, or of its claim while an instance holds it, or (set or claimed by a
+  -- version before, whose scores carry none) in KEYS[8]. An account with neither has
+  -- nothing counted.
+  local score = redis.call('ZSCORE', KEYS[4], ARGV[7]) or redis.call('ZSCORE', KEYS[5], ARGV[7])
+  local was = kindInScore(score)
+  if score and was == '' then
     was = redis.call('HGET', KEYS[8], ARGV[7]) or ''
   end
   if ARGV[5] == '-' then
