@@ -61,47 +61,28 @@ local eventField, factField = ARGV[17], ARGV[18]
 local hour = math.floor(now / 3600)
 -- newRecord is what a record holds: its digest and the hour it was written.
 --
--- Short (10 bytes): the digest's first 8 bytes (packed in Go from its first 16 hex
--- digits) and the hour modulo 65536 in 2 bytes, big-endian: a record is trimmed within
--- weeks, so its hour is told from the current one (see fullHour). Written only once no
--- instance of a version that cannot read it may still run (ARGV[19] "s"). Compact (15
--- bytes): the whole digest, 12 bytes, and the hour in 3 bytes (good until the year
--- 3883); what the version before writes (ARGV[19] "c"), and this one for a day after
--- its upgrade. Text: the digest, ':' and the hour in digits, 31 bytes for a digest in
--- hex; "1" and "-" (no digest known) are always text. A text record is never 10 or 15
--- bytes long: that would take a digest of 3 or 8 characters, which the store never
--- sends.
+-- Short (11 bytes): the digest's first 8 bytes (packed in Go from its first 16 hex
+-- digits) and the hour in 3 bytes, big-endian (good until the year 3883). Written only
+-- once no instance of a version that cannot read it may still run (ARGV[19] "s").
+-- Compact (15 bytes): the whole digest, 12 bytes, and the hour; what the version before
+-- writes (ARGV[19] "c"), and this one for a day after its upgrade. Text: the digest,
+-- ':' and the hour in digits, 31 bytes for a digest in hex; "1" and "-" (no digest
+-- known) are always text. A text record is never 11 or 15 bytes long: that would take
+-- a digest of 4 or 8 characters, which the store never sends.
 local function newRecord(digest)
-  if ARGV[19] == 's' and #digest == 8 then
-    return digest .. string.char(math.floor(hour / 256) % 256, hour % 256)
-  end
-  if ARGV[19] == 'c' and #digest == 12 then
+  if (ARGV[19] == 's' and #digest == 8) or (ARGV[19] == 'c' and #digest == 12) then
     return digest .. string.char(math.floor(hour / 65536) % 256, math.floor(hour / 256) % 256, hour % 256)
   end
   return digest .. ':' .. hour
-end
--- fullHour is the hour a short record was written in, from its hour modulo 65536: the
--- one nearest the current hour (within 3.7 years either way), so a record from an
--- instance whose clock is ahead reads as a little in the future, not 7 years old.
-local function fullHour(wrapped)
-  local age = (hour - wrapped) % 65536
-  if age >= 32768 then
-    age = age - 65536
-  end
-  return hour - age
 end
 -- parseRecord is a record's digest, and the hour it was written (nil for the older
 -- layout's, a key per record holding its digest alone). Not tonumber(string.match(...)):
 -- gopher-lua (the dev server's) passes no value at all when nothing matches, and
 -- tonumber refuses that.
 local function parseRecord(record)
-  if #record == 10 then
-    local a, b = string.byte(record, 9, 10)
-    return string.sub(record, 1, 8), fullHour(a * 256 + b)
-  end
-  if #record == 15 then
-    local a, b, c = string.byte(record, 13, 15)
-    return string.sub(record, 1, 12), a * 65536 + b * 256 + c
+  if #record == 11 or #record == 15 then
+    local a, b, c = string.byte(record, -3, -1)
+    return string.sub(record, 1, -4), a * 65536 + b * 256 + c
   end
   local digest, at = string.match(record, '^(.*):(%d+)$')
   if digest then

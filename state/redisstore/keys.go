@@ -27,7 +27,7 @@ const Partitions = 16
 //	                            <fact field> -> the fact's digest and hour, for a fact (a
 //	                            consumption, a bill...) already counted, whatever the
 //	                            event id it came with (see factField), and ~ -> when the
-//	                            records were last trimmed (unix s). A record is 10 bytes,
+//	                            records were last trimmed (unix s). A record is 11 bytes,
 //	                            short; or as written before rf:short-records-since, 15
 //	                            bytes, compact, or "<digest in hex>:<hour>", text, as
 //	                            written before rf:compact-records-since (see apply.lua's

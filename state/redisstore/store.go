@@ -244,7 +244,7 @@ const (
 	textRecords recordFormat = iota
 	// compactRecords: the digest packed (12 bytes) and the hour in 3, 15 bytes.
 	compactRecords
-	// shortRecords: the digest's first 8 bytes and the hour modulo 65536 in 2, 10 bytes.
+	// shortRecords: the digest's first 8 bytes and the hour in 3, 11 bytes.
 	shortRecords
 )
 
@@ -470,7 +470,7 @@ func (s *Store) legacyRecordsMayExist(now time.Time) bool { return now.Before(s.
 
 // recordDigest is the digest a record keeps, in hex: packed in its first 12 bytes in a
 // compact record (15 bytes; see apply.lua's newRecord), its first 8 bytes in a short
-// one (10 bytes: 16 hex digits, see events.SameDigest), "<digest>:<unix hour written>"
+// one (11 bytes: 16 hex digits, see events.SameDigest), "<digest>:<unix hour written>"
 // in a text one, the digest alone in the older layout.
 func recordDigest(record string) string {
 	switch len(record) {
@@ -817,13 +817,13 @@ type recordsArgs struct {
 
 // digestLen and packedDigestLen are a digest's length in hex (events.Event.Digests)
 // and packed; a compact record is a packed digest and 3 bytes of hour, a short one the
-// digest's first shortDigestLen bytes and 2 bytes of hour.
+// digest's first shortDigestLen bytes and the hour.
 const (
 	digestLen        = 24
 	packedDigestLen  = digestLen / 2
 	compactRecordLen = packedDigestLen + 3
 	shortDigestLen   = 8
-	shortRecordLen   = shortDigestLen + 2
+	shortRecordLen   = shortDigestLen + 3
 )
 
 // recordedDigest is a step's digest as apply.lua takes it in format: missing is what
