@@ -268,10 +268,20 @@ if ARGV[5] ~= '' then
   -- pending one, or of its claim while an instance holds it, or (set or claimed by a
   -- version before, whose scores carry none) in KEYS[8]. An account with neither has
   -- nothing counted.
-  local score = redis.call('ZSCORE', KEYS[4], ARGV[7]) or redis.call('ZSCORE', KEYS[5], ARGV[7])
+  local score, claimScore = redis.call('ZSCORE', KEYS[4], ARGV[7]), false
+  if not score then
+    claimScore = redis.call('ZSCORE', KEYS[5], ARGV[7])
+    score = claimScore
+  end
   local was = kindInScore(score)
   if score and was == '' then
     was = redis.call('HGET', KEYS[8], ARGV[7]) or ''
+  end
+  if claimScore and was ~= '' and ARGV[6] ~= '1' then
+    -- A claim's kind is uncounted once: this step, which moves or removes the
+    -- deadline while an instance holds it, takes it, and the claim keeps its lease
+    -- without it, so the step that fires the claim finds nothing more to uncount.
+    redis.call('ZADD', KEYS[5], 'XX', string.format('%.0f', math.floor(tonumber(claimScore))), ARGV[7])
   end
   if ARGV[5] == '-' then
     redis.call('ZREM', KEYS[4], ARGV[7])
