@@ -114,7 +114,7 @@ end
 -- of a millisecond a deadline's score carries after its unix ms, so the kind counted
 -- for an account's deadline is kept in the sorted set's own entry rather than in a
 -- hash beside it. A kind not listed has code 0, unknown, and is not counted. New kinds
--- go at the end (TestTheStepScriptKnowsEveryTimerKind).
+-- go at the end (TestTheStepScriptKnowsEveryTimerKindByItsLastingCode).
 local timerKinds = {'reserve_unfreeze', 'case_overdue', 'settlement_end'}
 -- kindFraction is the fraction of a millisecond that says kind: ".0625" for code 1.
 local function kindFraction(kind)
