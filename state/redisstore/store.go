@@ -107,12 +107,15 @@ const DefaultCachedAccounts = 50_000
 // New returns a store on rdb, remembering event ids and facts for
 // DefaultIdempotencyRetention. It does not take ownership of rdb.
 func New(rdb redis.UniversalClient) *Store {
-	return &Store{
+	s := &Store{
 		rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts),
-		now: time.Now, legacyUntil: farFuture,
-		formatFrom:        [len(recordFormatMarks)]time.Time{farFuture, farFuture},
-		kindsInScoresFrom: farFuture,
+		now: time.Now, legacyUntil: farFuture, kindsInScoresFrom: farFuture,
 	}
+	// Every format, however many there are: a zero time would mean "written at once".
+	for i := range s.formatFrom {
+		s.formatFrom[i] = farFuture
+	}
+	return s
 }
 
 // farFuture is when a store that has not looked yet takes a newer layout to begin:
@@ -201,16 +204,16 @@ func (s *Store) markFirstStart(ctx context.Context, key string, emptyDatabase bo
 		}
 		// NX: of two stores preparing at once, the first one's mark stands.
 		if err := s.rdb.SetNX(ctx, key, mark, 0).Err(); err != nil {
-			return 0, fmt.Errorf("mark the idempotency layout in %s: %w", key, err)
+			return 0, fmt.Errorf("mark the first start in %s: %w", key, err)
 		}
 		since, err = s.rdb.Get(ctx, key).Result()
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read the idempotency layout in %s: %w", key, err)
+		return 0, fmt.Errorf("read the first start in %s: %w", key, err)
 	}
 	unix, err := strconv.ParseInt(since, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("read the idempotency layout: %s holds %q", key, since)
+		return 0, fmt.Errorf("read the first start: %s holds %q", key, since)
 	}
 	return unix, nil
 }
