@@ -7,7 +7,8 @@
 --         its fraction the timer's kind: see kindInScore)
 -- KEYS[5] claimed deadlines (sorted set, score = claim lease expiry)
 -- KEYS[6] the event's record in the older layout, a key of its own (only when ARGV[19] = "1")
--- KEYS[7] the account's ended cases (hash: case id -> case JSON)
+-- KEYS[7] the account's ended cases kept apart (hash: case id -> case), as versions
+--         before kept them all: see keepEnded
 -- KEYS[8] the kind of each account's pending deadline, as versions before kept it apart
 --         (hash: account id -> kind); written while ARGV[20] = "1"
 -- KEYS[9] pending deadlines by kind (hash: kind -> count), for the metrics
@@ -45,7 +46,9 @@
 --          newRecord)
 -- ARGV[20] "1" while an instance of the version before may run: the kinds of deadlines
 --         are kept in KEYS[8] too, which it reads
--- ARGV[21 ...] n (case id, case JSON) pairs, then k (field, value) pairs of the account,
+-- ARGV[21] "1" when ended cases may be kept in the account's hash: no instance of a
+--         version that cannot read such an account may still run
+-- ARGV[22 ...] n (case id, case) pairs, then k (field, value) pairs of the account,
 --          then d fields to delete from it, then outbound events as (id, subject, body)
 --          triples
 --
@@ -241,10 +244,20 @@ if current ~= ARGV[1] then
   return 'CONFLICT'
 end
 local closed, fields, deleted = tonumber(ARGV[14]), tonumber(ARGV[10]), tonumber(ARGV[15])
-local first = 21 + 2 * closed
+local first = 22 + 2 * closed
 if ARGV[3] ~= '' then
   if ARGV[3] == '!' then
-    redis.call('DEL', KEYS[1])
+    -- Every field but the ended cases kept in the hash, which are not part of the
+    -- document the step was decided on.
+    local gone = {}
+    for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+      if string.sub(field, 1, 3) ~= 'ce:' then
+        gone[#gone + 1] = field
+      end
+    end
+    for i = 1, #gone, 400 do
+      redis.call('HDEL', KEYS[1], unpack(gone, i, math.min(i + 399, #gone)))
+    end
   end
   -- Deleted first: an entry that moved (a top-up whose time changed) is deleted under
   -- its old place and set under its new one, which may be the same field.
@@ -312,8 +325,26 @@ for from, to in string.gmatch(ARGV[13], '(%S+)>(%S+)') do
   end
   redis.call('HINCRBY', KEYS[10], to, 1)
 end
-for i = 21, 20 + 2 * closed, 2 do
-  redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
+-- keepEnded keeps an ended case: in the account's own hash, as "ce:<case id>", where
+-- it costs no key of its own (a keyspace entry, its name and object: about 90 bytes an
+-- account), or apart in KEYS[7]. Apart while the version before may still run, and
+-- when the case would make the account's hash dear: a value over a listpack's 512
+-- bytes (hash-max-listpack-value) would turn the whole hash into a hash table, and
+-- every step searches the listpack end to end, so an account with many fields keeps
+-- further cases apart. The case is deleted from the other place, where an earlier step
+-- may have kept it before it changed.
+local endedInAccount, endedMaxBytes, accountMaxFields = ARGV[21] == '1', 400, 32
+local function keepEnded(id, body)
+  if endedInAccount and #body <= endedMaxBytes and redis.call('HLEN', KEYS[1]) < accountMaxFields then
+    redis.call('HSET', KEYS[1], 'ce:' .. id, body)
+    redis.call('HDEL', KEYS[7], id)
+  else
+    redis.call('HSET', KEYS[7], id, body)
+    redis.call('HDEL', KEYS[1], 'ce:' .. id)
+  end
+end
+for i = 22, 21 + 2 * closed, 2 do
+  keepEnded(ARGV[i], ARGV[i + 1])
 end
 local traceparent, tracestate = ARGV[11], ARGV[12]
 for i = first + 2 * fields + deleted, #ARGV, 3 do

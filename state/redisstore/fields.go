@@ -30,6 +30,11 @@ const (
 	// fieldLegacyDoc and fieldLegacyTopUps are the fields of the earlier layouts.
 	fieldLegacyDoc    = "s"
 	fieldLegacyTopUps = "t"
+	// endedCasePrefix names an ended case kept in its account's hash: "ce:<case id>",
+	// encoded as encodeEndedCase deflates it. It is not part of the document a step
+	// decides on: decoding skips it, no step's writes name it, and replacing the hash
+	// keeps it (apply.lua). The ended cases an event names are read apart (Load).
+	endedCasePrefix = "ce:"
 )
 
 // accountWrites are the hash writes of one step.
@@ -123,7 +128,7 @@ func decodeAccountFields(id string, fields map[string]string) (v state.Versioned
 		return state.Versioned{}, false, fmt.Errorf("account %s: decode state: %w", id, err)
 	}
 	for field, value := range fields {
-		if field == fieldVersion || field == fieldCore {
+		if field == fieldVersion || field == fieldCore || strings.HasPrefix(field, endedCasePrefix) {
 			continue
 		}
 		if err := decodeEntry(&a, field, value); err != nil {

@@ -268,8 +268,8 @@ func TestRecordsOfTheOlderLayoutCountUntilARetentionAfterTheUpgrade(t *testing.T
 		if _, seen, err := after.Load(ctx, nil, []state.EventRef{late.Event}); err != nil || seen[late.Event] != keptDigest("content-late") {
 			t.Fatalf("Load found %q (%v) for the late event", seen[late.Event], err)
 		}
-		if got := rdb.HGet(ctx, redisstore.ClosedCasesKeyForTest("acct-u"), "w-2").Val(); strings.HasPrefix(got, "{") {
-			t.Fatal("after the upgrade, an ended case is still stored as JSON")
+		if got := rdb.HGet(ctx, redisstore.AccountKeyForTest("acct-u"), "ce:w-2").Val(); got == "" || strings.HasPrefix(got, "{") {
+			t.Fatalf("after the upgrade, an ended case is stored as %q: want it deflated in its account's hash", got)
 		}
 		if c, _, ok, err := after.Case(ctx, "w-1"); err != nil || ok && c.Status != events.StatusSucceeded {
 			t.Fatalf("the case ended as JSON during the upgrade reads as %+v (%v)", c, err)

@@ -40,7 +40,10 @@ const Partitions = 16
 //	rf:{pNN}:seen:<account>:<event id> and rf:{pNN}:fact:<account>:<type>:<business
 //	                            id>, strings expiring after the retention. They are
 //	                            read and written too until a retention has passed.
-//	rf:{pNN}:cases:<account id> hash: the account's ended cases, case id -> case JSON
+//	rf:{pNN}:cases:<account id> hash: the account's ended cases, case id -> case JSON,
+//	                            as versions before kept them all, and this one keeps
+//	                            those too large for the account's own hash ("ce:"
+//	                            fields, see apply.lua) and those of the day of overlap
 //	rf:{pNN}:case-index:<b>     hash: case id -> its account id, for the cases whose id
 //	                            hashes to partition NN and bucket b (see caseIndexKey)
 //	rf:{pNN}:case:<case id>     string: the case's account id, as the version before
@@ -59,6 +62,8 @@ const Partitions = 16
 //	rf:{pNN}:timers:count       hash: kind -> pending deadlines of that kind
 //	rf:timer-kinds-in-scores-since unix s when a store keeping kinds in scores first
 //	                            started on a database that held keys ("0": an empty one)
+//	rf:ended-cases-in-accounts-since the same for a store keeping ended cases in their
+//	                            account's hash
 //
 // The timer sets keep the names they had when the reserve countdown was the only
 // timer, so a store written by that version reads on unchanged.
@@ -157,6 +162,11 @@ const shortRecordsSinceKey = keyPrefix + "short-records-since"
 // alone (apply.lua's kindInScore): until a day after it, they are kept in
 // timerKindsKey too, which the version before reads.
 const kindsInScoresSinceKey = keyPrefix + "timer-kinds-in-scores-since"
+
+// endedCasesInAccountsSinceKey is the same for ended cases kept in their account's
+// own hash: until a day after it, they are kept apart in closedCasesKey alone, as the
+// version before, which cannot read an account holding them, keeps them.
+const endedCasesInAccountsSinceKey = keyPrefix + "ended-cases-in-accounts-since"
 
 // seenKey and factKey are the older layout's records, one key each.
 func seenKey(accountID, eventID string) string {

@@ -96,6 +96,9 @@ type Store struct {
 	// kindsInScoresFrom is when the kinds of deadlines are kept in their scores alone
 	// (see apply.lua's kindInScore). Until Prepare has found out, it is the far future.
 	kindsInScoresFrom time.Time
+	// endedCasesInAccountsFrom is when ended cases begin to be kept in their account's
+	// own hash (see apply.lua). Until Prepare has found out, it is the far future.
+	endedCasesInAccountsFrom time.Time
 }
 
 // DefaultCachedAccounts is how many decoded accounts a store keeps. Each costs about
@@ -109,7 +112,7 @@ const DefaultCachedAccounts = 50_000
 func New(rdb redis.UniversalClient) *Store {
 	s := &Store{
 		rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts),
-		now: time.Now, legacyUntil: farFuture, kindsInScoresFrom: farFuture,
+		now: time.Now, legacyUntil: farFuture, kindsInScoresFrom: farFuture, endedCasesInAccountsFrom: farFuture,
 	}
 	// Every format, however many there are: a zero time would mean "written at once".
 	for i := range s.formatFrom {
@@ -146,6 +149,9 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	if s.kindsInScoresFrom, err = s.overlapEnd(ctx, kindsInScoresSinceKey, keys == 0); err != nil {
+		return err
+	}
+	if s.endedCasesInAccountsFrom, err = s.overlapEnd(ctx, endedCasesInAccountsSinceKey, keys == 0); err != nil {
 		return err
 	}
 	for p := 0; p < Partitions; p++ {
@@ -343,13 +349,13 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 		wholeCmds[i] = pipe.HGetAll(ctx, accountKey(id))
 	}
 	// Ended cases the events name: a late result, a repeated request.
-	var caseCmds map[state.EventRef]*redis.StringCmd
+	var caseReads map[state.EventRef]endedCaseRead
 	for _, ref := range refs {
 		if ref.CaseID != "" {
-			if caseCmds == nil {
-				caseCmds = make(map[state.EventRef]*redis.StringCmd)
+			if caseReads == nil {
+				caseReads = make(map[state.EventRef]endedCaseRead)
 			}
-			caseCmds[ref] = pipe.HGet(ctx, closedCasesKey(ref.AccountID), ref.CaseID)
+			caseReads[ref] = readEndedCase(ctx, pipe, ref.AccountID, ref.CaseID)
 		}
 	}
 	// The idempotency records in one HMGET per account; while the older layout's
@@ -407,13 +413,13 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 		}
 	}
 	closed := make(map[string]map[string]state.Case)
-	for ref, cmd := range caseCmds {
-		body, err := cmd.Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
+	for ref, read := range caseReads {
+		body, found, err := read.body()
 		if err != nil {
 			return nil, nil, fmt.Errorf("load case %s: %w", ref.CaseID, err)
+		}
+		if !found {
+			continue
 		}
 		c, err := decodeCase(ref.CaseID, []byte(body))
 		if err != nil {
@@ -523,12 +529,12 @@ func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID st
 	if c, ok = acct.Cases[id]; ok {
 		return c, accountID, true, nil
 	}
-	body, err := s.rdb.HGet(ctx, closedCasesKey(accountID), id).Result()
-	if errors.Is(err, redis.Nil) {
-		return state.Case{}, "", false, nil
-	}
-	if err != nil {
-		return state.Case{}, "", false, fmt.Errorf("load case %s: %w", id, err)
+	pipe = s.rdb.Pipeline()
+	read := readEndedCase(ctx, pipe, accountID, id)
+	_, _ = pipe.Exec(ctx) // each reply is checked by body
+	body, found, err := read.body()
+	if err != nil || !found {
+		return state.Case{}, "", false, err
 	}
 	c, err = decodeCase(id, []byte(body))
 	return c, accountID, err == nil, err
@@ -555,14 +561,23 @@ func (s *Store) SameHolderOverdue(ctx context.Context, holderNames []string) (ma
 	return out, nil
 }
 
-// EndedCases lists an account's ended cases, for the read API.
+// EndedCases lists an account's ended cases, for the read API: those kept in its hash
+// and those kept apart.
 func (s *Store) EndedCases(ctx context.Context, accountID string) ([]state.Case, error) {
-	all, err := s.rdb.HGetAll(ctx, closedCasesKey(accountID)).Result()
-	if err != nil {
+	pipe := s.rdb.Pipeline()
+	apartCmd := pipe.HGetAll(ctx, closedCasesKey(accountID))
+	accountCmd := pipe.HGetAll(ctx, accountKey(accountID))
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("load ended cases of %s: %w", accountID, err)
 	}
-	out := make([]state.Case, 0, len(all))
-	for id, body := range all {
+	bodies := apartCmd.Val()
+	for field, body := range accountCmd.Val() {
+		if id, ok := strings.CutPrefix(field, endedCasePrefix); ok {
+			bodies[id] = body // the account's copy is the later one (apply.lua)
+		}
+	}
+	out := make([]state.Case, 0, len(bodies))
+	for id, body := range bodies {
 		c, err := decodeCase(id, []byte(body))
 		if err != nil {
 			return nil, err
@@ -570,6 +585,36 @@ func (s *Store) EndedCases(ctx context.Context, accountID string) ([]state.Case,
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// endedCaseRead reads an ended case where a step may have kept it: in its account's
+// hash, or apart, where versions before kept every ended case (and this one keeps a
+// case too large for the account's hash, and those ended during the day of overlap).
+type endedCaseRead struct {
+	inAccount, apart *redis.StringCmd
+}
+
+func readEndedCase(ctx context.Context, pipe redis.Pipeliner, accountID, caseID string) endedCaseRead {
+	return endedCaseRead{
+		inAccount: pipe.HGet(ctx, accountKey(accountID), endedCasePrefix+caseID),
+		apart:     pipe.HGet(ctx, closedCasesKey(accountID), caseID),
+	}
+}
+
+// body is the case as stored, found false when neither place holds it. The account's
+// copy comes first: a step that keeps a case in one place deletes it from the other,
+// so both exist only across a crash of the dev server between the two writes.
+func (r endedCaseRead) body() (body string, found bool, err error) {
+	for _, cmd := range []*redis.StringCmd{r.inAccount, r.apart} {
+		body, err := cmd.Result()
+		if err == nil {
+			return body, true, nil
+		}
+		if !errors.Is(err, redis.Nil) {
+			return "", false, err
+		}
+	}
+	return "", false, nil
 }
 
 // loadWhole reads accounts whole into loaded, and caches them.
@@ -643,6 +688,9 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	}
 	records.legacy, records.format = s.recordLayout(now)
 	records.kindsApart = now.Before(s.kindsInScoresFrom)
+	// While the older layout's records are kept, ended cases are JSON, for a version
+	// that reads no account holding them either.
+	records.endedCasesInAccounts = !records.legacy && !now.Before(s.endedCasesInAccountsFrom)
 	keysPerStep := 3
 	if records.legacy {
 		keysPerStep = 5
@@ -816,6 +864,10 @@ type recordsArgs struct {
 	// kindsApart: the kinds of deadlines are kept in their hash too, which an instance
 	// of the version before, reading no kind from a score, may still read.
 	kindsApart bool
+	// endedCasesInAccounts: an ended case may be kept in its account's own hash, which
+	// no instance of the version before, unable to read such an account, may still
+	// read.
+	endedCasesInAccounts bool
 }
 
 // digestLen and packedDigestLen are a digest's length in hex (events.Event.Digests)
@@ -912,11 +964,14 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 			moves = append(moves, c.Kind+"/"+c.Previous+">"+c.Kind+"/"+c.Status)
 		}
 	}
-	kindsApart := "0"
+	kindsApart, endedCasesInAccount := "0", "0"
 	if records.kindsApart {
 		kindsApart = "1"
 	}
-	args = make([]any, 0, 20+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
+	if records.endedCasesInAccounts {
+		endedCasesInAccount = "1"
+	}
+	args = make([]any, 0, 21+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -938,6 +993,7 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 		factField(st.Fact),
 		layout,
 		kindsApart,
+		endedCasesInAccount,
 	)
 	for _, c := range st.ClosedCases {
 		encoded, err := encodeEndedCase(c, !records.legacy)
