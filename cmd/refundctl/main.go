@@ -53,6 +53,7 @@ Commands:
   replay       Rebuild one account, or audit all, from the inbound stream and compare
   watch        Print every event the engine publishes, and dead letters, as they come
   deadletters  List refused events with their reasons; replay them after a fix
+  ended-cases-apart  Before a rollback: move ended cases out of accounts' hashes
   help         Show this help, or a command's: refundctl help <command>
 
 Flags (before the command; each also read from its environment variable):
@@ -104,6 +105,16 @@ each rebuilt account to refunds-scratch:replay:<account> in that Redis, kept 24 
 List refused events with their reasons. With -replay, publish each again on its original
 subject (e.g. after an upgrade that handles its type), and remove it from the
 dead-letter stream once the inbound stream has it.`,
+	"ended-cases-apart": `usage: refundctl ended-cases-apart [-redis-url URL] [-redis-cluster]
+
+Before rolling back to a version of refundd older than the one that keeps ended cases
+in their account's hash: move every such case to the account's hash of ended cases
+(rf:{pNN}:cases:<account>), where older versions keep and read them all. An account at
+a time, atomically, with progress; safe to run again, and while refundd runs.
+
+First make the running version keep new cases apart too: set the key
+rf:ended-cases-in-accounts-since to the current unix time, restart refundd, then run
+this. The Redis URL comes from REFUNDS_REDIS_URL (default redis://127.0.0.1:6379/0).`,
 }
 
 func main() {
@@ -170,6 +181,8 @@ func run(args []string, out io.Writer) error {
 		return watch(srv, out)
 	case "deadletters":
 		return deadLetters(srv, rest, out)
+	case "ended-cases-apart":
+		return endedCasesApart(rest, out)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}

@@ -214,3 +214,51 @@ func TestReplacingAnAccountsHashKeepsTheEndedCasesInIt(t *testing.T) {
 		wantEndedCase(t, other, account, first.ClosedCases[0])
 	})
 }
+
+func TestBeforeARollbackEveryEndedCaseMovesApartWhereTheVersionBeforeReadsIt(t *testing.T) {
+	forEachEmptyRedis(t, func(t *testing.T, rdb *redis.Client) {
+		ctx := context.Background()
+		s := newStore(t, rdb)
+		at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+		accounts := map[string][]state.Case{
+			"acct-two":  {succeededWithdrawal("w-a1", at), succeededWithdrawal("w-a2", at)},
+			"acct-one":  {succeededWithdrawal("w-b1", at)},
+			"acct-none": nil,
+		}
+		versions := map[string]string{}
+		for account, ended := range accounts {
+			st := endedStep(account, "evt-"+account, "", ended...)
+			if got := commitOne(t, s, st); got != state.Applied {
+				t.Fatalf("%s: %s", account, got)
+			}
+			versions[account] = st.NextVersion()
+		}
+		if got := whereKept(t, rdb, "acct-two", "w-a1"); got != "account" {
+			t.Fatalf("before the move, a case is kept in %q", got)
+		}
+
+		var reports []redisstore.EndedCasesMoved
+		moved, err := s.MoveEndedCasesApart(ctx, func(p redisstore.EndedCasesMoved) { reports = append(reports, p) })
+		if err != nil || moved != (redisstore.EndedCasesMoved{Accounts: 3, Cases: 3}) || len(reports) == 0 || reports[len(reports)-1] != moved {
+			t.Fatalf("moved %+v (%v), progress %+v: want 3 cases of 3 accounts, reported", moved, err, reports)
+		}
+		for account, ended := range accounts {
+			fields := rdb.HKeys(ctx, redisstore.AccountKeyForTest(account)).Val()
+			if slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, "ce:") }) {
+				t.Fatalf("%s still holds an ended case the version before cannot read: %v", account, fields)
+			}
+			if v := rdb.HGet(ctx, redisstore.AccountKeyForTest(account), "v").Val(); v != versions[account] {
+				t.Fatalf("%s: the move changed the version to %q: steps decided on it would conflict", account, v)
+			}
+			for _, c := range ended {
+				if got := whereKept(t, rdb, account, c.ID); got != "apart" {
+					t.Fatalf("%s after the move is kept in %q, want apart", c.ID, got)
+				}
+				wantEndedCase(t, s, account, c)
+			}
+		}
+		if again, err := s.MoveEndedCasesApart(ctx, nil); err != nil || again.Cases != 0 {
+			t.Fatalf("run again, it moved %+v (%v), want nothing", again, err)
+		}
+	})
+}
