@@ -193,10 +193,10 @@ func (b *Batch) split(n int) []*Batch {
 	if n == 1 {
 		return []*Batch{b}
 	}
-	shares := make([]*Batch, n)
-	for i := range shares {
-		shares[i] = &Batch{}
-	}
+	// Each message's share first, so that each share's slices are made once, at their
+	// size: a decoded message is large, and growing them was much of the garbage.
+	which := make([]uint32, len(b.Msgs))
+	sizes := make([]int, n)
 	for i, m := range b.Msgs {
 		account := b.decoded[i].event.Subject
 		if b.decoded[i].err != nil {
@@ -205,7 +205,15 @@ func (b *Batch) split(n int) []*Batch {
 		}
 		h := fnv.New32a()
 		_, _ = h.Write([]byte(account))
-		share := shares[h.Sum32()%uint32(n)]
+		which[i] = h.Sum32() % uint32(n)
+		sizes[which[i]]++
+	}
+	shares := make([]*Batch, n)
+	for i := range shares {
+		shares[i] = &Batch{Msgs: make([]jetstream.Msg, 0, sizes[i]), decoded: make([]decodedMsg, 0, sizes[i])}
+	}
+	for i, m := range b.Msgs {
+		share := shares[which[i]]
 		share.Msgs = append(share.Msgs, m)
 		share.decoded = append(share.decoded, b.decoded[i])
 	}

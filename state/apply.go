@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -40,14 +41,22 @@ func Apply(a Account, ev events.Event, r Rules, now time.Time) (Decision, error)
 	if !ok {
 		return Decision{}, refuse("%s is not handled by this version of the engine", ev.Type)
 	}
-	d := decider{ev: ev, cause: cause{ID: ev.ID, Type: ev.Type}, rules: r, now: now, before: a}
+	// The handler is called through a table, so its decider cannot stay on the stack:
+	// one is reused rather than a large one made per event. Nothing of it outlives the
+	// call (the decision takes its slices, and it is emptied before it goes back).
+	d := deciders.Get().(*decider)
+	defer func() {
+		*d = decider{}
+		deciders.Put(d)
+	}()
+	*d = decider{ev: ev, cause: cause{ID: ev.ID, Type: ev.Type}, rules: r, now: now, before: a}
 	next := a.clone()
-	eff, err := handle(&d, &next, ev.Payload)
+	eff, err := handle(d, &next, ev.Payload)
 	if err != nil {
 		return Decision{}, err
 	}
 	d.changed = eff == changed
-	return d.finish(next)
+	return d.finish(&next)
 }
 
 // handler applies one event type's typed payload to the account, and says whether it
@@ -114,28 +123,29 @@ var handlers = map[events.Type]handler{
 var notYetHandled = map[events.Type]bool{}
 
 // finish publishes what the decision changed for notifiers (the reserve freezing, the
-// balance) and notes the account's timers.
-func (d *decider) finish(next Account) (Decision, error) {
+// balance) and notes the account's timers. next is the decided account, which the
+// decision takes.
+func (d *decider) finish(next *Account) (Decision, error) {
 	if d.changed {
-		if err := d.publishReserveFrozen(&next); err != nil {
+		if err := d.publishReserveFrozen(next); err != nil {
 			return Decision{}, err
 		}
-		if err := d.publishBalanceChange(&next); err != nil {
+		if err := d.publishBalanceChange(next); err != nil {
 			return Decision{}, err
 		}
 	}
 	// Loaded for this decision only: the next one gets it fresh from the store.
 	next.sameHolderOverdue = nil
-	before, after := d.before.Timers(d.rules), next.Timers(d.rules)
+	before, after := d.before.pendingTimers(d.rules), next.pendingTimers(d.rules)
 	return Decision{
-		Account:             next,
+		Account:             *next,
 		Changed:             d.changed,
 		Outbound:            d.outbound,
 		Timers:              after,
 		NextDeadlineChanged: !sameTime(earliest(before), earliest(after)) || earliestKind(before) != earliestKind(after),
 		OpenedCases:         d.opened,
-		ClosedCases:         d.closedCases(next),
-		HolderOverdue:       holderOverdueChange(d.before, next),
+		ClosedCases:         d.closedCases(*next),
+		HolderOverdue:       holderOverdueChange(d.before, *next),
 	}, nil
 }
 
@@ -180,6 +190,9 @@ type cause struct {
 }
 
 // decider carries what one decision needs and collects what it publishes.
+// deciders are the deciders Apply reuses.
+var deciders = sync.Pool{New: func() any { return new(decider) }}
+
 type decider struct {
 	ev       events.Event // the inbound event; zero for a timer firing
 	cause    cause

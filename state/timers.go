@@ -54,10 +54,15 @@ var timerKinds = []struct {
 }
 
 // Timers are the account's pending deadlines, every kind, earliest first.
-func (a Account) Timers(r Rules) []Timer {
+func (a Account) Timers(r Rules) []Timer { return a.pendingTimers(r) }
+
+// pendingTimers is Timers of an account the caller already keeps on the heap: each
+// kind's function is called through the table, so the account it is given escapes,
+// and a value receiver would be copied there on every call (two per event).
+func (a *Account) pendingTimers(r Rules) []Timer {
 	var all []Timer
 	for _, k := range timerKinds {
-		all = append(all, k.pending(&a, r)...)
+		all = append(all, k.pending(a, r)...)
 	}
 	if len(all) > 1 {
 		slices.SortFunc(all, func(x, y Timer) int {
@@ -111,7 +116,7 @@ func FireDue(a Account, r Rules, now time.Time) (Decision, error) {
 		}
 		d.changed = d.changed || eff == changed
 	}
-	return d.finish(next)
+	return d.finish(&next)
 }
 
 func kindOf(k TimerKind) timerKind {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -723,6 +724,11 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			c := open[p]
 			c.args[0] = len(c.steps)
 			c.cmd = applyScript.EvalSha(ctx, pipe, c.keys, c.args...)
+			// The call copied its keys and arguments: their slices go back for the
+			// next call to fill.
+			callArgs.put(c.args)
+			callKeys.put(c.keys)
+			c.args, c.keys = nil, nil
 			for _, f := range c.after {
 				f()
 			}
@@ -732,21 +738,6 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		openOrder = openOrder[:0]
 	}
 	for i, st := range steps {
-		var base *onRedis
-		if st.Account != nil {
-			base = inBatch[st.Event.AccountID]
-			if base == nil {
-				base = s.cache.storedFieldByField(st.Event.AccountID, st.ExpectedVersion)
-			}
-		}
-		args, core, err := stepArgs(st, records, base)
-		if err != nil {
-			return nil, err
-		}
-		if st.Account != nil {
-			inBatch[st.Event.AccountID] = &onRedis{account: st.Account, core: core}
-			cores[i] = core
-		}
 		p := Partition(st.Event.AccountID)
 		keys := [5]string{accountKey(st.Event.AccountID), idsKey(st.Event.AccountID), closedCasesKey(st.Event.AccountID)}
 		if records.legacy {
@@ -774,11 +765,30 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		}
 		c, ok := open[p]
 		if !ok {
-			c = &call{args: []any{0, keysPerStep}, keys: []string{
+			c = &call{args: append(callArgs.get(), 0, keysPerStep), keys: append(callKeys.get(),
 				outboxKey(p), timersDueKey(p), timersClaimedKey(p), timerKindsKey(p), timerCountsKey(p), caseCountsKey(p),
-			}}
+			)}
 			open[p] = c
 			openOrder = append(openOrder, p)
+		}
+		var base *onRedis
+		if st.Account != nil {
+			base = inBatch[st.Event.AccountID]
+			if base == nil {
+				base = s.cache.storedFieldByField(st.Event.AccountID, st.ExpectedVersion)
+			}
+		}
+		// The step's arguments, after their count.
+		count := len(c.args)
+		var core string
+		var err error
+		if c.args, core, err = appendStepArgs(append(c.args, 0), st, records, base); err != nil {
+			return nil, err
+		}
+		c.args[count] = len(c.args) - count - 1
+		if st.Account != nil {
+			inBatch[st.Event.AccountID] = &onRedis{account: st.Account, core: core}
+			cores[i] = core
 		}
 		if h != nil && !h.Overdue {
 			// After the step, for the same reason: removed only once it is paid.
@@ -787,7 +797,6 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		}
 		c.steps = append(c.steps, i)
 		c.keys = append(c.keys, keys[:keysPerStep]...)
-		c.args = append(append(c.args, len(args)), args...)
 	}
 	send()
 	_, execErr := pipe.Exec(ctx)
@@ -905,10 +914,10 @@ func recordedDigest(digest, missing string, format recordFormat) (string, error)
 	return digest, nil
 }
 
-// stepArgs are apply.lua's arguments for a step, and the "c" field of the account
-// after it; base is the account Redis holds at the step's expected version when it is
-// known field by field, else nil.
-func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, core string, err error) {
+// appendStepArgs appends apply.lua's arguments for a step to args, and returns the "c"
+// field of the account after it; base is the account Redis holds at the step's
+// expected version when it is known field by field, else nil.
+func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedis) (_ []any, core string, err error) {
 	mode := ""
 	var writes accountWrites
 	if st.Account != nil {
@@ -971,7 +980,6 @@ func stepArgs(st state.Step, records recordsArgs, base *onRedis) (args []any, co
 	if records.endedCasesInAccounts {
 		endedCasesInAccount = "1"
 	}
-	args = make([]any, 0, 21+2*len(st.ClosedCases)+len(writes.set)+len(writes.del)+3*len(st.Outbound))
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -1055,3 +1063,27 @@ func (s *Store) Durability(ctx context.Context) (Durability, error) {
 	}
 	return Durability{Known: len(aof) > 0, AppendOnly: aof["appendonly"] == "yes", FsyncPolicy: fsync["appendfsync"]}, nil
 }
+
+// slicePool keeps the slices a commit gathers one Redis call's keys or arguments in:
+// the call copies them, so they are filled again by the next, rather than grown anew
+// for every call (they were the largest source of garbage per event).
+type slicePool[T any] struct{ pool sync.Pool }
+
+func (p *slicePool[T]) get() []T {
+	if s, ok := p.pool.Get().(*[]T); ok {
+		return *s
+	}
+	return nil
+}
+
+// put keeps s for another call, emptied so it holds on to nothing.
+func (p *slicePool[T]) put(s []T) {
+	clear(s)
+	s = s[:0]
+	p.pool.Put(&s)
+}
+
+var (
+	callArgs slicePool[any]
+	callKeys slicePool[string]
+)
