@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -19,13 +20,15 @@ func endedCasesApart(args []string, out io.Writer) error {
 	fs.SetOutput(out)
 	redisURL := fs.String("redis-url", envOr("REFUNDS_REDIS_URL", "redis://127.0.0.1:6379/0"), "the engine's Redis (env REFUNDS_REDIS_URL)")
 	cluster := fs.Bool("redis-cluster", envOr("REFUNDS_REDIS_CLUSTER", "") == "true", "the URL names the seed nodes of a Redis Cluster (env REFUNDS_REDIS_CLUSTER=true)")
+	var tlsFiles connect.RedisTLS
+	tlsFiles.RegisterFlags(fs, os.Getenv)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("ended-cases-apart takes no arguments, got %q", fs.Args())
 	}
-	rdb, err := connect.NewRedisClient(*redisURL, *cluster, connect.RedisTLS{})
+	rdb, err := connect.NewRedisClient(*redisURL, *cluster, tlsFiles)
 	if err != nil {
 		return err
 	}
@@ -36,8 +39,8 @@ func endedCasesApart(args []string, out io.Writer) error {
 		fmt.Fprintf(out, "looked at %d accounts, moved %d ended cases\n", p.Accounts, p.Cases)
 	})
 	if err != nil {
-		return fmt.Errorf("after %d accounts and %d cases moved: %w (safe to run again)", moved.Accounts, moved.Cases, err)
+		return fmt.Errorf("after %d accounts looked at and %d cases moved: %w", moved.Accounts, moved.Cases, err)
 	}
-	_, err = fmt.Fprintf(out, "done: %d ended cases of %d accounts are kept apart\n", moved.Cases, moved.Accounts)
+	_, err = fmt.Fprintf(out, "done: %d ended cases moved, %d accounts hold none in their hash; once every instance has restarted since the first run, roll back\n", moved.Cases, moved.Accounts)
 	return err
 }

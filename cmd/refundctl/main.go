@@ -105,16 +105,20 @@ each rebuilt account to refunds-scratch:replay:<account> in that Redis, kept 24 
 List refused events with their reasons. With -replay, publish each again on its original
 subject (e.g. after an upgrade that handles its type), and remove it from the
 dead-letter stream once the inbound stream has it.`,
-	"ended-cases-apart": `usage: refundctl ended-cases-apart [-redis-url URL] [-redis-cluster]
+	"ended-cases-apart": `usage: refundctl ended-cases-apart [-redis-url URL] [-redis-cluster] [-redis-ca F] [-redis-cert F -redis-key F]
 
 Before rolling back to a version of refundd older than the one that keeps ended cases
-in their account's hash: move every such case to the account's hash of ended cases
-(rf:{pNN}:cases:<account>), where older versions keep and read them all. An account at
-a time, atomically, with progress; safe to run again, and while refundd runs.
-
-First make the running version keep new cases apart too: set the key
-rf:ended-cases-in-accounts-since to the current unix time, restart refundd, then run
-this. The Redis URL comes from REFUNDS_REDIS_URL (default redis://127.0.0.1:6379/0).`,
+in their account's hash (4f29e3d), which cannot read an account holding one:
+ 1. run this: it marks the store to keep ended cases apart (the key
+    rf:ended-cases-in-accounts-since, which instances read when they start), and moves
+    every ended case to its account's hash of ended cases (rf:{pNN}:cases:<account>),
+    an account at a time, atomically, with progress;
+ 2. restart every refundd instance, so that none keeps new cases in accounts;
+ 3. run this again: it must end with "done". It fails when an instance kept a case in
+    an account while it ran (restart them, run it again).
+Then roll back. Safe to run again, and while refundd runs. Before upgrading again,
+delete rf:ended-cases-in-accounts-since. Redis settings as refundd's (REFUNDS_REDIS_URL,
+default redis://127.0.0.1:6379/0, REFUNDS_REDIS_CLUSTER, REFUNDS_REDIS_CA...).`,
 }
 
 func main() {

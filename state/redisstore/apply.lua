@@ -328,8 +328,9 @@ end
 -- keepEnded keeps an ended case: in the account's own hash, as "ce:<case id>", where
 -- it costs no key of its own (a keyspace entry, its name and object: about 90 bytes an
 -- account), or apart in KEYS[7]. Apart while the version before may still run, and
--- when the case would make the account's hash dear: a value over a listpack's 512
--- bytes (hash-max-listpack-value) would turn the whole hash into a hash table, and
+-- when the case would make the account's hash dear: a value over hash-max-listpack-value
+-- (512 bytes as deploy/compose and the tests run Redis: at Redis's default of 64 every
+-- account's hash is a hash table anyway) would turn the whole hash into one, and
 -- every step searches the listpack end to end, so an account with many fields keeps
 -- further cases apart. The case is deleted from the other place, where an earlier step
 -- may have kept it before it changed.

@@ -111,4 +111,12 @@ func TestTheStoreWorksOnARedisClusterOfThreeMasters(t *testing.T) {
 	if err != nil || seen[state.EventRef{AccountID: "acct-cluster-00", EventID: "e1", CaseID: "w-done-00"}] != keptDigest("x") || len(loaded["acct-cluster-00"].Account.TopUps) != 1 {
 		t.Fatalf("load: %+v seen %v err %v", loaded["acct-cluster-00"], seen, err)
 	}
+	// Before a rollback, the ended cases kept in the accounts move apart on every master.
+	moved, err := store.MoveEndedCasesApart(ctx, nil)
+	if err != nil || moved != (redisstore.EndedCasesMoved{Accounts: 30, Cases: 30}) {
+		t.Fatalf("moved %+v (%v), want the 30 ended cases of 30 accounts", moved, err)
+	}
+	if c, _, ok, err := store.Case(ctx, "w-done-07"); err != nil || !ok || c.Status != events.StatusRejected {
+		t.Fatalf("an ended case after the move: %+v %t %v", c, ok, err)
+	}
 }

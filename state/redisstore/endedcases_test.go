@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -237,11 +238,23 @@ func TestBeforeARollbackEveryEndedCaseMovesApartWhereTheVersionBeforeReadsIt(t *
 			t.Fatalf("before the move, a case is kept in %q", got)
 		}
 
+		// An instance started before the move, not restarted, ends a case while the
+		// move runs: it still keeps it in the account, and the move says so.
+		late := endedStep("acct-late", "evt-late", "", succeededWithdrawal("w-late", at))
 		var reports []redisstore.EndedCasesMoved
-		moved, err := s.MoveEndedCasesApart(ctx, func(p redisstore.EndedCasesMoved) { reports = append(reports, p) })
-		if err != nil || moved != (redisstore.EndedCasesMoved{Accounts: 3, Cases: 3}) || len(reports) == 0 || reports[len(reports)-1] != moved {
-			t.Fatalf("moved %+v (%v), progress %+v: want 3 cases of 3 accounts, reported", moved, err, reports)
+		moved, err := s.MoveEndedCasesApart(ctx, func(p redisstore.EndedCasesMoved) {
+			if len(reports) == 0 && commitOne(t, s, late) != state.Applied {
+				t.Error("the late step was not applied")
+			}
+			reports = append(reports, p)
+		})
+		if !errors.Is(err, redisstore.ErrEndedCasesStillInAccounts) || moved.Cases != 4 || len(reports) == 0 || reports[len(reports)-1].Accounts != 3 {
+			t.Fatalf("moved %+v (%v), progress %+v: want 4 cases moved, 3 of 3 accounts reported, and the late one found", moved, err, reports)
 		}
+		if mark := rdb.Get(ctx, "rf:ended-cases-in-accounts-since").Val(); mark != redisstore.EndedCasesApartUntilDeleted {
+			t.Fatalf("the mark is %q: instances started now would keep cases in accounts again a day later", mark)
+		}
+		accounts["acct-late"], versions["acct-late"] = late.ClosedCases, late.NextVersion()
 		for account, ended := range accounts {
 			fields := rdb.HKeys(ctx, redisstore.AccountKeyForTest(account)).Val()
 			if slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, "ce:") }) {
@@ -257,7 +270,17 @@ func TestBeforeARollbackEveryEndedCaseMovesApartWhereTheVersionBeforeReadsIt(t *
 				wantEndedCase(t, s, account, c)
 			}
 		}
-		if again, err := s.MoveEndedCasesApart(ctx, nil); err != nil || again.Cases != 0 {
+
+		// Restarted, an instance keeps the cases it ends apart, long after a day.
+		restarted := preparedAt(t, rdb, &clock{now: time.Now().Add(30 * 24 * time.Hour)})
+		next := endedStep("acct-one", "evt-after", versions["acct-one"], succeededWithdrawal("w-b2", at))
+		if got := commitOne(t, restarted, next); got != state.Applied {
+			t.Fatalf("a step after the move: %s", got)
+		}
+		if got := whereKept(t, rdb, "acct-one", "w-b2"); got != "apart" {
+			t.Fatalf("a case ended by an instance restarted after the move is kept in %q, want apart", got)
+		}
+		if again, err := restarted.MoveEndedCasesApart(ctx, nil); err != nil || again.Cases != 0 {
 			t.Fatalf("run again, it moved %+v (%v), want nothing", again, err)
 		}
 	})

@@ -19,7 +19,12 @@ const Partitions = 16
 
 // Key layout (NN = Partition(accountID), two digits):
 //
-//	rf:{pNN}:acct:<account id>  hash  v = version (optimistic concurrency), s = account JSON
+//	rf:{pNN}:acct:<account id>  hash: v = version (optimistic concurrency), c = the
+//	                            account's own fields as JSON, a field per entry of its
+//	                            collections (see fields.go), and ce:<case id> -> an
+//	                            ended case, deflated, which is no part of the document
+//	                            (see apply.lua's keepEnded); s = the whole account as
+//	                            JSON in an earlier layout
 //	rf:{pNN}:ids:<account id>  hash: the account's idempotency records, each kept for
 //	                            the idempotency retention (see apply.lua):
 //	                            e<8 bytes of SHA-256(event id)> -> the event's content

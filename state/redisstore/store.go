@@ -505,8 +505,8 @@ func isDigits(s string) bool {
 }
 
 // Case finds a case by its id alone, for the read API: the index names its account,
-// and the account holds it, open in its document or ended apart. ok is false when no
-// account holds a case of that id.
+// and the account holds it: open in its document, or ended, in its hash or apart. ok is
+// false when no account holds a case of that id.
 func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID string, ok bool, err error) {
 	pipe := s.rdb.Pipeline()
 	older := pipe.Get(ctx, olderCaseIndexKey(id))
@@ -530,7 +530,9 @@ func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID st
 	if c, ok = acct.Cases[id]; ok {
 		return c, accountID, true, nil
 	}
-	pipe = s.rdb.Pipeline()
+	// At once (MULTI): a step moving the case from one place to the other between the
+	// two reads would make it seem to be in neither.
+	pipe = s.rdb.TxPipeline()
 	read := readEndedCase(ctx, pipe, accountID, id)
 	_, _ = pipe.Exec(ctx) // each reply is checked by body
 	body, found, err := read.body()
@@ -565,7 +567,7 @@ func (s *Store) SameHolderOverdue(ctx context.Context, holderNames []string) (ma
 // EndedCases lists an account's ended cases, for the read API: those kept in its hash
 // and those kept apart.
 func (s *Store) EndedCases(ctx context.Context, accountID string) ([]state.Case, error) {
-	pipe := s.rdb.Pipeline()
+	pipe := s.rdb.TxPipeline() // at once: see Case
 	apartCmd := pipe.HGetAll(ctx, closedCasesKey(accountID))
 	accountCmd := pipe.HGetAll(ctx, accountKey(accountID))
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -602,9 +604,9 @@ func readEndedCase(ctx context.Context, pipe redis.Pipeliner, accountID, caseID 
 	}
 }
 
-// body is the case as stored, found false when neither place holds it. The account's
-// copy comes first: a step that keeps a case in one place deletes it from the other,
-// so both exist only across a crash of the dev server between the two writes.
+// body is the case as stored, found false when neither place holds it. A step that
+// keeps a case in one place deletes it from the other in the same atomic step, so one
+// place holds it at a time; the account's copy would be the later one.
 func (r endedCaseRead) body() (body string, found bool, err error) {
 	for _, cmd := range []*redis.StringCmd{r.inAccount, r.apart} {
 		body, err := cmd.Result()
