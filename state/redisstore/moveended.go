@@ -113,13 +113,8 @@ func (s *Store) moveEndedCasesApart(ctx context.Context, progress func(EndedCase
 			}
 		}
 	}
-	var err error
-	switch c := s.rdb.(type) {
-	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, scan)
-	case *redis.Client:
-		err = scan(ctx, c)
-	default:
+	ran, err := s.onEachMaster(ctx, scan)
+	if !ran {
 		return done, fmt.Errorf("move ended cases apart: a %T cannot be scanned", s.rdb)
 	}
 	return done, err

@@ -312,13 +312,8 @@ func (s *Store) olderLayoutRecordsLeft(ctx context.Context) (bool, error) {
 		}
 		return iter.Err()
 	}
-	var err error
-	switch c := s.rdb.(type) {
-	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, scan)
-	case *redis.Client:
-		err = scan(ctx, c)
-	default:
+	ran, err := s.onEachMaster(ctx, scan)
+	if !ran {
 		return true, nil // cannot tell: keep reading them, which is safe
 	}
 	if errors.Is(err, errFound) {
@@ -326,6 +321,19 @@ func (s *Store) olderLayoutRecordsLeft(ctx context.Context) (bool, error) {
 	}
 	if err != nil {
 		return false, fmt.Errorf("look for idempotency records of the older layout: %w", err)
+	}
+	return false, nil
+}
+
+// onEachMaster runs fn on every Redis that holds keys: each master of a cluster, at
+// once, or the one server. ran is false, and nothing ran, for a client that is
+// neither.
+func (s *Store) onEachMaster(ctx context.Context, fn func(context.Context, *redis.Client) error) (ran bool, err error) {
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		return true, c.ForEachMaster(ctx, fn)
+	case *redis.Client:
+		return true, fn(ctx, c)
 	}
 	return false, nil
 }
