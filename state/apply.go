@@ -189,10 +189,10 @@ type cause struct {
 	Type events.Type
 }
 
-// decider carries what one decision needs and collects what it publishes.
 // deciders are the deciders Apply reuses.
 var deciders = sync.Pool{New: func() any { return new(decider) }}
 
+// decider carries what one decision needs and collects what it publishes.
 type decider struct {
 	ev       events.Event // the inbound event; zero for a timer firing
 	cause    cause
