@@ -102,9 +102,11 @@ func Decode(raw []byte) (Event, error) {
 	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && trimmed[0] != '{' {
 		return Event{}, invalid("", "must be a JSON object, got %s", jsonKind(trimmed))
 	}
-	var w wireEnvelope
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return Event{}, jsonError("", err)
+	w, plain := scanEnvelope(raw)
+	if !plain {
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return Event{}, jsonError("", err)
+		}
 	}
 	if err := checkKeys(raw, reflect.TypeFor[wireEnvelope](), ""); err != nil {
 		return Event{}, err

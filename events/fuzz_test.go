@@ -59,3 +59,36 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScanEnvelope holds Decode's fast reading of the envelope to json.Unmarshal: when
+// scanEnvelope reads raw, json.Unmarshal reads the very same envelope from it. In CI it
+// runs over its seeds; `go test -fuzz FuzzScanEnvelope ./events/` explores.
+func FuzzScanEnvelope(f *testing.F) {
+	examples, err := parseExamples()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, ex := range examples {
+		f.Add(ex)
+	}
+	for _, seed := range []string{
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.topup.received","subject":"acct-1","time":"2026-11-23T08:00:00Z","ext":{"a":[1,"}"]},"data":{"x":"\"}"}}`,
+		`{"ID":"e1","id":"e2"}`, `{"ID":"e1"}`, `{"Data":{},"time":"t"}`, `{"id":"e1","id":"e2"}`, `{"id":null}`, `{"id":5}`, `{"id":"\u0065"}`, `{"ſource":"s"}`, `{"id":"a\xffb"}`,
+		`{"time":null,"data":null}`, ` {"id" : "e1" , "data" : [ ] } `, `{"id":"e1"} x`, `{"Kid":"k"}`, `{"id":"日本"}`, `[]`, `"s"`, `{`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		scanned, ok := scanEnvelope(raw)
+		if !ok {
+			return
+		}
+		var unmarshaled wireEnvelope
+		if err := json.Unmarshal(raw, &unmarshaled); err != nil {
+			t.Fatalf("scanEnvelope read %q, which json.Unmarshal refuses: %v", raw, err)
+		}
+		if !reflect.DeepEqual(scanned, unmarshaled) {
+			t.Fatalf("from %q, scanEnvelope read\n%+v\nand json.Unmarshal\n%+v", raw, scanned, unmarshaled)
+		}
+	})
+}

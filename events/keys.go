@@ -155,13 +155,13 @@ func (s *keyScanner) skip() {
 	}
 	switch s.b[s.i] {
 	case '"':
-		s.str()
+		s.skipString()
 	case '{', '[':
 		depth := 0
 		for s.i < len(s.b) {
 			switch s.b[s.i] {
 			case '"':
-				s.str()
+				s.skipString()
 				continue
 			case '{', '[':
 				depth++
@@ -181,6 +181,19 @@ func (s *keyScanner) skip() {
 				return
 			}
 			s.i++
+		}
+	}
+}
+
+// skipString moves past the string at s.i ('"'), as str does, without reading it.
+func (s *keyScanner) skipString() {
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			s.i++
+		case '"':
+			s.i++
+			return
 		}
 	}
 }

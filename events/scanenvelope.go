@@ -1,0 +1,122 @@
+package events
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// envelopeKeys are the envelope's keys, as wireEnvelope names them.
+var envelopeKeys = [...]string{"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"}
+
+// scanEnvelope reads the envelope in one pass over raw, as json.Unmarshal into a
+// wireEnvelope would, without its reflection: the plain case, which nearly every event
+// is. ok is false for anything else, and Decode then decodes raw as before, with the
+// same errors: raw is not valid JSON or not an object; a key is not plain ASCII
+// (encoding/json matches keys by Unicode case folding) or differs from an envelope
+// key only in case; a string field's value is not a string (null, a number...),
+// holds an escape, or is not UTF-8. FuzzScanEnvelope holds it to json.Unmarshal.
+func scanEnvelope(raw []byte) (w wireEnvelope, ok bool) {
+	if !json.Valid(raw) {
+		return wireEnvelope{}, false
+	}
+	s := keyScanner{b: raw}
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
+		return wireEnvelope{}, false
+	}
+	s.i++
+	for {
+		s.space()
+		switch {
+		case s.i >= len(s.b):
+			return wireEnvelope{}, false
+		case s.b[s.i] == '}':
+			return w, true
+		case s.b[s.i] == ',':
+			s.i++
+			continue
+		}
+		key, plain := s.plainString()
+		if !plain || !isASCII(key) { // key is a []byte: it is compared, never kept
+			return wireEnvelope{}, false
+		}
+		s.space()
+		s.i++ // ':' (raw is valid JSON)
+		s.space()
+		k := -1
+		for i, name := range envelopeKeys {
+			if string(key) == name {
+				k = i
+				break
+			}
+			if strings.EqualFold(string(key), name) {
+				return wireEnvelope{}, false
+			}
+		}
+		if k < 0 {
+			s.skip() // an extension: ignored
+			continue
+		}
+		// A key given twice: the last wins, as in json.Unmarshal (checkKeys refuses it).
+		if name := envelopeKeys[k]; name == "time" || name == "data" {
+			start := s.i
+			s.skip()
+			value := json.RawMessage(append([]byte(nil), s.b[start:s.i]...))
+			if name == "time" {
+				w.Time = value
+			} else {
+				w.Data = value
+			}
+			continue
+		}
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return wireEnvelope{}, false
+		}
+		text, plain := s.plainString()
+		if !plain || !utf8.Valid(text) {
+			return wireEnvelope{}, false
+		}
+		value := string(text)
+		switch envelopeKeys[k] {
+		case "specversion":
+			w.SpecVersion = value
+		case "id":
+			w.ID = value
+		case "source":
+			w.Source = value
+		case "type":
+			w.Type = Type(value)
+		case "subject":
+			w.Subject = value
+		case "datacontenttype":
+			w.DataContentType = value
+		}
+	}
+}
+
+// plainString reads the string at s.i ('"'), as the bytes between its quotes, and
+// leaves s.i after it; plain is false when it holds an escape, which only
+// json.Unmarshal reads right.
+func (s *keyScanner) plainString() (value []byte, plain bool) {
+	start := s.i + 1
+	for s.i = start; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			return nil, false
+		case '"':
+			s.i++
+			return s.b[start : s.i-1], true
+		}
+	}
+	return nil, false
+}
+
+func isASCII(s []byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
