@@ -13,10 +13,8 @@ func sameJSON(a, b []byte) bool {
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
-// FuzzDecode feeds arbitrary bytes to Decode: it must never panic, and whatever it
-// accepts must encode back into bytes it accepts again, as the same event. In CI it runs
-// over its seed corpus and testdata/fuzz; `go test -fuzz FuzzDecode ./events/` explores.
-func FuzzDecode(f *testing.F) {
+// addExamples seeds f with the contract's examples (parseExamples).
+func addExamples(f *testing.F) {
 	examples, err := parseExamples()
 	if err != nil {
 		f.Fatal(err)
@@ -24,6 +22,13 @@ func FuzzDecode(f *testing.F) {
 	for _, ex := range examples {
 		f.Add(ex)
 	}
+}
+
+// FuzzDecode feeds arbitrary bytes to Decode: it must never panic, and whatever it
+// accepts must encode back into bytes it accepts again, as the same event. In CI it runs
+// over its seed corpus and testdata/fuzz; `go test -fuzz FuzzDecode ./events/` explores.
+func FuzzDecode(f *testing.F) {
+	addExamples(f)
 	for _, seed := range []string{
 		`{"specversion":"1.0","id":"e1","source":"/billing","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"consumption_id":"c","amount":"1.00","AMOUNT":"300.00"}}`,
 		`{"specversion":"1.0","id":"e1","source":"/billing","type":"billing.consumption.recorded","subject":"acct-1","time":"0001-01-01T00:00:00Z","data":{"consumption_id":"c","amount":"-0.00"}}`,
@@ -64,13 +69,7 @@ func FuzzDecode(f *testing.F) {
 // scanEnvelope reads raw, json.Unmarshal reads the very same envelope from it. In CI it
 // runs over its seeds; `go test -fuzz FuzzScanEnvelope ./events/` explores.
 func FuzzScanEnvelope(f *testing.F) {
-	examples, err := parseExamples()
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, ex := range examples {
-		f.Add(ex)
-	}
+	addExamples(f)
 	for _, seed := range []string{
 		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.topup.received","subject":"acct-1","time":"2026-11-23T08:00:00Z","ext":{"a":[1,"}"]},"data":{"x":"\"}"}}`,
 		`{"ID":"e1","id":"e2"}`, `{"ID":"e1"}`, `{"Data":{},"time":"t"}`, `{"id":"e1","id":"e2"}`, `{"id":null}`, `{"id":5}`, `{"id":"\u0065"}`, `{"ſource":"s"}`, `{"id":"a\xffb"}`,
