@@ -6,7 +6,8 @@ import (
 	"unicode/utf8"
 )
 
-// envelopeKeys are the envelope's keys, as wireEnvelope names them.
+// envelopeKeys are the envelope's keys, as wireEnvelope names them (and field knows
+// them), for the check of a key that differs from one only in case.
 var envelopeKeys = [...]string{"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"}
 
 // scanEnvelope reads the envelope in one pass over raw, as json.Unmarshal into a
@@ -44,55 +45,56 @@ func scanEnvelope(raw []byte) (w wireEnvelope, ok bool) {
 		s.space()
 		s.i++ // ':' (raw is valid JSON)
 		s.space()
-		k := -1
-		for i, name := range envelopeKeys {
-			if string(key) == name {
-				k = i
-				break
+		text, asJSON := w.field(string(key))
+		if text == nil && asJSON == nil {
+			for _, name := range envelopeKeys {
+				if strings.EqualFold(string(key), name) {
+					return wireEnvelope{}, false
+				}
 			}
-			if strings.EqualFold(string(key), name) {
-				return wireEnvelope{}, false
-			}
-		}
-		if k < 0 {
 			s.skip() // an extension: ignored
 			continue
 		}
 		// A key given twice: the last wins, as in json.Unmarshal (checkKeys refuses it).
-		if name := envelopeKeys[k]; name == "time" || name == "data" {
+		if asJSON != nil {
 			start := s.i
 			s.skip()
-			value := json.RawMessage(append([]byte(nil), s.b[start:s.i]...))
-			if name == "time" {
-				w.Time = value
-			} else {
-				w.Data = value
-			}
+			*asJSON = append(json.RawMessage(nil), s.b[start:s.i]...)
 			continue
 		}
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
 			return wireEnvelope{}, false
 		}
-		text, plain := s.plainString()
-		if !plain || !utf8.Valid(text) {
+		value, plain := s.plainString()
+		if !plain || !utf8.Valid(value) {
 			return wireEnvelope{}, false
 		}
-		value := string(text)
-		switch envelopeKeys[k] {
-		case "specversion":
-			w.SpecVersion = value
-		case "id":
-			w.ID = value
-		case "source":
-			w.Source = value
-		case "type":
-			w.Type = Type(value)
-		case "subject":
-			w.Subject = value
-		case "datacontenttype":
-			w.DataContentType = value
-		}
+		*text = string(value)
 	}
+}
+
+// field is where the envelope keeps key's value: a string, or the JSON as it came
+// (time, data); neither for a key that is not the envelope's.
+func (w *wireEnvelope) field(key string) (text *string, raw *json.RawMessage) {
+	switch key {
+	case "specversion":
+		return &w.SpecVersion, nil
+	case "id":
+		return &w.ID, nil
+	case "source":
+		return &w.Source, nil
+	case "type":
+		return (*string)(&w.Type), nil
+	case "subject":
+		return &w.Subject, nil
+	case "datacontenttype":
+		return &w.DataContentType, nil
+	case "time":
+		return nil, &w.Time
+	case "data":
+		return nil, &w.Data
+	}
+	return nil, nil
 }
 
 // plainString reads the string at s.i ('"'), as the bytes between its quotes, and
