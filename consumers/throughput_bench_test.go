@@ -1,13 +1,17 @@
 package consumers_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,7 +65,7 @@ func BenchmarkIntakeThroughput(b *testing.B) {
 		env.publish(b, msgs)
 		counting := &countingStore{Store: store}
 		in := consumers.NewIntake(env.js, env.cons, counting, zerolog.Nop(), consumers.Config{})
-		redisBefore := env.redisUsage(b)
+		redisBefore := env.startRedisUsage(b)
 		b.StartTimer()
 		elapsed := env.consume(b, len(msgs), counting.applied.Load, func(ctx context.Context) error {
 			return in.Run(ctx)
@@ -101,7 +105,7 @@ func BenchmarkRawLoopThroughput(b *testing.B) {
 		msgs := throughputMessages(b, round)
 		env.publish(b, msgs)
 		var processed, delivered atomic.Int64
-		redisBefore := env.redisUsage(b)
+		redisBefore := env.startRedisUsage(b)
 		b.StartTimer()
 		elapsed := env.consume(b, len(msgs), processed.Load, func(ctx context.Context) error {
 			return rawloop.Run(ctx, env.cons, env.rdb, &processed, &delivered)
@@ -298,7 +302,7 @@ func (env *throughputEnv) consume(b *testing.B, want int, count func() int64, ru
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	result := make(chan error, 1)
-	start := time.Now()
+	start, cpuAtStart := time.Now(), readCPU(b)
 	go pprof.Do(ctx, pprof.Labels("phase", "consume"), func(ctx context.Context) {
 		result <- run(ctx)
 	})
@@ -327,7 +331,10 @@ func (env *throughputEnv) consume(b *testing.B, want int, count func() int64, ru
 			done = info.NumPending == 0 && info.NumAckPending == 0
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), readCPU(b)
+	perEvent := func(d time.Duration) time.Duration { return (d / time.Duration(want)).Round(100 * time.Nanosecond) }
+	b.Logf("this process used %v of CPU per event while it consumed (%.0f%% of a core), %v of it collecting garbage",
+		perEvent(cpu.process-cpuAtStart.process), 100*(cpu.process-cpuAtStart.process).Seconds()/elapsed.Seconds(), perEvent(cpu.gc-cpuAtStart.gc))
 	cancel()
 	select {
 	case err := <-result:
@@ -340,9 +347,36 @@ func (env *throughputEnv) consume(b *testing.B, want int, count func() int64, ru
 	return elapsed
 }
 
-// redisBusy is the CPU time Redis's main thread has used (INFO cpu), so a round can
-// say what each event cost Redis: executing commands, and reading, writing and
-// persisting them.
+// cpuUse is the CPU time this process has used so far: in all, user and system (the
+// consumer's share of the machine, which on this bench's busy machine moves less from
+// run to run than events per second do), and the Go runtime's estimate of its garbage
+// collector's part.
+type cpuUse struct{ process, gc time.Duration }
+
+func readCPU(b *testing.B) cpuUse {
+	b.Helper()
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(gc)
+	return cpuUse{
+		process: time.Duration(u.Utime.Nano() + u.Stime.Nano()),
+		gc:      time.Duration(gc[0].Value.Float64() * float64(time.Second)),
+	}
+}
+
+// startRedisUsage is redisUsage before a round, which also resets Redis's command
+// statistics, so that logRedisUsage reads the round's own.
+func (env *throughputEnv) startRedisUsage(b *testing.B) redisUsage {
+	b.Helper()
+	if err := env.rdb.ConfigResetStat(context.Background()).Err(); err != nil {
+		b.Fatalf("CONFIG RESETSTAT: %v", err)
+	}
+	return env.redisUsage(b)
+}
+
 // redisUsage is what Redis has spent so far: CPU on its main thread and in its
 // children (the forks that rewrite the append-only file), the rewrites, and the bytes
 // written to the append-only file since its last rewrite.
@@ -393,4 +427,51 @@ func (env *throughputEnv) logRedisUsage(b *testing.B, round, events int, before 
 	}
 	b.Logf("round %d: Redis used %v of main-thread CPU and %v in rewrite forks per event (%d rewrites); %s",
 		round, perEvent(after.mainThread-before.mainThread), perEvent(after.children-before.children), after.rewrites-before.rewrites, aof)
+	b.Logf("round %d: Redis's time in commands per event: %s", round, env.commandTimes(b, events))
+}
+
+// commandTimes is the time Redis spent in each command since startRedisUsage reset its
+// statistics, per event, most first, leaving out those under 0.1µs. A command a
+// script called counts in the script's time too (evalsha), and again under its own
+// name: evalsha less those is the script's own work (Lua, and passing arguments and
+// replies between Lua and Redis).
+func (env *throughputEnv) commandTimes(b *testing.B, events int) string {
+	b.Helper()
+	info, err := env.rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatalf("INFO commandstats: %v", err)
+	}
+	type spent struct {
+		command string
+		calls   int64
+		usec    int64
+	}
+	var all []spent
+	for _, line := range strings.Split(info, "\r\n") {
+		name, stats, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+		if !ok || name == line {
+			continue
+		}
+		s := spent{command: name}
+		for _, stat := range strings.Split(stats, ",") {
+			key, value, _ := strings.Cut(stat, "=")
+			switch key {
+			case "calls":
+				s.calls, _ = strconv.ParseInt(value, 10, 64)
+			case "usec":
+				s.usec, _ = strconv.ParseInt(value, 10, 64)
+			}
+		}
+		all = append(all, s)
+	}
+	slices.SortFunc(all, func(a, b spent) int { return cmp.Compare(b.usec, a.usec) })
+	var out []string
+	for _, s := range all {
+		perEvent := float64(s.usec) / float64(events)
+		if perEvent < 0.1 {
+			break
+		}
+		out = append(out, fmt.Sprintf("%s %.1fµs (%.2f calls)", s.command, perEvent, float64(s.calls)/float64(events)))
+	}
+	return strings.Join(out, ", ")
 }
