@@ -715,10 +715,12 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	cores := make([]string, len(steps)) // each step's "c" field, to cache once saved
 	// One call per partition: the steps of an account are all in its partition, so
 	// they keep their order. The holder index and the case index are written beside
-	// the calls, before or after their step; a step with such a write first sends
-	// every call still being gathered, so those writes keep their order with the
-	// steps around them (a holder's removal by one step before its addition by the
-	// next).
+	// the calls, before or after their step. A step that writes the holder index first
+	// sends its partition's call, so that what the account's earlier steps wrote there
+	// after them goes first (a holder's removal by one step before its addition by the
+	// next). Other partitions' calls go on gathering: the holder index is kept per
+	// account, and an account's steps are all in one partition. The case index needs
+	// no send: written before the call that will hold its step, it is before the step.
 	type call struct {
 		steps []int
 		keys  []string
@@ -727,25 +729,24 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		cmd   *redis.Cmd
 	}
 	var sent []*call
-	open := make(map[int]*call)
-	var openOrder []int
-	send := func() {
-		for _, p := range openOrder {
-			c := open[p]
-			c.args[0] = len(c.steps)
-			c.cmd = applyScript.EvalSha(ctx, pipe, c.keys, c.args...)
-			// The call copied its keys and arguments: their slices go back for the
-			// next call to fill.
-			callArgs.put(c.args)
-			callKeys.put(c.keys)
-			c.args, c.keys = nil, nil
-			for _, f := range c.after {
-				f()
-			}
-			sent = append(sent, c)
+	var open [Partitions]*call
+	send := func(p int) {
+		c := open[p]
+		if c == nil {
+			return
 		}
-		clear(open)
-		openOrder = openOrder[:0]
+		c.args[0] = len(c.steps)
+		c.cmd = applyScript.EvalSha(ctx, pipe, c.keys, c.args...)
+		// The call copied its keys and arguments: their slices go back for the next
+		// call to fill.
+		callArgs.put(c.args)
+		callKeys.put(c.keys)
+		c.args, c.keys = nil, nil
+		for _, f := range c.after {
+			f()
+		}
+		sent = append(sent, c)
+		open[p] = nil
 	}
 	for i, st := range steps {
 		p := Partition(st.Event.AccountID)
@@ -758,8 +759,8 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			}
 		}
 		h := st.HolderOverdue
-		if h != nil || len(st.OpenedCases) > 0 {
-			send()
+		if h != nil {
+			send(p)
 		}
 		if h != nil && h.Overdue {
 			// Before the step, as for the case index: a crash in between leaves the
@@ -773,13 +774,12 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			// cannot be found. NX: the first account to use a case id keeps it.
 			pipe.HSetNX(ctx, caseIndexKey(id), id, st.Event.AccountID)
 		}
-		c, ok := open[p]
-		if !ok {
+		c := open[p]
+		if c == nil {
 			c = &call{args: append(callArgs.get(), 0, keysPerStep), keys: append(callKeys.get(),
 				outboxKey(p), timersDueKey(p), timersClaimedKey(p), timerKindsKey(p), timerCountsKey(p), caseCountsKey(p),
 			)}
 			open[p] = c
-			openOrder = append(openOrder, p)
 		}
 		var base *onRedis
 		if st.Account != nil {
@@ -808,7 +808,9 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		c.steps = append(c.steps, i)
 		c.keys = append(c.keys, keys[:keysPerStep]...)
 	}
-	send()
+	for p := range open {
+		send(p)
+	}
 	_, execErr := pipe.Exec(ctx)
 	results := make([]state.StepResult, len(steps))
 	for _, c := range sent {

@@ -406,7 +406,7 @@ func TestAStepRedisRefusesFailsAloneAmongTheStepsOfItsPartition(t *testing.T) {
 }
 
 // The holder index is written beside the steps; within one batch its writes keep the
-// order of the steps that made them, whatever the steps' partitions.
+// order of the account's steps that made them.
 func TestTheHolderIndexFollowsTheStepsOfABatchInOrder(t *testing.T) {
 	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, _ *redis.Client) {
 		ctx := context.Background()
