@@ -1,0 +1,73 @@
+package main
+
+import (
+	"math"
+	"runtime/debug"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/rs/zerolog"
+)
+
+// gcPercentUnderMemoryLimit is refundd's GOGC when a memory limit bounds its heap and
+// GOGC is not set. A third of refundd's CPU goes to allocating and collecting garbage:
+// the collector marks the live heap (mostly the account cache) once per GOGC% of it
+// allocated, so collecting 4 times less often cut refundd's CPU per event by a
+// quarter in task bench (AOF off: 77–91 µs against 111–120). Without a limit it would
+// let the heap grow to 5 times what is live, so it applies only under one, where the
+// collector works harder as the heap nears the limit instead.
+const gcPercentUnderMemoryLimit = 400
+
+// memoryLimitRatio is the share of the container's memory limit (cgroup) refundd sets
+// as its own when GOMEMLIMIT is not set: the rest is for what the Go runtime does not
+// count (the binary, the kernel's buffers for its connections).
+const memoryLimitRatio = 0.9
+
+// gcSettings is how refundd's garbage collector was set at start, for its log.
+type gcSettings struct {
+	gcPercent   int
+	memoryLimit int64 // bytes; math.MaxInt64 for none
+	// limitFrom says where the limit came from: "GOMEMLIMIT", "cgroup" or "".
+	limitFrom string
+}
+
+// tuneGC sets the memory limit from the container's (memlimit: cgroup v1 or v2) unless
+// GOMEMLIMIT is set, then GOGC as gcPercentFor says. getenv is os.Getenv but in tests.
+func tuneGC(getenv func(string) string, log zerolog.Logger) gcSettings {
+	s := gcSettings{limitFrom: "GOMEMLIMIT"}
+	if getenv("GOMEMLIMIT") == "" {
+		s.limitFrom = "cgroup"
+		if _, err := memlimit.Set(memlimit.WithProvider(memlimit.FromCgroup), memlimit.WithRatio(memoryLimitRatio)); err != nil {
+			// Not in a cgroup with a memory controller (a laptop, some CI): no limit,
+			// as before.
+			log.Debug().Err(err).Msg("no container memory limit found")
+		}
+	}
+	s.memoryLimit = debug.SetMemoryLimit(-1) // -1 reads it
+	if s.memoryLimit == math.MaxInt64 {
+		s.limitFrom = ""
+	}
+	// SetGCPercent only reads by setting: what the runtime took from GOGC, or 100.
+	current := debug.SetGCPercent(100)
+	s.gcPercent = gcPercentFor(getenv("GOGC") != "", current, s.memoryLimit)
+	debug.SetGCPercent(s.gcPercent)
+	return s
+}
+
+// gcPercentFor is refundd's GOGC: the one set (GOGC, which the runtime applied at
+// start as current; "off" is -1), else gcPercentUnderMemoryLimit under a memory limit,
+// else current, Go's default of 100.
+func gcPercentFor(gogcSet bool, current int, memoryLimit int64) int {
+	if !gogcSet && memoryLimit != math.MaxInt64 {
+		return gcPercentUnderMemoryLimit
+	}
+	return current
+}
+
+// logGC says how the garbage collector runs, once at start.
+func logGC(log zerolog.Logger, s gcSettings) {
+	e := log.Info().Int("gogc", s.gcPercent)
+	if s.limitFrom != "" {
+		e = e.Int64("memory_limit_mib", s.memoryLimit>>20).Str("memory_limit_from", s.limitFrom)
+	}
+	e.Msg("garbage collector")
+}
