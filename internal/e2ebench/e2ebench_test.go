@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -37,6 +38,8 @@ var (
 	benchLatencyRate = flag.Float64("e2e.latency-rate", 0, "events/s of the latency phase; default half of refundd ×1's measured peak")
 	benchNaiveEvents = flag.Int("e2e.naive-events", 5000, "the naive loop is timed over the stream's first this many events (it takes one at a time, "+
 		"about 5 ms each with fsync always: the whole default workload would take six minutes per round)")
+	benchMemoryLimit = flag.String("e2e.gomemlimit", "921MiB", "GOMEMLIMIT of the refundd processes, unless the environment sets one: by default what "+
+		"refundd sets itself in deploy/k8s's 1 GiB container (90%), which also makes it collect garbage less often (see cmd/refundd/gc.go); empty: none, as on a machine without a limit")
 	benchScenarios = flag.String("e2e.scenarios", "", "comma-separated scenario keys to run (raw,naive,refundd1,refundd2,refundd1-aof-off,latency,latency-aof-off); default all")
 )
 
@@ -131,6 +134,7 @@ type result struct {
 	peakRSS      int64   // bytes, the largest of the instances; refundd only
 	deadLetters  uint64
 	note         string
+	cpu          cpuPerEvent
 }
 
 func (r result) rate() float64 { return float64(r.timed) / r.elapsed.Seconds() }
@@ -215,6 +219,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		var processed atomic.Int64
 		var counts naiveCounts
 		done := make(chan error, 1)
+		cpuFrom := e.sampleCPU(s, selfCPU(s))
 		start := time.Now()
 		go func() {
 			if sc.loop == "raw" {
@@ -242,6 +247,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 			end := e.waitSettled(s, false, time.Minute, func() string { return sc.name })
 			res.elapsed = end.Sub(start)
 		}
+		res.cpu = perEvent(cpuFrom, e.sampleCPU(s, selfCPU(s)), res.timed, runtime.NumCPU())
 		cancel()
 		if err := <-done; err != nil {
 			b.Fatalf("%s: %v", sc.name, err)
@@ -256,10 +262,12 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		if sc.aof == aofOff {
 			extra = append(extra, "REFUNDS_ALLOW_VOLATILE_REDIS=true")
 		}
+		cpuFrom := e.sampleCPU(s, 0) // refundd has used nothing yet
 		start := time.Now()
 		ds := startDaemons(s, bin, e, sc.instances, extra...)
 		end := e.waitSettled(s, true, scenarioTimeout, func() string { return sc.name + "\n" + ds[0].logTail(10) })
 		res.elapsed = end.Sub(start)
+		res.cpu = perEvent(cpuFrom, e.sampleCPU(s, daemonsCPU(s, ds)), res.timed, runtime.NumCPU())
 		for _, d := range ds {
 			res.peakRSS = max(res.peakRSS, d.peakRSS(b))
 			if d.panicked() {
@@ -307,7 +315,12 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		p.w.Events, len(p.msgs), p.w.SameIDDuplicates, p.lateDuplicates, p.w.OutOfOrder, len(p.w.Refused), stored)
 	fmt.Fprintf(w, "every scenario on fresh NATS (JetStream, default sync) and Redis containers, the workload published before the clock starts;\n"+
 		"refundd is timed from its processes' start until its consumer has nothing pending or unacknowledged and its outbox is empty,\n"+
-		"the loops from their start until their consumer is empty; rounds alternate the order of the scenarios\n\n")
+		"the loops from their start until their consumer is empty; rounds alternate the order of the scenarios;\n")
+	if limit := daemonMemoryLimit(); limit != "" {
+		fmt.Fprintf(w, "refundd runs with GOMEMLIMIT=%s (-e2e.gomemlimit), as in a container of deploy/k8s\n\n", limit)
+	} else {
+		fmt.Fprintf(w, "refundd runs without a memory limit (-e2e.gomemlimit)\n\n")
+	}
 
 	raw, hasRaw := median(results["raw"])
 	naive, hasNaive := median(results["naive"])
@@ -333,6 +346,7 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		if r.note != "" {
 			fmt.Fprintf(w, "%30s   %s\n", "", r.note)
 		}
+		fmt.Fprintf(w, "%30s   %s\n", "", r.cpu)
 		if sc.instances > 0 && r.deadLetters > 0 {
 			fmt.Fprintf(w, "%30s   %d dead letters (the events the workload makes to refuse, and their late duplicates)\n", "", r.deadLetters)
 		}

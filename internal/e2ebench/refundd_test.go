@@ -40,7 +40,7 @@ func startDaemons(s *scope, bin string, e *env, n int, extraEnv ...string) []*da
 		d.cmd.Env = append(append(os.Environ(),
 			"REFUNDS_NATS_URL="+e.natsURL, "REFUNDS_REDIS_URL="+e.redisURL,
 			"REFUNDS_HTTP_ADDR="+d.httpAddr, "REFUNDS_INSTANCE="+d.name,
-			"REFUNDS_LOG_LEVEL=warn"), extraEnv...)
+			"REFUNDS_LOG_LEVEL=warn", "GOMEMLIMIT="+daemonMemoryLimit()), extraEnv...)
 		d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 		if err := d.cmd.Start(); err != nil {
 			s.Fatalf("start %s: %v", d.name, err)
@@ -50,6 +50,15 @@ func startDaemons(s *scope, bin string, e *env, n int, extraEnv ...string) []*da
 		ds = append(ds, d)
 	}
 	return ds
+}
+
+// daemonMemoryLimit is the refundd processes' GOMEMLIMIT: the environment's, else
+// -e2e.gomemlimit ("" for none, which the runtime takes as no limit).
+func daemonMemoryLimit() string {
+	if limit, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		return limit
+	}
+	return *benchMemoryLimit
 }
 
 // stop ends the process with SIGTERM, as a deploy would, and kills it after 30s.

@@ -1,0 +1,153 @@
+package e2ebench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTick is the unit of /proc's CPU times (USER_HZ): 100 per second on Linux.
+const clockTick = 10 * time.Millisecond
+
+// cpuSample is the CPU time the machine and the scenario's processes had used at one
+// moment. Two samples say where a scenario's CPU went: on a machine whose cores the
+// consumer, NATS and Redis share, the process that uses the most per event is the
+// one to make cheaper.
+type cpuSample struct {
+	at time.Time
+	// machineBusy is every core's time not idle (/proc/stat: user, nice, system, irq,
+	// softirq, steal), summed over the cores.
+	machineBusy time.Duration
+	// consumer is the consumer's own: the refundd processes' (/proc/<pid>/stat), or
+	// this process's for the loops, which run in it.
+	consumer time.Duration
+	// redis is the Redis server's, all its threads and the forks that rewrite its
+	// append-only file (INFO cpu).
+	redis time.Duration
+}
+
+// sampleCPU reads the machine's and Redis's CPU time so far, beside the consumer's,
+// given (selfCPU for a loop, daemonsCPU for refundd).
+func (e *env) sampleCPU(s *scope, consumer time.Duration) cpuSample {
+	s.Helper()
+	return cpuSample{at: time.Now(), machineBusy: machineBusy(s), consumer: consumer, redis: e.redisCPU(s)}
+}
+
+// selfCPU is this process's user and system time: the loops run in it.
+func selfCPU(s *scope) time.Duration {
+	s.Helper()
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		s.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
+}
+
+// daemonsCPU is the refundd processes' user and system time; they must be running.
+func daemonsCPU(s *scope, ds []*daemon) time.Duration {
+	s.Helper()
+	var sum time.Duration
+	for _, d := range ds {
+		sum += processCPU(s, d.cmd.Process.Pid)
+	}
+	return sum
+}
+
+// cpuPerEvent is where a scenario's CPU went, per event consumed.
+type cpuPerEvent struct {
+	consumer, redis, rest time.Duration
+	// busy is how much of the machine was busy, 1 for every core all the time.
+	busy float64
+}
+
+// perEvent is what the scenario used between from and to over events, on cores cores.
+func perEvent(from, to cpuSample, events, cores int) cpuPerEvent {
+	per := func(d time.Duration) time.Duration { return d / time.Duration(max(1, events)) }
+	machine := to.machineBusy - from.machineBusy
+	consumer, redis := to.consumer-from.consumer, to.redis-from.redis
+	return cpuPerEvent{
+		consumer: per(consumer),
+		redis:    per(redis),
+		rest:     per(max(0, machine-consumer-redis)),
+		busy:     machine.Seconds() / (to.at.Sub(from.at).Seconds() * float64(cores)),
+	}
+}
+
+func (c cpuPerEvent) String() string {
+	us := func(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
+	return fmt.Sprintf("CPU per event: consumer %s, Redis %s, the rest of the machine %s (NATS, the kernel's network, this bench); the machine %.0f%% busy",
+		us(c.consumer), us(c.redis), us(c.rest), 100*c.busy)
+}
+
+// machineBusy is the time every core has spent not idle since boot (/proc/stat's cpu
+// line; iowait counts as idle, since a core waiting on the disk can run anything).
+func machineBusy(s *scope) time.Duration {
+	s.Helper()
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		s.Fatalf("read /proc/stat: %v", err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		s.Fatalf("/proc/stat begins %q, not the cpu line", line)
+	}
+	var busy int64
+	// user nice system idle iowait irq softirq steal: all but idle and iowait.
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseInt(fields[i], 10, 64)
+		if err != nil {
+			s.Fatalf("/proc/stat %q: %v", line, err)
+		}
+		busy += n
+	}
+	return time.Duration(busy) * clockTick
+}
+
+// processCPU is a running process's user and system time (/proc/<pid>/stat).
+func processCPU(s *scope, pid int) time.Duration {
+	s.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		s.Fatalf("read the CPU time of process %d: %v", pid, err)
+	}
+	// After the command's name, which may hold spaces, in parentheses: utime and stime
+	// are the 12th and 13th fields.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		s.Fatalf("/proc/%d/stat: %q", pid, data)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			s.Fatalf("/proc/%d/stat: %q", pid, data)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick
+}
+
+// redisCPU is the time Redis has used: its threads, and its forks that rewrote the
+// append-only file (INFO cpu).
+func (e *env) redisCPU(s *scope) time.Duration {
+	s.Helper()
+	info, err := e.rdb.InfoMap(context.Background(), "cpu").Result()
+	if err != nil {
+		s.Fatalf("INFO cpu: %v", err)
+	}
+	var seconds float64
+	for _, name := range []string{"used_cpu_sys", "used_cpu_user", "used_cpu_sys_children", "used_cpu_user_children"} {
+		v, err := strconv.ParseFloat(info["CPU"][name], 64)
+		if err != nil {
+			s.Fatalf("INFO cpu %s: %v", name, err)
+		}
+		seconds += v
+	}
+	return time.Duration(seconds * float64(time.Second))
+}
