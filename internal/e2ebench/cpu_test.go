@@ -26,15 +26,17 @@ type cpuSample struct {
 	// this process's for the loops, which run in it.
 	consumer time.Duration
 	// redis is the Redis server's, all its threads and the forks that rewrite its
-	// append-only file (INFO cpu).
-	redis time.Duration
+	// append-only file (INFO cpu); redisForks is the forks' part.
+	redis, redisForks time.Duration
 }
 
 // sampleCPU reads the machine's and Redis's CPU time so far, beside the consumer's,
 // given (selfCPU for a loop, daemonsCPU for refundd).
 func (e *env) sampleCPU(s *scope, consumer time.Duration) cpuSample {
 	s.Helper()
-	return cpuSample{at: time.Now(), machineBusy: machineBusy(s), consumer: consumer, redis: e.redisCPU(s)}
+	c := cpuSample{at: time.Now(), machineBusy: machineBusy(s), consumer: consumer}
+	c.redis, c.redisForks = e.redisCPU(s)
+	return c
 }
 
 // selfCPU is this process's user and system time: the loops run in it.
@@ -59,7 +61,7 @@ func daemonsCPU(s *scope, ds []*daemon) time.Duration {
 
 // cpuPerEvent is where a scenario's CPU went, per event consumed.
 type cpuPerEvent struct {
-	consumer, redis, rest time.Duration
+	consumer, redis, redisForks, rest time.Duration
 	// busy is how much of the machine was busy, 1 for every core all the time.
 	busy float64
 }
@@ -70,17 +72,18 @@ func perEvent(from, to cpuSample, events, cores int) cpuPerEvent {
 	machine := to.machineBusy - from.machineBusy
 	consumer, redis := to.consumer-from.consumer, to.redis-from.redis
 	return cpuPerEvent{
-		consumer: per(consumer),
-		redis:    per(redis),
-		rest:     per(max(0, machine-consumer-redis)),
-		busy:     machine.Seconds() / (to.at.Sub(from.at).Seconds() * float64(cores)),
+		consumer:   per(consumer),
+		redis:      per(redis),
+		redisForks: per(to.redisForks - from.redisForks),
+		rest:       per(max(0, machine-consumer-redis)),
+		busy:       machine.Seconds() / (to.at.Sub(from.at).Seconds() * float64(cores)),
 	}
 }
 
 func (c cpuPerEvent) String() string {
 	us := func(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
-	return fmt.Sprintf("CPU per event: consumer %s, Redis %s, the rest of the machine %s (NATS, the kernel's network, this bench); the machine %.0f%% busy",
-		us(c.consumer), us(c.redis), us(c.rest), 100*c.busy)
+	return fmt.Sprintf("CPU per event: consumer %s, Redis %s (%s of it rewriting the append-only file), the rest of the machine %s (NATS, the kernel's network, this bench); the machine %.0f%% busy",
+		us(c.consumer), us(c.redis), us(c.redisForks), us(c.rest), 100*c.busy)
 }
 
 // machineBusy is the time every core has spent not idle since boot (/proc/stat's cpu
@@ -133,21 +136,25 @@ func processCPU(s *scope, pid int) time.Duration {
 	return time.Duration(ticks) * clockTick
 }
 
-// redisCPU is the time Redis has used: its threads, and its forks that rewrote the
-// append-only file (INFO cpu).
-func (e *env) redisCPU(s *scope) time.Duration {
+// redisCPU is the time Redis has used: in all (its threads, and its forks that
+// rewrote the append-only file), and in those forks (INFO cpu).
+func (e *env) redisCPU(s *scope) (all, forks time.Duration) {
 	s.Helper()
 	info, err := e.rdb.InfoMap(context.Background(), "cpu").Result()
 	if err != nil {
 		s.Fatalf("INFO cpu: %v", err)
 	}
-	var seconds float64
-	for _, name := range []string{"used_cpu_sys", "used_cpu_user", "used_cpu_sys_children", "used_cpu_user_children"} {
-		v, err := strconv.ParseFloat(info["CPU"][name], 64)
-		if err != nil {
-			s.Fatalf("INFO cpu %s: %v", name, err)
+	seconds := func(names ...string) time.Duration {
+		var sum float64
+		for _, name := range names {
+			v, err := strconv.ParseFloat(info["CPU"][name], 64)
+			if err != nil {
+				s.Fatalf("INFO cpu %s: %v", name, err)
+			}
+			sum += v
 		}
-		seconds += v
+		return time.Duration(sum * float64(time.Second))
 	}
-	return time.Duration(seconds * float64(time.Second))
+	forks = seconds("used_cpu_sys_children", "used_cpu_user_children")
+	return seconds("used_cpu_sys", "used_cpu_user") + forks, forks
 }
