@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"math"
 	"runtime/debug"
 
@@ -32,15 +33,23 @@ type gcSettings struct {
 }
 
 // tuneGC sets the memory limit from the container's (memlimit: cgroup v1 or v2) unless
-// GOMEMLIMIT is set, then GOGC as gcPercentFor says. getenv is os.Getenv but in tests.
-func tuneGC(getenv func(string) string, log zerolog.Logger) gcSettings {
+// GOMEMLIMIT is set, then GOGC as gcPercentFor says. lookupEnv is os.LookupEnv but in
+// tests; memlimit itself reads the process's environment (GOMEMLIMIT, and AUTOMEMLIMIT:
+// a ratio, or "off"), and skips when GOMEMLIMIT is set even empty, as here.
+func tuneGC(lookupEnv func(string) (string, bool), log zerolog.Logger) gcSettings {
 	s := gcSettings{limitFrom: "GOMEMLIMIT"}
-	if getenv("GOMEMLIMIT") == "" {
+	if _, set := lookupEnv("GOMEMLIMIT"); !set {
 		s.limitFrom = "cgroup"
-		if _, err := memlimit.Set(memlimit.WithProvider(memlimit.FromCgroup), memlimit.WithRatio(memoryLimitRatio)); err != nil {
+		_, err := memlimit.Set(memlimit.WithProvider(memlimit.FromCgroup), memlimit.WithRatio(memoryLimitRatio))
+		switch {
+		case errors.Is(err, memlimit.ErrNoCgroup), errors.Is(err, memlimit.ErrCgroupsNotSupported):
 			// Not in a cgroup with a memory controller (a laptop, some CI): no limit,
 			// as before.
 			log.Debug().Err(err).Msg("no container memory limit found")
+		case err != nil:
+			// A limit may exist that refundd could not read, or AUTOMEMLIMIT is not a
+			// ratio: the operator should know it runs without one.
+			log.Warn().Err(err).Msg("container memory limit not applied; set GOMEMLIMIT")
 		}
 	}
 	s.memoryLimit = debug.SetMemoryLimit(-1) // -1 reads it
@@ -49,7 +58,8 @@ func tuneGC(getenv func(string) string, log zerolog.Logger) gcSettings {
 	}
 	// SetGCPercent only reads by setting: what the runtime took from GOGC, or 100.
 	current := debug.SetGCPercent(100)
-	s.gcPercent = gcPercentFor(getenv("GOGC") != "", current, s.memoryLimit)
+	_, gogcSet := lookupEnv("GOGC")
+	s.gcPercent = gcPercentFor(gogcSet, current, s.memoryLimit)
 	debug.SetGCPercent(s.gcPercent)
 	return s
 }

@@ -21,6 +21,8 @@ func TestRefunddCollectsGarbageLessOftenOnlyUnderAMemoryLimit(t *testing.T) {
 		{"under a memory limit, four times less often", false, 100, gib, gcPercentUnderMemoryLimit},
 		{"without a limit, as Go does by default", false, 100, math.MaxInt64, 100},
 		{"GOGC set, under a limit: the operator's", true, 150, gib, 150},
+		{"GOGC=100 set, under a limit: the operator's, though it is Go's default", true, 100, gib, 100},
+		{"GOGC=off, under a limit: the operator's", true, -1, gib, -1},
 		{"GOGC=off, without a limit: the operator's", true, -1, math.MaxInt64, -1},
 	}
 	for _, c := range cases {
@@ -48,7 +50,7 @@ func TestAGOMEMLIMITMakesRefunddCollectLessOften(t *testing.T) {
 	// What the runtime does at start with GOMEMLIMIT=512MiB in the environment.
 	debug.SetMemoryLimit(512 << 20)
 	env := map[string]string{"GOMEMLIMIT": "512MiB"}
-	s := tuneGC(func(k string) string { return env[k] }, zerolog.Nop())
+	s := tuneGC(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, zerolog.Nop())
 	if s.gcPercent != gcPercentUnderMemoryLimit || debug.SetGCPercent(100) != gcPercentUnderMemoryLimit {
 		t.Errorf("GOGC %d, want %d under GOMEMLIMIT", s.gcPercent, gcPercentUnderMemoryLimit)
 	}
@@ -64,7 +66,7 @@ func TestWithoutAMemoryLimitRefunddCollectsAsGoDoes(t *testing.T) {
 	restoreGC(t)
 	debug.SetMemoryLimit(math.MaxInt64)
 	debug.SetGCPercent(100)
-	s := tuneGC(func(string) string { return "" }, zerolog.Nop())
+	s := tuneGC(func(string) (string, bool) { return "", false }, zerolog.Nop())
 	if s.gcPercent != 100 || s.limitFrom != "" || debug.SetMemoryLimit(-1) != math.MaxInt64 {
 		t.Errorf("GOGC %d, memory limit %d from %q; want 100 and none: without a limit the heap would grow unbounded",
 			s.gcPercent, s.memoryLimit, s.limitFrom)

@@ -43,7 +43,7 @@ func main() {
 	if err != nil {
 		log.Fatal().Err(err).Msg("configuration")
 	}
-	logGC(log, tuneGC(os.Getenv, log))
+	logGC(log, tuneGC(os.LookupEnv, log))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, cfg, log, nil); err != nil {

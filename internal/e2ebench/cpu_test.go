@@ -20,13 +20,16 @@ const clockTick = 10 * time.Millisecond
 type cpuSample struct {
 	at time.Time
 	// machineBusy is every core's time not idle (/proc/stat: user, nice, system, irq,
-	// softirq, steal), summed over the cores.
+	// softirq, steal), summed over the cores; cores is how many /proc/stat lists.
 	machineBusy time.Duration
+	cores       int
 	// consumer is the consumer's own: the refundd processes' (/proc/<pid>/stat), or
 	// this process's for the loops, which run in it.
 	consumer time.Duration
 	// redis is the Redis server's, all its threads and the forks that rewrite its
-	// append-only file (INFO cpu); redisForks is the forks' part.
+	// append-only file (INFO cpu); redisForks is the forks' part. Redis counts a fork's
+	// time once it has ended: one still rewriting at the closing sample counts under
+	// the rest of the machine.
 	redis, redisForks time.Duration
 }
 
@@ -34,7 +37,8 @@ type cpuSample struct {
 // given (selfCPU for a loop, daemonsCPU for refundd).
 func (e *env) sampleCPU(s *scope, consumer time.Duration) cpuSample {
 	s.Helper()
-	c := cpuSample{at: time.Now(), machineBusy: machineBusy(s), consumer: consumer}
+	c := cpuSample{at: time.Now(), consumer: consumer}
+	c.machineBusy, c.cores = machineBusy(s)
 	c.redis, c.redisForks = e.redisCPU(s)
 	return c
 }
@@ -66,8 +70,8 @@ type cpuPerEvent struct {
 	busy float64
 }
 
-// perEvent is what the scenario used between from and to over events, on cores cores.
-func perEvent(from, to cpuSample, events, cores int) cpuPerEvent {
+// perEvent is what the scenario used between from and to over events.
+func perEvent(from, to cpuSample, events int) cpuPerEvent {
 	per := func(d time.Duration) time.Duration { return d / time.Duration(max(1, events)) }
 	machine := to.machineBusy - from.machineBusy
 	consumer, redis := to.consumer-from.consumer, to.redis-from.redis
@@ -76,7 +80,7 @@ func perEvent(from, to cpuSample, events, cores int) cpuPerEvent {
 		redis:      per(redis),
 		redisForks: per(to.redisForks - from.redisForks),
 		rest:       per(max(0, machine-consumer-redis)),
-		busy:       machine.Seconds() / (to.at.Sub(from.at).Seconds() * float64(cores)),
+		busy:       machine.Seconds() / (to.at.Sub(from.at).Seconds() * float64(max(1, to.cores))),
 	}
 }
 
@@ -87,28 +91,36 @@ func (c cpuPerEvent) String() string {
 }
 
 // machineBusy is the time every core has spent not idle since boot (/proc/stat's cpu
-// line; iowait counts as idle, since a core waiting on the disk can run anything).
-func machineBusy(s *scope) time.Duration {
+// line; iowait counts as idle, since a core waiting on the disk can run anything), and
+// how many cores there are (its cpuN lines: all online cores, as the cpu line sums,
+// whatever this process may run on).
+func machineBusy(s *scope) (time.Duration, int) {
 	s.Helper()
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		s.Fatalf("read /proc/stat: %v", err)
 	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	fields := strings.Fields(line)
+	lines := strings.Split(string(data), "\n")
+	fields := strings.Fields(lines[0])
 	if len(fields) < 9 || fields[0] != "cpu" {
-		s.Fatalf("/proc/stat begins %q, not the cpu line", line)
+		s.Fatalf("/proc/stat begins %q, not the cpu line", lines[0])
 	}
 	var busy int64
 	// user nice system idle iowait irq softirq steal: all but idle and iowait.
 	for _, i := range []int{1, 2, 3, 6, 7, 8} {
 		n, err := strconv.ParseInt(fields[i], 10, 64)
 		if err != nil {
-			s.Fatalf("/proc/stat %q: %v", line, err)
+			s.Fatalf("/proc/stat %q: %v", lines[0], err)
 		}
 		busy += n
 	}
-	return time.Duration(busy) * clockTick
+	cores := 0
+	for _, line := range lines[1:] {
+		if rest, ok := strings.CutPrefix(line, "cpu"); ok && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
+			cores++
+		}
+	}
+	return time.Duration(busy) * clockTick, cores
 }
 
 // processCPU is a running process's user and system time (/proc/<pid>/stat).
@@ -120,9 +132,12 @@ func processCPU(s *scope, pid int) time.Duration {
 	}
 	// After the command's name, which may hold spaces, in parentheses: utime and stime
 	// are the 12th and 13th fields.
-	_, rest, ok := strings.Cut(string(data), ") ")
-	fields := strings.Fields(rest)
-	if !ok || len(fields) < 13 {
+	end := strings.LastIndex(string(data), ") ")
+	if end < 0 {
+		s.Fatalf("/proc/%d/stat: %q", pid, data)
+	}
+	fields := strings.Fields(string(data)[end+2:])
+	if len(fields) < 13 {
 		s.Fatalf("/proc/%d/stat: %q", pid, data)
 	}
 	var ticks int64

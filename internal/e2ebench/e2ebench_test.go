@@ -8,7 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"runtime"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -42,6 +42,10 @@ var (
 		"refundd sets itself in deploy/k8s's 1 GiB container (90%), which also makes it collect garbage less often (see cmd/refundd/gc.go); empty: none, as on a machine without a limit")
 	benchScenarios = flag.String("e2e.scenarios", "", "comma-separated scenario keys to run (raw,naive,refundd1,refundd2,refundd1-aof-off,latency,latency-aof-off); default all")
 )
+
+// validMemoryLimit is what the Go runtime takes as GOMEMLIMIT (runtime/debug's
+// SetMemoryLimit: bytes, with an optional IEC unit, or off).
+var validMemoryLimit = regexp.MustCompile(`^([0-9]+(B|KiB|MiB|GiB|TiB)?|off)$`)
 
 // lateDuplicateShare is the workload's default share of events published again under
 // another Nats-Msg-Id. The bench adds them itself (see prepare).
@@ -145,6 +149,10 @@ func (r result) rate() float64 { return float64(r.timed) / r.elapsed.Seconds() }
 //
 // Run: go test -run '^$' -bench EndToEnd -benchtime 1x -timeout 60m ./internal/e2ebench/
 func BenchmarkEndToEnd(b *testing.B) {
+	if limit := daemonMemoryLimit(); limit != "" && !validMemoryLimit.MatchString(limit) {
+		b.Fatalf("GOMEMLIMIT %q (-e2e.gomemlimit or the environment): refundd would not start; want a number of bytes, "+
+			"with an optional unit B, KiB, MiB, GiB or TiB, or off", limit)
+	}
 	wanted := map[string]bool{}
 	for _, k := range strings.Split(*benchScenarios, ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -247,7 +255,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 			end := e.waitSettled(s, false, time.Minute, func() string { return sc.name })
 			res.elapsed = end.Sub(start)
 		}
-		res.cpu = perEvent(cpuFrom, e.sampleCPU(s, selfCPU(s)), res.timed, runtime.NumCPU())
+		res.cpu = perEvent(cpuFrom, e.sampleCPU(s, selfCPU(s)), res.timed)
 		cancel()
 		if err := <-done; err != nil {
 			b.Fatalf("%s: %v", sc.name, err)
@@ -267,12 +275,14 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		ds := startDaemons(s, bin, e, sc.instances, extra...)
 		end := e.waitSettled(s, true, scenarioTimeout, func() string { return sc.name + "\n" + ds[0].logTail(10) })
 		res.elapsed = end.Sub(start)
-		res.cpu = perEvent(cpuFrom, e.sampleCPU(s, daemonsCPU(s, ds)), res.timed, runtime.NumCPU())
 		for _, d := range ds {
-			res.peakRSS = max(res.peakRSS, d.peakRSS(b))
 			if d.panicked() {
 				b.Fatalf("%s logged a panic:\n%s", d.name, d.logTail(40))
 			}
+		}
+		res.cpu = perEvent(cpuFrom, e.sampleCPU(s, daemonsCPU(s, ds)), res.timed)
+		for _, d := range ds {
+			res.peakRSS = max(res.peakRSS, d.peakRSS(b))
 		}
 		res.redisPerAcct = float64(e.usedMemory(s)-memBefore) / float64(len(p.w.Accounts))
 		if stream, err := e.js.Stream(ctx, consumers.DeadLetterStream); err == nil {

@@ -715,12 +715,14 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	cores := make([]string, len(steps)) // each step's "c" field, to cache once saved
 	// One call per partition: the steps of an account are all in its partition, so
 	// they keep their order. The holder index and the case index are written beside
-	// the calls, before or after their step. A step that writes the holder index first
-	// sends its partition's call, so that what the account's earlier steps wrote there
-	// after them goes first (a holder's removal by one step before its addition by the
-	// next). Other partitions' calls go on gathering: the holder index is kept per
-	// account, and an account's steps are all in one partition. The case index needs
-	// no send: written before the call that will hold its step, it is before the step.
+	// the calls, before or after their step. A step that adds its account to the
+	// holder index first sends its partition's call, so that a removal an earlier step
+	// of the account made after it goes first (a holder's removal by one step before
+	// its addition by the next). Other partitions' calls go on gathering: the holder
+	// index is kept per account, and an account's steps are all in one partition. A
+	// removal needs no send (it goes after the call that holds its step, so after
+	// every earlier write), nor does the case index (written before the call that will
+	// hold its step, it is before the step).
 	type call struct {
 		steps []int
 		keys  []string
@@ -759,10 +761,8 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			}
 		}
 		h := st.HolderOverdue
-		if h != nil {
-			send(p)
-		}
 		if h != nil && h.Overdue {
+			send(p)
 			// Before the step, as for the case index: a crash in between leaves the
 			// account flagged without its overdue bill, which only sends a withdrawal
 			// of the same holder to review; never the other way round.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -410,26 +411,36 @@ func TestAStepRedisRefusesFailsAloneAmongTheStepsOfItsPartition(t *testing.T) {
 func TestTheHolderIndexFollowsTheStepsOfABatchInOrder(t *testing.T) {
 	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, _ *redis.Client) {
 		ctx := context.Background()
-		step := func(event string, version string, overdue bool) state.Step {
-			return state.Step{
-				Event: state.EventRef{AccountID: "acct-h", EventID: event}, ExpectedVersion: version,
-				Account: accountWithCash("acct-h", "1.00"), Digest: digestOf(event),
-				HolderOverdue: &state.HolderOverdue{Name: "Li Wei", Overdue: overdue},
-			}
-		}
-		// Paid, then overdue again, in one batch: the account must end in the index.
-		first := step("e1", "", false)
-		second := step("e2", first.NextVersion(), true)
-		results, err := s.Commit(ctx, []state.Step{first, second})
-		if err != nil || results[0].Outcome != state.Applied || results[1].Outcome != state.Applied {
-			t.Fatalf("commit: %v %v", results, err)
-		}
-		index, err := s.SameHolderOverdue(ctx, []string{"Li Wei"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := index["Li Wei"]; len(got) != 1 || got[0] != "acct-h" {
-			t.Fatalf("holder index %v, want acct-h: its last step says overdue", got)
+		for _, c := range []struct {
+			name          string
+			first, second bool // overdue after each step
+		}{
+			{"paid, then overdue again: the account stays in the index", false, true},
+			{"overdue, then paid: the account leaves the index", true, false},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				account := "acct-h-" + strconv.FormatBool(c.second)
+				step := func(event string, version string, overdue bool) state.Step {
+					return state.Step{
+						Event: state.EventRef{AccountID: account, EventID: event}, ExpectedVersion: version,
+						Account: accountWithCash(account, "1.00"), Digest: digestOf(event),
+						HolderOverdue: &state.HolderOverdue{Name: "Li Wei " + account, Overdue: overdue},
+					}
+				}
+				first := step("e1", "", c.first)
+				second := step("e2", first.NextVersion(), c.second)
+				results, err := s.Commit(ctx, []state.Step{first, second})
+				if err != nil || results[0].Outcome != state.Applied || results[1].Outcome != state.Applied {
+					t.Fatalf("commit: %v %v", results, err)
+				}
+				index, err := s.SameHolderOverdue(ctx, []string{"Li Wei " + account})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := index["Li Wei "+account]; (len(got) == 1 && got[0] == account) != c.second {
+					t.Fatalf("holder index %v; the last step says overdue %v", got, c.second)
+				}
+			})
 		}
 	})
 }
