@@ -448,9 +448,10 @@ func (env *throughputEnv) commandTimes(b *testing.B, events int) string {
 	}
 	var all []spent
 	for _, line := range strings.Split(info, "\r\n") {
-		name, stats, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
-		if !ok || name == line {
-			continue
+		rest, isCommand := strings.CutPrefix(line, "cmdstat_")
+		name, stats, ok := strings.Cut(rest, ":")
+		if !isCommand || !ok {
+			continue // the section's header, or its end
 		}
 		s := spent{command: name}
 		for _, stat := range strings.Split(stats, ",") {
