@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -355,16 +354,13 @@ type cpuUse struct{ process, gc time.Duration }
 
 func readCPU(b *testing.B) cpuUse {
 	b.Helper()
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		b.Fatalf("getrusage: %v", err)
+	process, err := testenv.SelfCPU()
+	if err != nil {
+		b.Fatal(err)
 	}
 	gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
 	metrics.Read(gc)
-	return cpuUse{
-		process: time.Duration(u.Utime.Nano() + u.Stime.Nano()),
-		gc:      time.Duration(gc[0].Value.Float64() * float64(time.Second)),
-	}
+	return cpuUse{process: process, gc: time.Duration(gc[0].Value.Float64() * float64(time.Second))}
 }
 
 // startRedisUsage is redisUsage before a round, which also resets Redis's command
@@ -387,32 +383,18 @@ type redisUsage struct {
 
 func (env *throughputEnv) redisUsage(b *testing.B) redisUsage {
 	b.Helper()
-	info, err := env.rdb.Info(context.Background(), "cpu", "persistence").Result()
+	ctx := context.Background()
+	cpu, err := testenv.ReadRedisCPU(ctx, env.rdb)
 	if err != nil {
-		b.Fatalf("INFO cpu persistence: %v", err)
+		b.Fatal(err)
 	}
-	var u redisUsage
-	for _, line := range strings.Split(info, "\r\n") {
-		name, value, _ := strings.Cut(line, ":")
-		var seconds *time.Duration
-		switch name {
-		case "used_cpu_sys_main_thread", "used_cpu_user_main_thread":
-			seconds = &u.mainThread
-		case "used_cpu_sys_children", "used_cpu_user_children":
-			seconds = &u.children
-		case "aof_rewrites":
-			u.rewrites, _ = strconv.ParseInt(value, 10, 64)
-		case "aof_current_size":
-			u.aofBytes, _ = strconv.ParseInt(value, 10, 64)
-		}
-		if seconds != nil {
-			f, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				b.Fatalf("INFO cpu %s: %v", line, err)
-			}
-			*seconds += time.Duration(f * float64(time.Second))
-		}
+	u := redisUsage{mainThread: cpu.MainThread, children: cpu.Forks}
+	persistence, err := env.rdb.InfoMap(ctx, "persistence").Result()
+	if err != nil {
+		b.Fatalf("INFO persistence: %v", err)
 	}
+	u.rewrites, _ = strconv.ParseInt(persistence["Persistence"]["aof_rewrites"], 10, 64)
+	u.aofBytes, _ = strconv.ParseInt(persistence["Persistence"]["aof_current_size"], 10, 64)
 	return u
 }
 

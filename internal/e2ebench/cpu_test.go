@@ -6,8 +6,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/payinfra/refunds/internal/testenv"
 )
 
 // clockTick is the unit of /proc's CPU times (USER_HZ): 100 per second on Linux.
@@ -46,11 +47,11 @@ func (e *env) sampleCPU(s *scope, consumer time.Duration) cpuSample {
 // selfCPU is this process's user and system time: the loops run in it.
 func selfCPU(s *scope) time.Duration {
 	s.Helper()
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		s.Fatalf("getrusage: %v", err)
+	d, err := testenv.SelfCPU()
+	if err != nil {
+		s.Fatal(err)
 	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
+	return d
 }
 
 // daemonsCPU is the refundd processes' user and system time; they must be running.
@@ -152,24 +153,12 @@ func processCPU(s *scope, pid int) time.Duration {
 }
 
 // redisCPU is the time Redis has used: in all (its threads, and its forks that
-// rewrote the append-only file), and in those forks (INFO cpu).
+// rewrote the append-only file), and in those forks.
 func (e *env) redisCPU(s *scope) (all, forks time.Duration) {
 	s.Helper()
-	info, err := e.rdb.InfoMap(context.Background(), "cpu").Result()
+	c, err := testenv.ReadRedisCPU(context.Background(), e.rdb)
 	if err != nil {
-		s.Fatalf("INFO cpu: %v", err)
+		s.Fatal(err)
 	}
-	seconds := func(names ...string) time.Duration {
-		var sum float64
-		for _, name := range names {
-			v, err := strconv.ParseFloat(info["CPU"][name], 64)
-			if err != nil {
-				s.Fatalf("INFO cpu %s: %v", name, err)
-			}
-			sum += v
-		}
-		return time.Duration(sum * float64(time.Second))
-	}
-	forks = seconds("used_cpu_sys_children", "used_cpu_user_children")
-	return seconds("used_cpu_sys", "used_cpu_user") + forks, forks
+	return c.Threads + c.Forks, c.Forks
 }
