@@ -147,6 +147,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	defer rdb.Close()
 	store := redisstore.New(rdb)
 	store.SetCachedAccounts(cfg.CachedAccounts)
+	store.SetLogger(log.With().Str("part", "store").Logger())
 
 	api := &readAPI{accounts: store, rules: rules, ready: &ready, log: log}
 	listener, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -120,3 +120,127 @@ func TestTheStoreWorksOnARedisClusterOfThreeMasters(t *testing.T) {
 		t.Fatalf("an ended case after the move: %+v %t %v", c, ok, err)
 	}
 }
+
+// On a cluster the index writes of a batch and its steps may live on different masters,
+// and go-redis sends each master its share of a pipeline at the same time. The rules
+// "the case index before its step" and "the holder's removal after its step" still
+// hold: a master that stalls (its writes paused until the commit gives up) holds back
+// what must follow it.
+func TestOnAClusterIndexWritesKeepTheirOrderAcrossMasters(t *testing.T) {
+	started := testenv.StartRedisCluster(t, 3)
+	// A client that gives up at its context's deadline (go-redis waits its 3 s read
+	// timeout unless told), as a process that stops waiting on a stalled master does.
+	opts := *started.Options()
+	opts.ContextTimeoutEnabled = true
+	rdb := redis.NewClusterClient(&opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	store := redisstore.New(rdb)
+	if err := store.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+
+	t.Run("a case is not saved while its index entry cannot be written", func(t *testing.T) {
+		account := "acct-order-case"
+		caseID := idOnAnotherMaster(t, rdb, account, "w-order-", redisstore.CaseIndexKeyForTest)
+		a := accountWithCash(account, "0")
+		a.Cases = map[string]state.Case{caseID: {ID: caseID, Kind: events.CaseWithdrawal, Status: events.StatusInReview, Amount: decimal.NewFromInt(10), OpenedAt: at}}
+		step := state.Step{Event: state.EventRef{AccountID: account, EventID: "e-open"}, Account: a, OpenedCases: []string{caseID}, Digest: digestOf("e-open")}
+
+		pauseWritesWhileCommitting(t, rdb, redisstore.CaseIndexKeyForTest(caseID), store, step)
+		if _, saved, err := store.Account(ctx, account); err != nil || saved {
+			t.Fatalf("the account was saved (%t, %v) before its case's index entry", saved, err)
+		}
+		// Once the index's master answers again, the retried step saves both.
+		if results, err := store.Commit(ctx, []state.Step{step}); err != nil || results[0].Outcome != state.Applied {
+			t.Fatalf("retry: %v %v", results, err)
+		}
+		if c, owner, ok, err := store.Case(ctx, caseID); err != nil || !ok || owner != account || c.Status != events.StatusInReview {
+			t.Fatalf("case after the retry: %+v %s %t %v", c, owner, ok, err)
+		}
+	})
+
+	t.Run("an account stays flagged while the step that paid it cannot be saved", func(t *testing.T) {
+		account := "acct-order-paid"
+		holder := idOnAnotherMaster(t, rdb, account, "Li Wei ", redisstore.HolderOverdueKeyForTest)
+		overdue := state.Step{
+			Event: state.EventRef{AccountID: account, EventID: "e-bill"}, Account: accountWithCash(account, "0"), Digest: digestOf("e-bill"),
+			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: true},
+		}
+		if results, err := store.Commit(ctx, []state.Step{overdue}); err != nil || results[0].Outcome != state.Applied {
+			t.Fatalf("overdue: %v %v", results, err)
+		}
+		paid := state.Step{
+			Event: state.EventRef{AccountID: account, EventID: "e-paid"}, ExpectedVersion: overdue.NextVersion(),
+			Account: accountWithCash(account, "1.00"), Digest: digestOf("e-paid"),
+			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: false},
+		}
+		pauseWritesWhileCommitting(t, rdb, redisstore.AccountKeyForTest(account), store, paid)
+		if got := holderIndex(t, store, holder); len(got) != 1 || got[0] != account {
+			t.Fatalf("holder index %v while the payment is unsaved; want %s still flagged", got, account)
+		}
+		if results, err := store.Commit(ctx, []state.Step{paid}); err != nil || results[0].Outcome != state.Applied {
+			t.Fatalf("retry: %v %v", results, err)
+		}
+		if got := holderIndex(t, store, holder); len(got) != 0 {
+			t.Fatalf("holder index %v once paid; want none", got)
+		}
+	})
+}
+
+// idOnAnotherMaster is the first of prefix+"1", prefix+"2", … whose key (by keyOf)
+// lives on another master than the account's.
+func idOnAnotherMaster(t *testing.T, rdb *redis.ClusterClient, account, prefix string, keyOf func(string) string) string {
+	t.Helper()
+	ctx := context.Background()
+	accountMaster, err := rdb.MasterForKey(ctx, redisstore.AccountKeyForTest(account))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 100; i++ {
+		id := fmt.Sprintf("%s%d", prefix, i)
+		m, err := rdb.MasterForKey(ctx, keyOf(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Options().Addr != accountMaster.Options().Addr {
+			return id
+		}
+	}
+	t.Fatalf("no id %s… on another master than %s", prefix, account)
+	return ""
+}
+
+// pauseWritesWhileCommitting pauses the writes of the master holding key, commits the
+// step with a deadline shorter than the pause, wants the commit to fail, and lets the
+// master go on.
+func pauseWritesWhileCommitting(t *testing.T, rdb *redis.ClusterClient, key string, store *redisstore.Store, step state.Step) {
+	t.Helper()
+	ctx := context.Background()
+	master, err := rdb.MasterForKey(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := master.Do(ctx, "CLIENT", "PAUSE", 3000, "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = master.Do(ctx, "CLIENT", "UNPAUSE").Err() })
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if results, err := store.Commit(short, []state.Step{step}); err == nil {
+		t.Fatalf("commit with %s's master paused: %v, want an error", key, results)
+	}
+	if err := master.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func holderIndex(t *testing.T, store *redisstore.Store, name string) []string {
+	t.Helper()
+	index, err := store.SameHolderOverdue(context.Background(), []string{name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return index[name]
+}

@@ -106,3 +106,6 @@ func TimerKeysForTest(accountID string) (due, claimed, kinds, counts string) {
 
 // StepScriptForTest is the Lua source of one step.
 var StepScriptForTest = applyLua
+
+// HolderOverdueKeyForTest is the key of the holder index entry of a holder name.
+func HolderOverdueKeyForTest(name string) string { return holderOverdueKey(name) }

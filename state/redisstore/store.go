@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/state"
@@ -82,6 +83,7 @@ const DefaultIdempotencyRetention = 35 * 24 * time.Hour
 // Store is account state in Redis, standalone or Cluster.
 type Store struct {
 	rdb       redis.UniversalClient
+	log       zerolog.Logger
 	retention time.Duration
 	cache     *accountCache
 	// now is when a step's idempotency records are written.
@@ -112,7 +114,7 @@ const DefaultCachedAccounts = 50_000
 // DefaultIdempotencyRetention. It does not take ownership of rdb.
 func New(rdb redis.UniversalClient) *Store {
 	s := &Store{
-		rdb: rdb, retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts),
+		rdb: rdb, log: zerolog.Nop(), retention: DefaultIdempotencyRetention, cache: newAccountCache(DefaultCachedAccounts),
 		now: time.Now, legacyUntil: farFuture, kindsInScoresFrom: farFuture, endedCasesInAccountsFrom: farFuture,
 	}
 	// Every format, however many there are: a zero time would mean "written at once".
@@ -125,6 +127,10 @@ func New(rdb redis.UniversalClient) *Store {
 // farFuture is when a store that has not looked yet takes a newer layout to begin:
 // until Prepare, it writes what every version reads.
 var farFuture = time.Unix(1<<62, 0)
+
+// SetLogger sets where the store reports what it could not write but did not fail a
+// batch for. Unless set, nothing is logged.
+func (s *Store) SetLogger(log zerolog.Logger) { s.log = log }
 
 // SetCachedAccounts sets how many decoded accounts the store keeps (at least 1;
 // DefaultCachedAccounts unless set). Call it before the store is used: it empties the
@@ -673,7 +679,9 @@ func (s *Store) Account(ctx context.Context, id string) (acct state.Account, ok 
 // Commit saves the steps in one pipeline, each atomically, in order. A step Redis
 // refuses is Failed, with Redis's reply as its reason, without failing the others. An error means no outcome is known
 // (Redis unreachable); the caller retries the batch, which is safe because every step
-// is idempotent.
+// is idempotent. The case index and the holder index, kept apart from the steps, are
+// written before them (on a cluster, in a round trip of their own), and a holder's
+// removal after them, once its step is known to be applied.
 func (s *Store) Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
 	if len(steps) == 0 {
 		return nil, nil
@@ -706,7 +714,26 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	if records.legacy {
 		keysPerStep = 5
 	}
+	idx := indexWritesOf(steps)
 	pipe := s.rdb.Pipeline()
+	// The case index and the holder's additions go before every step, so a crash in
+	// between leaves an index entry without its case (a reader finds no case there)
+	// or an account flagged without its overdue bill (a withdrawal of the same holder
+	// goes to review), never a case that cannot be found or an overdue account that
+	// is not flagged. NX: the first account to use a case id keeps it.
+	for _, e := range idx.cases {
+		pipe.HSetNX(ctx, caseIndexKey(e.caseID), e.caseID, e.account)
+	}
+	for _, h := range idx.holdersAdded {
+		pipe.SAdd(ctx, holderOverdueKey(h.name), h.account)
+	}
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster && pipe.Len() > 0 {
+		// go-redis sends each node's share of a cluster pipeline at the same time, so
+		// "before" holds across nodes only as a round trip of its own.
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("commit %d steps: index entries before them: %w", len(steps), err)
+		}
+	}
 	// The account each step's fields are written over: Redis holds it once the
 	// batch's earlier steps of the account are saved. A step after a failed one
 	// conflicts (its expected version is never stored), so assuming the earlier ones
@@ -714,42 +741,14 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	inBatch := make(map[string]*onRedis)
 	cores := make([]string, len(steps)) // each step's "c" field, to cache once saved
 	// One call per partition: the steps of an account are all in its partition, so
-	// they keep their order. The holder index and the case index are written beside
-	// the calls, before or after their step. A step that adds its account to the
-	// holder index first sends its partition's call, so that a removal an earlier step
-	// of the account made after it goes first (a holder's removal by one step before
-	// its addition by the next). Other partitions' calls go on gathering: the holder
-	// index is kept per account, and an account's steps are all in one partition. A
-	// removal needs no send (it goes after the call that holds its step, so after
-	// every earlier write), nor does the case index (written before the call that will
-	// hold its step, it is before the step).
+	// they keep their order.
 	type call struct {
 		steps []int
 		keys  []string
 		args  []any
-		after []func()
 		cmd   *redis.Cmd
 	}
-	var sent []*call
-	var open [Partitions]*call
-	send := func(p int) {
-		c := open[p]
-		if c == nil {
-			return
-		}
-		c.args[0] = len(c.steps)
-		c.cmd = applyScript.EvalSha(ctx, pipe, c.keys, c.args...)
-		// The call copied its keys and arguments: their slices go back for the next
-		// call to fill.
-		callArgs.put(c.args)
-		callKeys.put(c.keys)
-		c.args, c.keys = nil, nil
-		for _, f := range c.after {
-			f()
-		}
-		sent = append(sent, c)
-		open[p] = nil
-	}
+	var calls [Partitions]*call
 	for i, st := range steps {
 		p := Partition(st.Event.AccountID)
 		keys := [5]string{accountKey(st.Event.AccountID), idsKey(st.Event.AccountID), closedCasesKey(st.Event.AccountID)}
@@ -760,26 +759,12 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 				keys[4] = factKey(st.Event.AccountID, st.Fact)
 			}
 		}
-		h := st.HolderOverdue
-		if h != nil && h.Overdue {
-			send(p)
-			// Before the step, as for the case index: a crash in between leaves the
-			// account flagged without its overdue bill, which only sends a withdrawal
-			// of the same holder to review; never the other way round.
-			pipe.SAdd(ctx, holderOverdueKey(h.Name), st.Event.AccountID)
-		}
-		for _, id := range st.OpenedCases {
-			// Before the step, so a crash between the two leaves an index entry
-			// without its case (a reader finds no case there), never a case that
-			// cannot be found. NX: the first account to use a case id keeps it.
-			pipe.HSetNX(ctx, caseIndexKey(id), id, st.Event.AccountID)
-		}
-		c := open[p]
+		c := calls[p]
 		if c == nil {
 			c = &call{args: append(callArgs.get(), 0, keysPerStep), keys: append(callKeys.get(),
 				outboxKey(p), timersDueKey(p), timersClaimedKey(p), timerKindsKey(p), timerCountsKey(p), caseCountsKey(p),
 			)}
-			open[p] = c
+			calls[p] = c
 		}
 		var base *onRedis
 		if st.Account != nil {
@@ -800,16 +785,22 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			inBatch[st.Event.AccountID] = &onRedis{account: st.Account, core: core}
 			cores[i] = core
 		}
-		if h != nil && !h.Overdue {
-			// After the step, for the same reason: removed only once it is paid.
-			name, account := h.Name, st.Event.AccountID
-			c.after = append(c.after, func() { pipe.SRem(ctx, holderOverdueKey(name), account) })
-		}
 		c.steps = append(c.steps, i)
 		c.keys = append(c.keys, keys[:keysPerStep]...)
 	}
-	for p := range open {
-		send(p)
+	var sent []*call
+	for _, c := range calls {
+		if c == nil {
+			continue
+		}
+		c.args[0] = len(c.steps)
+		c.cmd = applyScript.EvalSha(ctx, pipe, c.keys, c.args...)
+		// The call copied its keys and arguments: their slices go back for the next
+		// call to fill.
+		callArgs.put(c.args)
+		callKeys.put(c.keys)
+		c.args, c.keys = nil, nil
+		sent = append(sent, c)
 	}
 	_, execErr := pipe.Exec(ctx)
 	results := make([]state.StepResult, len(steps))
@@ -838,7 +829,94 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	if execErr != nil && !isErrorReply(execErr) {
 		return nil, fmt.Errorf("commit %d steps: %w", len(steps), execErr)
 	}
+	s.removeHoldersPaid(ctx, idx.holdersRemoved, results)
 	return results, nil
+}
+
+// removeHoldersPaid takes out of the holder index the accounts whose last step in the
+// batch paid their overdue amount, once that step is known to be applied: a step that
+// conflicted or failed paid nothing, and removing its account anyway would leave it
+// unflagged while still overdue (a retried step that finds it overdue before and after
+// writes no index at all). It runs after the steps, in a round trip of its own; if it
+// fails, the accounts stay flagged while paid, which only sends a withdrawal of the
+// same holder to review, and the failure is logged.
+func (s *Store) removeHoldersPaid(ctx context.Context, removed []holderEntry, results []state.StepResult) {
+	if len(removed) == 0 {
+		return
+	}
+	pipe := s.rdb.Pipeline()
+	for _, h := range removed {
+		if results[h.step].Outcome == state.Applied {
+			pipe.SRem(ctx, holderOverdueKey(h.name), h.account)
+		}
+	}
+	if pipe.Len() == 0 {
+		return
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		s.log.Warn().Err(err).Int("accounts", pipe.Len()).
+			Msg("holder index: paid accounts not removed; they stay flagged for the same-holder risk rule until their next bill change")
+	}
+}
+
+// indexWrites are what a batch writes outside its steps' slots: the case index and the
+// index of accounts with an overdue amount by holder name.
+type indexWrites struct {
+	cases          []caseEntry
+	holdersAdded   []holderEntry
+	holdersRemoved []holderEntry
+}
+
+type caseEntry struct{ caseID, account string }
+
+// holderEntry is an account under a holder name; step is the batch's last step that
+// changed its entry.
+type holderEntry struct {
+	name, account string
+	step          int
+}
+
+// indexWritesOf gathers a batch's index writes. Each account's holder entry is
+// written once: added before the batch's steps when any of them makes it overdue (an
+// earlier step that paid only makes the flag early, which is safe), and removed after
+// them when the last of them paid. So the index ends as the batch's last step of the
+// account left it, whatever order the writes land in across the nodes of a cluster.
+func indexWritesOf(steps []state.Step) indexWrites {
+	var w indexWrites
+	type holderKey struct{ name, account string }
+	type holder struct {
+		entry          holderEntry
+		overdue, added bool
+	}
+	var holders []holder
+	at := make(map[holderKey]int) // index in holders
+	for i, st := range steps {
+		for _, id := range st.OpenedCases {
+			w.cases = append(w.cases, caseEntry{caseID: id, account: st.Event.AccountID})
+		}
+		h := st.HolderOverdue
+		if h == nil {
+			continue
+		}
+		key := holderKey{name: h.Name, account: st.Event.AccountID}
+		k, seen := at[key]
+		if !seen {
+			k = len(holders)
+			at[key] = k
+			holders = append(holders, holder{entry: holderEntry{name: h.Name, account: st.Event.AccountID}})
+		}
+		holders[k].entry.step, holders[k].overdue = i, h.Overdue
+		if h.Overdue && !holders[k].added {
+			holders[k].added = true
+			w.holdersAdded = append(w.holdersAdded, holders[k].entry)
+		}
+	}
+	for _, h := range holders {
+		if !h.overdue {
+			w.holdersRemoved = append(w.holdersRemoved, h.entry)
+		}
+	}
+	return w
 }
 
 // settleStep reads one step's reply into its result, and caches what it saved (core

@@ -445,6 +445,41 @@ func TestTheHolderIndexFollowsTheStepsOfABatchInOrder(t *testing.T) {
 	})
 }
 
+// A payment decided on a version another instance has moved past conflicts and pays
+// nothing, so its account stays in the holder index: the same-holder risk rule still
+// sees the overdue amount until the payment is decided again and saved.
+func TestAPaymentThatConflictsLeavesItsAccountFlagged(t *testing.T) {
+	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, _ *redis.Client) {
+		ctx := context.Background()
+		const account, holder = "acct-h-conflict", "Li Wei (conflict)"
+		overdue := state.Step{
+			Event: state.EventRef{AccountID: account, EventID: "e-bill"}, Account: accountWithCash(account, "0"), Digest: digestOf("e-bill"),
+			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: true},
+		}
+		paidOnAStaleVersion := state.Step{
+			Event: state.EventRef{AccountID: account, EventID: "e-paid"}, ExpectedVersion: "v-moved-past",
+			Account: accountWithCash(account, "1.00"), Digest: digestOf("e-paid"),
+			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: false},
+		}
+		for _, step := range []struct {
+			step state.Step
+			want state.Outcome
+		}{{overdue, state.Applied}, {paidOnAStaleVersion, state.Conflict}} {
+			results, err := s.Commit(ctx, []state.Step{step.step})
+			if err != nil || results[0].Outcome != step.want {
+				t.Fatalf("%s: %v %v, want %v", step.step.Event.EventID, results, err, step.want)
+			}
+		}
+		index, err := s.SameHolderOverdue(ctx, []string{holder})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := index[holder]; len(got) != 1 || got[0] != account {
+			t.Fatalf("holder index %v after a payment that conflicted; want %s still flagged", got, account)
+		}
+	})
+}
+
 // An account with more fields than one Redis call takes from a script at once (its
 // fields are set in slices) is saved and read back whole.
 func TestAnAccountWithAThousandTopUpsIsSavedWhole(t *testing.T) {
