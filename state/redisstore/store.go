@@ -845,16 +845,19 @@ func (s *Store) removeHoldersPaid(ctx context.Context, removed []holderEntry, re
 		return
 	}
 	pipe := s.rdb.Pipeline()
+	var accounts []string
 	for _, h := range removed {
 		if results[h.step].Outcome == state.Applied {
 			pipe.SRem(ctx, holderOverdueKey(h.name), h.account)
+			accounts = append(accounts, h.account)
 		}
 	}
-	if pipe.Len() == 0 {
+	if len(accounts) == 0 {
 		return
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		s.log.Warn().Err(err).Int("accounts", pipe.Len()).
+		// The account ids, never the holders' names.
+		s.log.Warn().Err(err).Strs("account_ids", accounts).
 			Msg("holder index: paid accounts not removed; they stay flagged for the same-holder risk rule until their next bill change")
 	}
 }

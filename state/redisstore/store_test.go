@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"github.com/shopspring/decimal"
 
 	"github.com/payinfra/refunds/events"
@@ -476,6 +478,40 @@ func TestAPaymentThatConflictsLeavesItsAccountFlagged(t *testing.T) {
 		}
 		if got := index[holder]; len(got) != 1 || got[0] != account {
 			t.Fatalf("holder index %v after a payment that conflicted; want %s still flagged", got, account)
+		}
+	})
+}
+
+// A holder's removal that Redis refuses leaves the account flagged while paid (one
+// more review for a withdrawal of the same holder): the payment it follows stands,
+// the batch is not failed for it, and the store says so in its log, without the
+// holder's name.
+func TestARemovalFromTheHolderIndexThatFailsIsLoggedAndThePaymentStands(t *testing.T) {
+	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, rdb *redis.Client) {
+		ctx := context.Background()
+		const account, holder = "acct-h-refused", "Li Wei (refused)"
+		var logged bytes.Buffer
+		s.SetLogger(zerolog.New(&logged))
+		// A key of another type makes Redis refuse the removal.
+		if err := rdb.Set(ctx, redisstore.HolderOverdueKeyForTest(holder), "not a set", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		paid := state.Step{
+			Event: state.EventRef{AccountID: account, EventID: "e-paid"}, Account: accountWithCash(account, "1.00"), Digest: digestOf("e-paid"),
+			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: false},
+		}
+		results, err := s.Commit(ctx, []state.Step{paid})
+		if err != nil || results[0].Outcome != state.Applied {
+			t.Fatalf("commit: %v %v, want the payment applied", results, err)
+		}
+		if !strings.Contains(logged.String(), `"level":"warn"`) || !strings.Contains(logged.String(), "paid accounts not removed") {
+			t.Fatalf("log %q: want a warning that the removal failed", logged.String())
+		}
+		if !strings.Contains(logged.String(), account) {
+			t.Fatalf("log %q: want the account named", logged.String())
+		}
+		if strings.Contains(logged.String(), "Li Wei") {
+			t.Fatalf("log %q names the holder", logged.String())
 		}
 	})
 }
