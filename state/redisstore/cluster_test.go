@@ -161,6 +161,10 @@ func TestOnAClusterIndexWritesKeepTheirOrderAcrossMasters(t *testing.T) {
 		}
 	})
 
+	t.Run("an index entry Redis refuses is logged and the step is saved", func(t *testing.T) {
+		refuseCaseIndexEntry(t, store, rdb)
+	})
+
 	t.Run("an account stays flagged while the step that paid it cannot be saved", func(t *testing.T) {
 		account := "acct-order-paid"
 		holder := idOnAnotherMaster(t, rdb, account, "Li Wei ", redisstore.HolderOverdueKeyForTest)

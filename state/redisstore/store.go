@@ -721,16 +721,19 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	// or an account flagged without its overdue bill (a withdrawal of the same holder
 	// goes to review), never a case that cannot be found or an overdue account that
 	// is not flagged. NX: the first account to use a case id keeps it.
+	var before []indexWrite
 	for _, e := range idx.cases {
-		pipe.HSetNX(ctx, caseIndexKey(e.caseID), e.caseID, e.account)
+		before = append(before, indexWrite{cmd: pipe.HSetNX(ctx, caseIndexKey(e.caseID), e.caseID, e.account), account: e.account, index: "case"})
 	}
 	for _, h := range idx.holdersAdded {
-		pipe.SAdd(ctx, holderOverdueKey(h.name), h.account)
+		before = append(before, indexWrite{cmd: pipe.SAdd(ctx, holderOverdueKey(h.name), h.account), account: h.account, index: "holder"})
 	}
-	if _, cluster := s.rdb.(*redis.ClusterClient); cluster && pipe.Len() > 0 {
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	if cluster && len(before) > 0 {
 		// go-redis sends each node's share of a cluster pipeline at the same time, so
 		// "before" holds across nodes only as a round trip of its own.
-		if _, err := pipe.Exec(ctx); err != nil {
+		_, _ = pipe.Exec(ctx) // each reply is checked by indexWritesDone
+		if err := s.indexWritesDone(before); err != nil {
 			return nil, fmt.Errorf("commit %d steps: index entries before them: %w", len(steps), err)
 		}
 	}
@@ -803,6 +806,11 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		sent = append(sent, c)
 	}
 	_, execErr := pipe.Exec(ctx)
+	if !cluster {
+		if err := s.indexWritesDone(before); err != nil {
+			return nil, fmt.Errorf("commit %d steps: %w", len(steps), err)
+		}
+	}
 	results := make([]state.StepResult, len(steps))
 	for _, c := range sent {
 		cmd := c.cmd
@@ -860,6 +868,33 @@ func (s *Store) removeHoldersPaid(ctx context.Context, removed []holderEntry, re
 		s.log.Warn().Err(err).Strs("account_ids", accounts).
 			Msg("holder index: paid accounts not removed; they stay flagged for the same-holder risk rule until their next bill change")
 	}
+}
+
+// indexWrite is one index entry written before its step.
+type indexWrite struct {
+	cmd     redis.Cmder
+	account string
+	index   string // "case" or "holder"
+}
+
+// indexWritesDone checks the index entries written before a batch's steps. One that
+// Redis did not answer is an error: the steps must not go without it. One that Redis
+// refused (a key of another type, put there by hand) is logged, and the steps go on:
+// failing them would fail every batch its event joins, on every retry. The log names
+// the account, never the holder.
+func (s *Store) indexWritesDone(writes []indexWrite) error {
+	for _, w := range writes {
+		err := w.cmd.Err()
+		if err == nil {
+			continue
+		}
+		if !isErrorReply(err) {
+			return err
+		}
+		s.log.Error().Err(err).Str("index", w.index).Str("account_id", w.account).
+			Msg("index entry refused by Redis; the step is saved without it (a case not found by its id, or a holder not flagged for the risk rule): repair the key")
+	}
+	return nil
 }
 
 // indexWrites are what a batch writes outside its steps' slots: the case index and the

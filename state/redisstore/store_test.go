@@ -516,6 +516,38 @@ func TestARemovalFromTheHolderIndexThatFailsIsLoggedAndThePaymentStands(t *testi
 	})
 }
 
+// An index entry Redis refuses (its key holds another type, put there by hand) does
+// not fail the batch, which would fail again with every batch its event joined: the
+// step is saved, and the store logs the account whose entry is missing.
+func TestAnIndexEntryRedisRefusesIsLoggedAndTheStepIsSaved(t *testing.T) {
+	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, rdb *redis.Client) {
+		refuseCaseIndexEntry(t, s, rdb)
+	})
+}
+
+// refuseCaseIndexEntry commits a step that opens a case whose index key holds a
+// string, and checks the step is saved and the refusal logged with its account.
+func refuseCaseIndexEntry(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient) {
+	t.Helper()
+	ctx := context.Background()
+	const account, caseID = "acct-index-refused", "w-index-refused"
+	var logged bytes.Buffer
+	s.SetLogger(zerolog.New(&logged))
+	if err := rdb.Set(ctx, redisstore.CaseIndexKeyForTest(caseID), "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	a := accountWithCash(account, "0")
+	a.Cases = map[string]state.Case{caseID: {ID: caseID, Kind: events.CaseWithdrawal, Status: events.StatusInReview, Amount: decimal.NewFromInt(10), OpenedAt: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}}
+	step := state.Step{Event: state.EventRef{AccountID: account, EventID: "e-open"}, Account: a, OpenedCases: []string{caseID}, Digest: digestOf("e-open")}
+	results, err := s.Commit(ctx, []state.Step{step})
+	if err != nil || results[0].Outcome != state.Applied {
+		t.Fatalf("commit: %v %v, want the step applied", results, err)
+	}
+	if !strings.Contains(logged.String(), `"level":"error"`) || !strings.Contains(logged.String(), account) || !strings.Contains(logged.String(), "index entry refused") {
+		t.Fatalf("log %q: want an error naming %s", logged.String(), account)
+	}
+}
+
 // An account with more fields than one Redis call takes from a script at once (its
 // fields are set in slices) is saved and read back whole.
 func TestAnAccountWithAThousandTopUpsIsSavedWhole(t *testing.T) {
