@@ -68,9 +68,23 @@ end
 return replies
 `
 
+// unflagLua takes an account out of a holder's overdue index only while the account
+// is at the version a batch left it at (KEYS[1] the account, KEYS[2] the holder's
+// set; ARGV[1] the version, ARGV[2] the account id): a payment whose step did not
+// apply, or an account another step has moved since (perhaps overdue again, and added
+// again), keeps its entry. The two keys are in different slots, so only one Redis can
+// run it.
+const unflagLua = `
+if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
+  return redis.call('SREM', KEYS[2], ARGV[2])
+end
+return 0
+`
+
 var (
-	applyScript = redis.NewScript(applyBatchLua)
-	claimScript = redis.NewScript(claimLua)
+	applyScript  = redis.NewScript(applyBatchLua)
+	claimScript  = redis.NewScript(claimLua)
+	unflagScript = redis.NewScript(unflagLua)
 )
 
 // DefaultIdempotencyRetention is how long an event id is remembered: 35 days. The inbound
@@ -680,8 +694,9 @@ func (s *Store) Account(ctx context.Context, id string) (acct state.Account, ok 
 // refuses is Failed, with Redis's reply as its reason, without failing the others. An error means no outcome is known
 // (Redis unreachable); the caller retries the batch, which is safe because every step
 // is idempotent. The case index and the holder index, kept apart from the steps, are
-// written before them (on a cluster, in a round trip of their own), and a holder's
-// removal after them, once its step is known to be applied.
+// written before them, and a holder's removal after them: on one Redis in the same
+// pipeline (the removal by a script that checks the account's version), on a cluster
+// each in a round trip of its own (the removal once its step is known to be applied).
 func (s *Store) Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
 	if len(steps) == 0 {
 		return nil, nil
@@ -805,11 +820,21 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		c.args, c.keys = nil, nil
 		sent = append(sent, c)
 	}
+	var unflags []indexWrite
+	if !cluster {
+		// Right behind the steps, on the same connection, so they run first; the
+		// script removes an entry only if the account is still where the batch left it.
+		for _, h := range idx.holdersRemoved {
+			cmd := unflagScript.EvalSha(ctx, pipe, []string{accountKey(h.account), holderOverdueKey(h.name)}, h.version, h.account)
+			unflags = append(unflags, indexWrite{cmd: cmd, account: h.account, index: "holder"})
+		}
+	}
 	_, execErr := pipe.Exec(ctx)
 	if !cluster {
 		if err := s.indexWritesDone(before); err != nil {
 			return nil, fmt.Errorf("commit %d steps: %w", len(steps), err)
 		}
+		s.logRemovalsNotDone(unflags)
 	}
 	results := make([]state.StepResult, len(steps))
 	for _, c := range sent {
@@ -837,37 +862,45 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	if execErr != nil && !isErrorReply(execErr) {
 		return nil, fmt.Errorf("commit %d steps: %w", len(steps), execErr)
 	}
-	s.removeHoldersPaid(ctx, idx.holdersRemoved, results)
+	if cluster {
+		s.removeHoldersPaid(ctx, idx.holdersRemoved, results)
+	}
 	return results, nil
 }
 
-// removeHoldersPaid takes out of the holder index the accounts whose last step in the
-// batch paid their overdue amount, once that step is known to be applied: a step that
-// conflicted or failed paid nothing, and removing its account anyway would leave it
-// unflagged while still overdue (a retried step that finds it overdue before and after
-// writes no index at all). It runs after the steps, in a round trip of its own; if it
-// fails, the accounts stay flagged while paid, which only sends a withdrawal of the
-// same holder to review, and the failure is logged.
-func (s *Store) removeHoldersPaid(ctx context.Context, removed []holderEntry, results []state.StepResult) {
-	if len(removed) == 0 {
-		return
-	}
-	pipe := s.rdb.Pipeline()
-	var accounts []string
-	for _, h := range removed {
-		if results[h.step].Outcome == state.Applied {
-			pipe.SRem(ctx, holderOverdueKey(h.name), h.account)
-			accounts = append(accounts, h.account)
+// logRemovalsNotDone logs each removal from the holder index that Redis refused or did
+// not answer: the account stays flagged while paid, which only sends a withdrawal of
+// the same holder to review, until its next bill change. The log names the account,
+// never the holder.
+func (s *Store) logRemovalsNotDone(removals []indexWrite) {
+	for _, r := range removals {
+		if err := r.cmd.Err(); err != nil {
+			s.log.Warn().Err(err).Str("account_id", r.account).
+				Msg("holder index: paid account not removed; it stays flagged for the same-holder risk rule until its next bill change")
 		}
 	}
-	if len(accounts) == 0 {
+}
+
+// removeHoldersPaid is the holder index's removals on a cluster, where the account and
+// the holder's set live on different masters, so no script can check one and change
+// the other at once. It runs after the steps' replies, in a round trip of its own, and
+// only for a step that was applied: one that conflicted or failed paid nothing.
+// Another instance that makes the account overdue again and adds it in between this
+// round trip's read of the replies and its removal loses that entry; one Redis has no
+// such window (unflagLua).
+func (s *Store) removeHoldersPaid(ctx context.Context, removed []holderEntry, results []state.StepResult) {
+	pipe := s.rdb.Pipeline()
+	var removals []indexWrite
+	for _, h := range removed {
+		if results[h.step].Outcome == state.Applied {
+			removals = append(removals, indexWrite{cmd: pipe.SRem(ctx, holderOverdueKey(h.name), h.account), account: h.account, index: "holder"})
+		}
+	}
+	if len(removals) == 0 {
 		return
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		// The account ids, never the holders' names.
-		s.log.Warn().Err(err).Strs("account_ids", accounts).
-			Msg("holder index: paid accounts not removed; they stay flagged for the same-holder risk rule until their next bill change")
-	}
+	_, _ = pipe.Exec(ctx) // each reply is checked by logRemovalsNotDone
+	s.logRemovalsNotDone(removals)
 }
 
 // indexWrite is one index entry written before its step.
@@ -907,11 +940,13 @@ type indexWrites struct {
 
 type caseEntry struct{ caseID, account string }
 
-// holderEntry is an account under a holder name; step is the batch's last step that
-// changed its entry.
+// holderEntry is an account under a holder name. For a removal, step is the batch's
+// last step that changed the entry, and version the account's version after the
+// batch's last step of the account.
 type holderEntry struct {
 	name, account string
 	step          int
+	version       string
 }
 
 // indexWritesOf gathers a batch's index writes. Each account's holder entry is
@@ -949,8 +984,13 @@ func indexWritesOf(steps []state.Step) indexWrites {
 			w.holdersAdded = append(w.holdersAdded, holders[k].entry)
 		}
 	}
+	versions := make(map[string]string, len(holders)) // account → after its last step
+	for _, st := range steps {
+		versions[st.Event.AccountID] = st.NextVersion()
+	}
 	for _, h := range holders {
 		if !h.overdue {
+			h.entry.version = versions[h.entry.account]
 			w.holdersRemoved = append(w.holdersRemoved, h.entry)
 		}
 	}
@@ -1155,7 +1195,7 @@ func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedi
 }
 
 func loadScripts(ctx context.Context, rdb redis.Scripter) error {
-	for name, script := range map[string]*redis.Script{"apply": applyScript, "claim": claimScript} {
+	for name, script := range map[string]*redis.Script{"apply": applyScript, "claim": claimScript, "unflag": unflagScript} {
 		if err := script.Load(ctx, rdb).Err(); err != nil {
 			return fmt.Errorf("load %s script: %w", name, err)
 		}

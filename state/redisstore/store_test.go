@@ -447,6 +447,47 @@ func TestTheHolderIndexFollowsTheStepsOfABatchInOrder(t *testing.T) {
 	})
 }
 
+// A payment followed in the same batch by another event of the account (a
+// consumption, which leaves the holder index alone) still takes the account out of the
+// index: the removal checks the account is where the batch's last step left it.
+func TestAPaymentFollowedByAnotherEventOfTheAccountStillLeavesTheIndex(t *testing.T) {
+	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, _ *redis.Client) {
+		ctx := context.Background()
+		const account, holder = "acct-h-then", "Li Wei (then)"
+		overdue := state.Step{
+			Event: state.EventRef{AccountID: account, EventID: "e-bill"}, Account: accountWithCash(account, "0"), Digest: digestOf("e-bill"),
+			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: true},
+		}
+		paid := state.Step{
+			Event: state.EventRef{AccountID: account, EventID: "e-paid"}, ExpectedVersion: overdue.NextVersion(),
+			Account: accountWithCash(account, "1.00"), Digest: digestOf("e-paid"),
+			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: false},
+		}
+		spent := state.Step{
+			Event: state.EventRef{AccountID: account, EventID: "e-spend"}, ExpectedVersion: paid.NextVersion(),
+			Account: accountWithCash(account, "2.00"), Digest: digestOf("e-spend"),
+		}
+		for _, batch := range [][]state.Step{{overdue}, {paid, spent}} {
+			results, err := s.Commit(ctx, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range results {
+				if r.Outcome != state.Applied {
+					t.Fatalf("commit: %v", results)
+				}
+			}
+		}
+		index, err := s.SameHolderOverdue(ctx, []string{holder})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := index[holder]; len(got) != 0 {
+			t.Fatalf("holder index %v after the payment; want none", got)
+		}
+	})
+}
+
 // A payment decided on a version another instance has moved past conflicts and pays
 // nothing, so its account stays in the holder index: the same-holder risk rule still
 // sees the overdue amount until the payment is decided again and saved.
@@ -504,7 +545,7 @@ func TestARemovalFromTheHolderIndexThatFailsIsLoggedAndThePaymentStands(t *testi
 		if err != nil || results[0].Outcome != state.Applied {
 			t.Fatalf("commit: %v %v, want the payment applied", results, err)
 		}
-		if !strings.Contains(logged.String(), `"level":"warn"`) || !strings.Contains(logged.String(), "paid accounts not removed") {
+		if !strings.Contains(logged.String(), `"level":"warn"`) || !strings.Contains(logged.String(), "paid account not removed") {
 			t.Fatalf("log %q: want a warning that the removal failed", logged.String())
 		}
 		if !strings.Contains(logged.String(), account) {
