@@ -168,18 +168,11 @@ func TestOnAClusterIndexWritesKeepTheirOrderAcrossMasters(t *testing.T) {
 	t.Run("an account stays flagged while the step that paid it cannot be saved", func(t *testing.T) {
 		account := "acct-order-paid"
 		holder := idOnAnotherMaster(t, rdb, account, "Li Wei ", redisstore.HolderOverdueKeyForTest)
-		overdue := state.Step{
-			Event: state.EventRef{AccountID: account, EventID: "e-bill"}, Account: accountWithCash(account, "0"), Digest: digestOf("e-bill"),
-			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: true},
-		}
+		overdue := holderStep(account, "e-bill", "", holder, true)
 		if results, err := store.Commit(ctx, []state.Step{overdue}); err != nil || results[0].Outcome != state.Applied {
 			t.Fatalf("overdue: %v %v", results, err)
 		}
-		paid := state.Step{
-			Event: state.EventRef{AccountID: account, EventID: "e-paid"}, ExpectedVersion: overdue.NextVersion(),
-			Account: accountWithCash(account, "1.00"), Digest: digestOf("e-paid"),
-			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: false},
-		}
+		paid := holderStep(account, "e-paid", overdue.NextVersion(), holder, false)
 		pauseWritesWhileCommitting(t, rdb, redisstore.AccountKeyForTest(account), store, paid)
 		if got := holderIndex(t, store, holder); len(got) != 1 || got[0] != account {
 			t.Fatalf("holder index %v while the payment is unsaved; want %s still flagged", got, account)
@@ -209,11 +202,7 @@ func TestOnAClusterIndexWritesKeepTheirOrderAcrossMasters(t *testing.T) {
 	t.Run("an overdue account is not saved while its holder's entry cannot be written", func(t *testing.T) {
 		account := "acct-order-overdue"
 		holder := idOnAnotherMaster(t, rdb, account, "Wang Fang ", redisstore.HolderOverdueKeyForTest)
-		overdue := state.Step{
-			Event: state.EventRef{AccountID: account, EventID: "e-bill"}, Account: accountWithCash(account, "0"), Digest: digestOf("e-bill"),
-			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: true},
-		}
-		pauseWritesWhileCommitting(t, rdb, redisstore.HolderOverdueKeyForTest(holder), store, overdue)
+		pauseWritesWhileCommitting(t, rdb, redisstore.HolderOverdueKeyForTest(holder), store, holderStep(account, "e-bill", "", holder, true))
 		if _, saved, err := store.Account(ctx, account); err != nil || saved {
 			t.Fatalf("the account was saved (%t, %v) before its holder's entry", saved, err)
 		}

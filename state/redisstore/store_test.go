@@ -57,6 +57,15 @@ func accountWithCash(id, consumed string) *state.Account {
 	return &a
 }
 
+// holderStep is a step of account that leaves it overdue, or not, under holder.
+func holderStep(account, eventID, expectedVersion, holder string, overdue bool) state.Step {
+	return state.Step{
+		Event: state.EventRef{AccountID: account, EventID: eventID}, ExpectedVersion: expectedVersion,
+		Account: accountWithCash(account, "0"), Digest: digestOf(eventID),
+		HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: overdue},
+	}
+}
+
 func TestStore(t *testing.T) {
 	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
 		ctx := context.Background()
@@ -422,15 +431,8 @@ func TestTheHolderIndexFollowsTheStepsOfABatchInOrder(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				account := "acct-h-" + strconv.FormatBool(c.second)
-				step := func(event string, version string, overdue bool) state.Step {
-					return state.Step{
-						Event: state.EventRef{AccountID: account, EventID: event}, ExpectedVersion: version,
-						Account: accountWithCash(account, "1.00"), Digest: digestOf(event),
-						HolderOverdue: &state.HolderOverdue{Name: "Li Wei " + account, Overdue: overdue},
-					}
-				}
-				first := step("e1", "", c.first)
-				second := step("e2", first.NextVersion(), c.second)
+				first := holderStep(account, "e1", "", "Li Wei "+account, c.first)
+				second := holderStep(account, "e2", first.NextVersion(), "Li Wei "+account, c.second)
 				results, err := s.Commit(ctx, []state.Step{first, second})
 				if err != nil || results[0].Outcome != state.Applied || results[1].Outcome != state.Applied {
 					t.Fatalf("commit: %v %v", results, err)
@@ -454,15 +456,8 @@ func TestAPaymentFollowedByAnotherEventOfTheAccountStillLeavesTheIndex(t *testin
 	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, _ *redis.Client) {
 		ctx := context.Background()
 		const account, holder = "acct-h-then", "Li Wei (then)"
-		overdue := state.Step{
-			Event: state.EventRef{AccountID: account, EventID: "e-bill"}, Account: accountWithCash(account, "0"), Digest: digestOf("e-bill"),
-			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: true},
-		}
-		paid := state.Step{
-			Event: state.EventRef{AccountID: account, EventID: "e-paid"}, ExpectedVersion: overdue.NextVersion(),
-			Account: accountWithCash(account, "1.00"), Digest: digestOf("e-paid"),
-			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: false},
-		}
+		overdue := holderStep(account, "e-bill", "", holder, true)
+		paid := holderStep(account, "e-paid", overdue.NextVersion(), holder, false)
 		spent := state.Step{
 			Event: state.EventRef{AccountID: account, EventID: "e-spend"}, ExpectedVersion: paid.NextVersion(),
 			Account: accountWithCash(account, "2.00"), Digest: digestOf("e-spend"),
@@ -495,15 +490,8 @@ func TestAPaymentThatConflictsLeavesItsAccountFlagged(t *testing.T) {
 	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, _ *redis.Client) {
 		ctx := context.Background()
 		const account, holder = "acct-h-conflict", "Li Wei (conflict)"
-		overdue := state.Step{
-			Event: state.EventRef{AccountID: account, EventID: "e-bill"}, Account: accountWithCash(account, "0"), Digest: digestOf("e-bill"),
-			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: true},
-		}
-		paidOnAStaleVersion := state.Step{
-			Event: state.EventRef{AccountID: account, EventID: "e-paid"}, ExpectedVersion: "v-moved-past",
-			Account: accountWithCash(account, "1.00"), Digest: digestOf("e-paid"),
-			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: false},
-		}
+		overdue := holderStep(account, "e-bill", "", holder, true)
+		paidOnAStaleVersion := holderStep(account, "e-paid", "v-moved-past", holder, false)
 		for _, step := range []struct {
 			step state.Step
 			want state.Outcome
@@ -537,11 +525,7 @@ func TestARemovalFromTheHolderIndexThatFailsIsLoggedAndThePaymentStands(t *testi
 		if err := rdb.Set(ctx, redisstore.HolderOverdueKeyForTest(holder), "not a set", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		paid := state.Step{
-			Event: state.EventRef{AccountID: account, EventID: "e-paid"}, Account: accountWithCash(account, "1.00"), Digest: digestOf("e-paid"),
-			HolderOverdue: &state.HolderOverdue{Name: holder, Overdue: false},
-		}
-		results, err := s.Commit(ctx, []state.Step{paid})
+		results, err := s.Commit(ctx, []state.Step{holderStep(account, "e-paid", "", holder, false)})
 		if err != nil || results[0].Outcome != state.Applied {
 			t.Fatalf("commit: %v %v, want the payment applied", results, err)
 		}
