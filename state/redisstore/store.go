@@ -903,7 +903,8 @@ func (s *Store) removeHoldersPaid(ctx context.Context, removed []holderEntry, re
 	s.logRemovalsNotDone(removals)
 }
 
-// indexWrite is one index entry written before its step.
+// indexWrite is one write to the case index or the holder index, with the account it
+// is for, so its reply can be checked and reported on its own.
 type indexWrite struct {
 	cmd     redis.Cmder
 	account string
@@ -984,15 +985,21 @@ func indexWritesOf(steps []state.Step) indexWrites {
 			w.holdersAdded = append(w.holdersAdded, holders[k].entry)
 		}
 	}
-	versions := make(map[string]string, len(holders)) // account → after its last step
-	for _, st := range steps {
-		versions[st.Event.AccountID] = st.NextVersion()
-	}
 	for _, h := range holders {
 		if !h.overdue {
-			h.entry.version = versions[h.entry.account]
 			w.holdersRemoved = append(w.holdersRemoved, h.entry)
 		}
+	}
+	if len(w.holdersRemoved) == 0 {
+		return w
+	}
+	// Each removal's account version after the batch's last step of the account.
+	last := make(map[string]int, len(w.holdersRemoved))
+	for i, st := range steps {
+		last[st.Event.AccountID] = i
+	}
+	for i := range w.holdersRemoved {
+		w.holdersRemoved[i].version = steps[last[w.holdersRemoved[i].account]].NextVersion()
 	}
 	return w
 }
