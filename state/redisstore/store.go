@@ -963,7 +963,7 @@ func indexWritesOf(steps []state.Step) indexWrites {
 		overdue, added bool
 	}
 	var holders []holder
-	at := make(map[holderKey]int) // index in holders
+	var at map[holderKey]int // index in holders; made by the batch's first holder change
 	for i, st := range steps {
 		for _, id := range st.OpenedCases {
 			w.cases = append(w.cases, caseEntry{caseID: id, account: st.Event.AccountID})
@@ -975,6 +975,9 @@ func indexWritesOf(steps []state.Step) indexWrites {
 		key := holderKey{name: h.Name, account: st.Event.AccountID}
 		k, seen := at[key]
 		if !seen {
+			if at == nil {
+				at = make(map[holderKey]int)
+			}
 			k = len(holders)
 			at[key] = k
 			holders = append(holders, holder{entry: holderEntry{name: h.Name, account: st.Event.AccountID}})
