@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/json"
 	"testing"
 	"time"
@@ -86,6 +87,36 @@ func TestAnEndedCaseWrittenAsJSONByAnEarlierVersionReadsTheSame(t *testing.T) {
 	}
 	if again, _ := json.Marshal(storeCase(back)); !bytes.Equal(again, plain) {
 		t.Errorf("read back as %s, want %s", again, plain)
+	}
+}
+
+// Earlier versions deflated ended cases with the standard library's compressor at its
+// best compression, under the same mark and dictionary. Those stay in Redis for as
+// long as their accounts.
+func TestAnEndedCaseDeflatedByAnEarlierVersionReadsTheSame(t *testing.T) {
+	for _, c := range endedCases() {
+		plain, err := json.Marshal(storeCase(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := bytes.NewBuffer([]byte{endedCaseDeflatedV1})
+		w, err := flate.NewWriterDict(stored, flate.BestCompression, []byte(endedCaseDictionary))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(plain); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		back, err := decodeCase(c.ID, stored.Bytes())
+		if err != nil {
+			t.Fatalf("case %s: %v", c.ID, err)
+		}
+		if again, _ := json.Marshal(storeCase(back)); !bytes.Equal(again, plain) {
+			t.Errorf("case %s read back as\n%s\nwant\n%s", c.ID, again, plain)
+		}
 	}
 }
 
