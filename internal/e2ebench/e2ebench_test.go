@@ -406,6 +406,17 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			fmt.Fprintf(w, " none")
 		}
 		fmt.Fprintln(w)
+		if lat.aof == aofAlways {
+			fmt.Fprintf(w, "  Redis's slowest fsync of the append-only file in each %s (LATENCY HISTORY aof-fsync-always; 0: none of %s or more):", latencyWindow, fsyncLatencyThreshold)
+			for i := range lat.p99ByWindow {
+				var slowest time.Duration
+				if i < len(lat.slowestFsyncByWindow) {
+					slowest = lat.slowestFsyncByWindow[i]
+				}
+				fmt.Fprintf(w, " %.0f", float64(slowest)/1e6)
+			}
+			fmt.Fprintln(w, " ms")
+		}
 		prefix := map[aofMode]string{aofAlways: "", aofOff: "aof-off-"}[lat.aof]
 		b.ReportMetric(float64(lat.p50)/1e6, prefix+"p50-ms")
 		b.ReportMetric(float64(lat.p99)/1e6, prefix+"p99-ms")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,7 +30,16 @@ type latencyResult struct {
 	// rewriting its append-only file: with fsync always, its fsyncs then queue behind
 	// the rewrite's writes.
 	rewrites []span
+	// slowestFsyncByWindow is, for each window of p99ByWindow, the slowest fsync Redis
+	// made of its append-only file (LATENCY HISTORY aof-fsync-always): with fsync
+	// always, Redis answers no write before its fsync returns. 0 where none took
+	// fsyncLatencyThreshold or more; nil with the file off.
+	slowestFsyncByWindow []time.Duration
 }
+
+// fsyncLatencyThreshold is Redis's latency-monitor-threshold in the latency phase: the
+// shortest fsync it records.
+const fsyncLatencyThreshold = time.Millisecond
 
 // span is a stretch of a run, from its start.
 type span struct{ from, to time.Duration }
@@ -87,6 +97,9 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 	var extra []string
 	if aof == aofOff {
 		extra = append(extra, "REFUNDS_ALLOW_VOLATILE_REDIS=true")
+	}
+	if aof == aofAlways {
+		watchFsyncs(s, e)
 	}
 	started := time.Now()
 	ds := startDaemons(s, bin, e, 1, extra...)
@@ -156,6 +169,9 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 	e.waitSettled(s, true, 5*time.Minute, func() string { return "latency phase" })
 	stop()
 	res.rewrites = <-rewrites
+	if aof == aofAlways {
+		res.slowestFsyncByWindow = slowestFsyncs(s, e, begin)
+	}
 	// The relay has published everything; let the subscription drain.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -200,6 +216,52 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 	res.published, res.matched = len(sent), len(lat)
 	res.p50, res.p99, res.max = percentile(lat, 50), percentile(lat, 99), percentile(lat, 100)
 	return res
+}
+
+// watchFsyncs has Redis record every fsync of its append-only file that takes
+// fsyncLatencyThreshold or more, from now on.
+func watchFsyncs(s *scope, e *env) {
+	s.Helper()
+	ctx := context.Background()
+	if err := e.rdb.ConfigSet(ctx, "latency-monitor-threshold", strconv.FormatInt(fsyncLatencyThreshold.Milliseconds(), 10)).Err(); err != nil {
+		s.Fatalf("redis CONFIG SET latency-monitor-threshold: %v", err)
+	}
+	if err := e.rdb.Do(ctx, "LATENCY", "RESET").Err(); err != nil {
+		s.Fatalf("redis LATENCY RESET: %v", err)
+	}
+}
+
+// slowestFsyncs reads what watchFsyncs had Redis record: per second, the slowest
+// fsync (Redis keeps the last 160 seconds), and returns the slowest of each
+// latencyWindow from begin.
+func slowestFsyncs(s *scope, e *env, begin time.Time) []time.Duration {
+	s.Helper()
+	samples, err := e.rdb.Do(context.Background(), "LATENCY", "HISTORY", "aof-fsync-always").Slice()
+	if err != nil {
+		s.Fatalf("redis LATENCY HISTORY: %v", err)
+	}
+	var byWindow []time.Duration
+	for _, sample := range samples {
+		pair, ok := sample.([]any)
+		if !ok || len(pair) != 2 {
+			s.Fatalf("redis LATENCY HISTORY: a sample %v is not [time, ms]", sample)
+		}
+		at, okAt := pair[0].(int64)
+		took, okTook := pair[1].(int64)
+		if !okAt || !okTook {
+			s.Fatalf("redis LATENCY HISTORY: a sample %v is not [time, ms]", sample)
+		}
+		from := time.Unix(at, 0).Sub(begin.Truncate(time.Second))
+		if from < 0 {
+			continue
+		}
+		w := int(from / latencyWindow)
+		for len(byWindow) <= w {
+			byWindow = append(byWindow, 0)
+		}
+		byWindow[w] = max(byWindow[w], time.Duration(took)*time.Millisecond)
+	}
+	return byWindow
 }
 
 // percentile sorts l and returns its p-th percentile (p 100: the largest); 0 for none.
