@@ -34,14 +34,6 @@ type Store interface {
 	SameHolderOverdue(ctx context.Context, holderNames []string) (map[string][]string, error)
 }
 
-// holderHints is what a store may offer so that the holder index is read alongside a
-// batch's load rather than after it: the holder names of the accounts it has cached,
-// at whatever version. The names read ahead are checked against the loaded accounts;
-// a name that differs is read again after the load.
-type holderHints interface {
-	CachedHolderNames(accountIDs []string) map[string]string
-}
-
 // Config tunes the intake. Zero values take the defaults stated on each field.
 type Config struct {
 	// BatchSize is the most events decided and saved together. Default 500.
@@ -417,12 +409,11 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 			accountIDs = append(accountIDs, it.event.Subject)
 		}
 	}
-	ahead := in.readRiskAhead(ctx, b)
 	accounts, seen, err := in.store.Load(ctx, accountIDs, refs)
 	if err != nil {
 		return err
 	}
-	if err := in.loadRisk(ctx, b, accounts, ahead); err != nil {
+	if err := in.loadRisk(ctx, b, accounts); err != nil {
 		return err
 	}
 	b.steps = make([]state.Step, 0, len(b.items))
@@ -471,106 +462,32 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// riskAhead is a read of the holder index started before the batch's load, for the
-// holder names its store had cached.
-type riskAhead struct {
-	names map[string]bool
-	done  chan riskRead
-}
-
-type riskRead struct {
-	overdue map[string][]string
-	err     error
-}
-
-// readRiskAhead starts reading the holder index for the withdrawal requests' accounts
-// whose holder names the store has cached, so that the read overlaps the batch's load:
-// with appendfsync always each round trip may wait for an fsync. Nil when there is
-// nothing to read ahead.
-func (in *Intake) readRiskAhead(ctx context.Context, b *batch) *riskAhead {
-	hints, ok := in.store.(holderHints)
-	if !ok {
-		return nil
-	}
-	ids := withdrawalAccounts(b)
-	if len(ids) == 0 {
-		return nil
-	}
-	ahead := &riskAhead{names: make(map[string]bool), done: make(chan riskRead, 1)}
+// loadRisk gives the accounts of the batch's withdrawal requests what the risk rule
+// needs: the accounts of holders of the same name that have an overdue amount. Only
+// batches with a request pay the extra read.
+func (in *Intake) loadRisk(ctx context.Context, b *batch, accounts map[string]state.Versioned) error {
 	var names []string
-	for _, name := range hints.CachedHolderNames(ids) {
-		if name != "" && !ahead.names[name] {
-			ahead.names[name] = true
+	holderOf := make(map[string]string)
+	for _, it := range b.items {
+		if it.event.Type != events.WithdrawalRequested {
+			continue
+		}
+		id := it.event.Subject
+		if _, done := holderOf[id]; done {
+			continue
+		}
+		name := accounts[id].Account.HolderName
+		holderOf[id] = name
+		if name != "" {
 			names = append(names, name)
 		}
 	}
 	if len(names) == 0 {
 		return nil
 	}
-	go func() {
-		overdue, err := in.store.SameHolderOverdue(ctx, names)
-		ahead.done <- riskRead{overdue: overdue, err: err}
-	}()
-	return ahead
-}
-
-// withdrawalAccounts lists the accounts of the batch's withdrawal requests, once each.
-func withdrawalAccounts(b *batch) []string {
-	var ids []string
-	seen := make(map[string]bool)
-	for _, it := range b.items {
-		if it.event.Type == events.WithdrawalRequested && !seen[it.event.Subject] {
-			seen[it.event.Subject] = true
-			ids = append(ids, it.event.Subject)
-		}
-	}
-	return ids
-}
-
-// loadRisk gives the accounts of the batch's withdrawal requests what the risk rule
-// needs: the accounts of the same holder name with an overdue amount. It takes what
-// ahead read for the names the loaded accounts have, and reads the others (all of
-// them when ahead failed).
-func (in *Intake) loadRisk(ctx context.Context, b *batch, accounts map[string]state.Versioned, ahead *riskAhead) error {
-	holderOf := make(map[string]string)
-	var names []string
-	named := make(map[string]bool)
-	for _, id := range withdrawalAccounts(b) {
-		name := accounts[id].Account.HolderName
-		holderOf[id] = name
-		if name != "" && !named[name] {
-			named[name] = true
-			names = append(names, name)
-		}
-	}
-	if len(holderOf) == 0 {
-		return nil
-	}
-	overdue := make(map[string][]string, len(names))
-	missing := names
-	if ahead != nil {
-		read := <-ahead.done
-		if read.err != nil {
-			in.log.Warn().Err(read.err).Msg("read the holder index alongside the load; reading it again")
-		} else {
-			missing = nil
-			for _, name := range names {
-				if ahead.names[name] {
-					overdue[name] = read.overdue[name]
-				} else {
-					missing = append(missing, name)
-				}
-			}
-		}
-	}
-	if len(missing) > 0 {
-		read, err := in.store.SameHolderOverdue(ctx, missing)
-		if err != nil {
-			return err
-		}
-		for _, name := range missing {
-			overdue[name] = read[name]
-		}
+	overdue, err := in.store.SameHolderOverdue(ctx, names)
+	if err != nil {
+		return err
 	}
 	for id, name := range holderOf {
 		v := accounts[id]

@@ -41,20 +41,6 @@ func (c *accountCache) has(id string) bool {
 	return ok
 }
 
-// holderNames gives the holder names of the cached accounts among ids, at whatever
-// version they are cached.
-func (c *accountCache) holderNames(ids []string) map[string]string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]string, len(ids))
-	for _, id := range ids {
-		if v, ok := c.accounts[id]; ok {
-			out[id] = v.Account.HolderName
-		}
-	}
-	return out
-}
-
 // get is the cached account id at version, if that is the one cached.
 func (c *accountCache) get(id, version string) (state.Account, bool) {
 	c.mu.Lock()

@@ -571,15 +571,6 @@ func (s *Store) Case(ctx context.Context, id string) (c state.Case, accountID st
 	return c, accountID, err == nil, err
 }
 
-// CachedHolderNames gives the holder names of those of accountIDs this process has
-// cached, at whatever version, without a round trip: the intake reads the holder index
-// for them alongside the batch's load. A holder's name is set when the account opens
-// and never changes after, so a cached one is the loaded one; the intake checks all
-// the same.
-func (s *Store) CachedHolderNames(accountIDs []string) map[string]string {
-	return s.cache.holderNames(accountIDs)
-}
-
 // SameHolderOverdue lists, for each holder name, the accounts under that name that
 // have an overdue amount, for the withdrawal risk rule. One pipelined read per name.
 func (s *Store) SameHolderOverdue(ctx context.Context, holderNames []string) (map[string][]string, error) {

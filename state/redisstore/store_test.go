@@ -319,34 +319,6 @@ func TestACachedAccountChangedByAnotherInstanceIsReadWholeAgain(t *testing.T) {
 	})
 }
 
-// The holder names of the accounts this process wrote or read are at hand without a
-// round trip, so the intake can read the holder index alongside a batch's load;
-// another process, which has not read them, has none.
-func TestTheHolderNamesOfCachedAccountsAreGivenWithoutARead(t *testing.T) {
-	forEachRedis(t, func(t *testing.T, s *redisstore.Store) {
-		ctx := context.Background()
-		account := accountWithCash("acct-named", "5")
-		account.HolderName = "Li Wei"
-		step := state.Step{Event: state.EventRef{AccountID: "acct-named", EventID: "e1"}, Account: account}
-		if res, err := s.Commit(ctx, []state.Step{step}); err != nil || res[0].Outcome != state.Applied {
-			t.Fatalf("%v %v", res, err)
-		}
-		if got := s.CachedHolderNames([]string{"acct-named", "acct-never-seen"}); len(got) != 1 || got["acct-named"] != "Li Wei" {
-			t.Errorf("cached holder names %v, want only acct-named's Li Wei", got)
-		}
-		other := redisstore.New(s.ClientForTest())
-		if got := other.CachedHolderNames([]string{"acct-named"}); len(got) != 0 {
-			t.Errorf("a process that never read the account gives %v", got)
-		}
-		if _, _, err := other.Load(ctx, []string{"acct-named"}, nil); err != nil {
-			t.Fatal(err)
-		}
-		if got := other.CachedHolderNames([]string{"acct-named"}); got["acct-named"] != "Li Wei" {
-			t.Errorf("after a load, cached holder names %v, want Li Wei", got)
-		}
-	})
-}
-
 // An account written whole by an earlier version reads the same; its next step
 // replaces the hash with one field per fact, and a later step writes only the fields
 // that changed: a field the step does not touch keeps whatever Redis holds there.
