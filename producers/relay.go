@@ -101,12 +101,6 @@ type Relay struct {
 	// died holding some), so a pass reads them back before anything new. When it is
 	// false the pass skips that read, a round trip of 16 XREADGROUPs.
 	ownPending bool
-	// acking carries the result of the acknowledgement in flight, if any: the entries
-	// of the last pass JetStream stored. The next pass reads and publishes meanwhile.
-	// With appendfsync always a round trip that writes waits for Redis's fsync, so a
-	// pass that waited for its own acknowledgement held every entry saved during it
-	// for one more fsync. At most one is in flight; nil when none is.
-	acking chan error
 }
 
 // NewRelay returns a relay from outbox to js.
@@ -165,7 +159,6 @@ func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 			drainCtx, cancel := context.WithTimeout(work, drainTimeout)
 			defer cancel()
 			r.passes(drainCtx, drainCtx)
-			r.settleAck()
 			return nil
 		case <-r.wake:
 		case <-ticker.C:
@@ -186,7 +179,6 @@ func (r *Relay) passes(stop, work context.Context) {
 	for stop.Err() == nil {
 		// Entries of other relays that died are claimed on a timer, busy or not.
 		if time.Since(r.lastClaim) >= r.cfg.ClaimAfter/2 {
-			r.settleAck() // not to claim, and publish again, what is being acknowledged
 			r.lastClaim = time.Now()
 			claimBlocked := map[int]bool{}
 			r.relay(work, r.claimStale, claimBlocked)
@@ -196,9 +188,7 @@ func (r *Relay) passes(stop, work context.Context) {
 		}
 		blocked := map[int]bool{}
 		var taken, more int
-		r.settleAckIfDone()
 		if r.ownPending {
-			r.settleAck() // not to read back, and publish again, what is being acknowledged
 			n, full := r.relay(work, r.readOwnPending, blocked)
 			if n == 0 && len(blocked) == 0 {
 				r.ownPending = false
@@ -261,54 +251,13 @@ func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.O
 			}
 		}
 	}
-	if !r.settleAck() {
+	if err := r.outbox.AckOutbox(ctx, done); err != nil {
+		// They stay pending and go again; JetStream drops the republish as a duplicate
+		// within its window.
+		r.log.Error().Err(err).Int("entries", len(done)).Msg("acknowledge outbox entries")
 		blocked[allPartitions] = true
 	}
-	r.ackInBackground(ctx, done)
 	return len(entries), full
-}
-
-// ackInBackground removes the entries JetStream stored from the outbox while the relay
-// goes on; settleAck waits for it.
-func (r *Relay) ackInBackground(ctx context.Context, done []state.OutboxEntry) {
-	if len(done) == 0 {
-		return
-	}
-	result := make(chan error, 1)
-	r.acking = result
-	go func() {
-		if err := r.outbox.AckOutbox(ctx, done); err != nil {
-			result <- fmt.Errorf("acknowledge %d outbox entries: %w", len(done), err)
-			return
-		}
-		result <- nil
-	}()
-}
-
-// settleAck waits for the acknowledgement in flight, if any, and reports whether it
-// succeeded. When it failed, the entries stay pending for this relay, which reads them
-// back and publishes them again before anything newer; JetStream drops each as a
-// duplicate within its window.
-func (r *Relay) settleAck() bool {
-	if r.acking == nil {
-		return true
-	}
-	err := <-r.acking
-	r.acking = nil
-	if err != nil {
-		r.log.Error().Err(err).Msg("acknowledge outbox entries")
-		r.ownPending = true
-		return false
-	}
-	return true
-}
-
-// settleAckIfDone settles the acknowledgement in flight if it has finished, without
-// waiting: a failure found here is read back in the same pass.
-func (r *Relay) settleAckIfDone() {
-	if r.acking != nil && len(r.acking) > 0 {
-		r.settleAck()
-	}
 }
 
 // maxStrikes is how many times an entry may be refused while JetStream is evidently

@@ -2,11 +2,8 @@ package producers_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,13 +76,8 @@ func (h *relayHarness) runRelay(t *testing.T, name string, claimAfter time.Durat
 
 func (h *relayHarness) runRelayWith(t *testing.T, cfg producers.RelayConfig) {
 	t.Helper()
-	h.runRelayOn(t, h.store, cfg)
-}
-
-func (h *relayHarness) runRelayOn(t *testing.T, outbox producers.Outbox, cfg producers.RelayConfig) {
-	t.Helper()
 	cfg.Poll = 20 * time.Millisecond
-	relay, err := producers.NewRelay(h.js, outbox, zerolog.New(zerolog.NewTestWriter(t)), cfg)
+	relay, err := producers.NewRelay(h.js, h.store, zerolog.New(zerolog.NewTestWriter(t)), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,75 +270,6 @@ func TestRelay(t *testing.T) {
 		h.waitForEmptyOutbox(t)
 		if total, distinct := h.stored(t, "acct-crash-"); total != 6 || distinct != 6 {
 			t.Fatalf("stored %d events (%d distinct), want each of the 6 once", total, distinct)
-		}
-	})
-}
-
-// heldAcks is the store as the relay's outbox, except that each acknowledgement waits
-// until release is closed, and the first failing ones fail.
-type heldAcks struct {
-	*redisstore.Store
-	started chan struct{} // signalled when an acknowledgement begins
-	release chan struct{}
-	failing atomic.Int32 // how many acknowledgements are still to fail
-	calls   atomic.Int32
-}
-
-func newHeldAcks(store *redisstore.Store) *heldAcks {
-	return &heldAcks{Store: store, started: make(chan struct{}, 1), release: make(chan struct{})}
-}
-
-func (o *heldAcks) AckOutbox(ctx context.Context, entries []state.OutboxEntry) error {
-	o.calls.Add(1)
-	select {
-	case o.started <- struct{}{}:
-	default:
-	}
-	<-o.release
-	if o.failing.Add(-1) >= 0 {
-		return errors.New("connection reset by peer (test)")
-	}
-	return o.Store.AckOutbox(ctx, entries)
-}
-
-func TestRelayAcknowledgesInTheBackground(t *testing.T) {
-	h := startRelayHarness(t)
-
-	t.Run("a relay publishes what was saved while its last acknowledgement is in flight", func(t *testing.T) {
-		outbox := newHeldAcks(h.store)
-		h.queue(t, "acct-first", 2, 2)
-		h.runRelayOn(t, outbox, producers.RelayConfig{Consumer: "relay-held"})
-		var releaseOnce sync.Once
-		release := func() { releaseOnce.Do(func() { close(outbox.release) }) }
-		t.Cleanup(release) // before the relay stops: it waits for its acknowledgement
-		select {
-		case <-outbox.started:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the relay never acknowledged its first entries")
-		}
-		h.queue(t, "acct-second", 2, 2)
-		waitUntil(t, func() bool { total, _ := h.stored(t, "acct-second-"); return total == 4 })
-		release()
-		h.waitForEmptyOutbox(t)
-		for _, prefix := range []string{"acct-first-", "acct-second-"} {
-			if total, distinct := h.stored(t, prefix); total != 4 || distinct != 4 {
-				t.Errorf("%s: stored %d events (%d distinct), want 4", prefix, total, distinct)
-			}
-		}
-	})
-
-	t.Run("entries whose acknowledgement failed are published again, stored once, and leave the outbox", func(t *testing.T) {
-		outbox := newHeldAcks(h.store)
-		close(outbox.release)
-		outbox.failing.Store(1)
-		h.queue(t, "acct-ackfail", 3, 2)
-		h.runRelayOn(t, outbox, producers.RelayConfig{Consumer: "relay-ackfail"})
-		h.waitForEmptyOutbox(t)
-		if total, distinct := h.stored(t, "acct-ackfail-"); total != 6 || distinct != 6 {
-			t.Errorf("stored %d events (%d distinct), want each of the 6 once", total, distinct)
-		}
-		if calls := outbox.calls.Load(); calls < 2 {
-			t.Errorf("%d acknowledgements, want the failed one and another", calls)
 		}
 	})
 }
