@@ -1,6 +1,7 @@
 package e2ebench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -35,6 +36,34 @@ type latencyResult struct {
 	// always, Redis answers no write before its fsync returns. 0 where none took
 	// fsyncLatencyThreshold or more; nil with the file off.
 	slowestFsyncByWindow []time.Duration
+	// p99OfRuns is, for a result combined by medianLatency, the p99 of each run in the
+	// order they ran.
+	p99OfRuns []time.Duration
+}
+
+// medianLatency combines runs of one mode: the run with the median p99 (the lower
+// middle of an even count), whose windows and counts it keeps, with the median p50
+// and max of all the runs, and every run's p99.
+func medianLatency(runs []latencyResult) latencyResult {
+	byP99 := slices.Clone(runs)
+	slices.SortFunc(byP99, func(a, b latencyResult) int { return cmp.Compare(a.p99, b.p99) })
+	res := byP99[(len(byP99)-1)/2]
+	var p50s, maxes []time.Duration
+	res.p99OfRuns = nil
+	for _, r := range runs {
+		p50s, maxes = append(p50s, r.p50), append(maxes, r.max)
+		res.p99OfRuns = append(res.p99OfRuns, r.p99)
+	}
+	res.p50 = medianDuration(p50s)
+	res.max = medianDuration(maxes)
+	return res
+}
+
+// medianDuration is the middle of l (the lower middle of an even count).
+func medianDuration(l []time.Duration) time.Duration {
+	l = slices.Clone(l)
+	slices.Sort(l)
+	return l[(len(l)-1)/2]
 }
 
 // fsyncLatencyThreshold is Redis's latency-monitor-threshold in the latency phase: the
