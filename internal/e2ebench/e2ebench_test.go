@@ -31,7 +31,7 @@ import (
 var (
 	benchAccounts   = flag.Int("e2e.accounts", 3000, "accounts in the end-to-end workload (the issue's 100k: -e2e.accounts 100000)")
 	benchSeed       = flag.Uint64("e2e.seed", 1, "the workload's seed")
-	benchRounds     = flag.Int("e2e.rounds", 3, "rounds of the throughput scenarios, alternated; the table shows medians")
+	benchRounds     = flag.Int("e2e.rounds", 3, "rounds of the throughput scenarios and of the latency phase, alternated; the table shows medians")
 	benchLatencyFor = flag.Duration("e2e.latency", 20*time.Second, "how long the paced publishing of the latency phase lasts")
 	benchOutOfOrder = flag.Float64("e2e.outoforder", 0, "share of dependent events published before their parent (the chaos test's 0.2); "+
 		"0: none, since such an event waits and is retried 200ms later by design, which would be counted as latency")
