@@ -519,12 +519,7 @@ func TestARemovalFromTheHolderIndexThatFailsIsLoggedAndThePaymentStands(t *testi
 	forEachRedisClient(t, func(t *testing.T, s *redisstore.Store, rdb *redis.Client) {
 		ctx := context.Background()
 		const account, holder = "acct-h-refused", "Li Wei (refused)"
-		var logged bytes.Buffer
-		s.SetLogger(zerolog.New(&logged))
-		// A key of another type makes Redis refuse the removal.
-		if err := rdb.Set(ctx, redisstore.HolderOverdueKeyForTest(holder), "not a set", 0).Err(); err != nil {
-			t.Fatal(err)
-		}
+		logged := refuseWritesTo(t, s, rdb, redisstore.HolderOverdueKeyForTest(holder))
 		results, err := s.Commit(ctx, []state.Step{holderStep(account, "e-paid", "", holder, false)})
 		if err != nil || results[0].Outcome != state.Applied {
 			t.Fatalf("commit: %v %v, want the payment applied", results, err)
@@ -550,17 +545,25 @@ func TestAnIndexEntryRedisRefusesIsLoggedAndTheStepIsSaved(t *testing.T) {
 	})
 }
 
+// refuseWritesTo makes Redis refuse every set or hash command on key (it holds a
+// string), and returns where s now logs.
+func refuseWritesTo(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient, key string) *bytes.Buffer {
+	t.Helper()
+	var logged bytes.Buffer
+	s.SetLogger(zerolog.New(&logged))
+	if err := rdb.Set(context.Background(), key, "a string, not a set or a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return &logged
+}
+
 // refuseCaseIndexEntry commits a step that opens a case whose index key holds a
 // string, and checks the step is saved and the refusal logged with its account.
 func refuseCaseIndexEntry(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient) {
 	t.Helper()
 	ctx := context.Background()
 	const account, caseID = "acct-index-refused", "w-index-refused"
-	var logged bytes.Buffer
-	s.SetLogger(zerolog.New(&logged))
-	if err := rdb.Set(ctx, redisstore.CaseIndexKeyForTest(caseID), "not a hash", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	logged := refuseWritesTo(t, s, rdb, redisstore.CaseIndexKeyForTest(caseID))
 	a := accountWithCash(account, "0")
 	a.Cases = map[string]state.Case{caseID: {ID: caseID, Kind: events.CaseWithdrawal, Status: events.StatusInReview, Amount: decimal.NewFromInt(10), OpenedAt: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}}
 	step := state.Step{Event: state.EventRef{AccountID: account, EventID: "e-open"}, Account: a, OpenedCases: []string{caseID}, Digest: digestOf("e-open")}
