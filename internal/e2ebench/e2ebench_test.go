@@ -427,6 +427,9 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			}
 			fmt.Fprintf(w, " ms; the lines below are the run with the median p99\n")
 		}
+		fmt.Fprintf(w, "  split where a worker took up the event's batch (the clock it read, the outbound event's time): "+
+			"publish → taken up p50 %s, p99 %s; taken up → received p50 %s, p99 %s\n",
+			ms(lat.untilTaken.p50), ms(lat.untilTaken.p99), ms(lat.afterTaken.p50), ms(lat.afterTaken.p99))
 		fmt.Fprintf(w, "  p99 of the events first published in each %s:", latencyWindow)
 		for _, p99 := range lat.p99ByWindow {
 			if p99 < 0 {

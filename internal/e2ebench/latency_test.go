@@ -39,7 +39,17 @@ type latencyResult struct {
 	// p99OfRuns is, for a result combined by medianLatency, the p99 of each run in the
 	// order they ran.
 	p99OfRuns []time.Duration
+	// untilTaken and afterTaken split each latency at the time the earliest outbound
+	// event carries: the clock refundd's intake read when a worker took up the batch
+	// holding the inbound event (before loading its accounts). untilTaken is publish →
+	// taken up: JetStream's delivery, collecting and decoding the batch, and waiting
+	// for a worker. afterTaken is taken up → received: load, decide, commit (and its
+	// fsync), acknowledge, the outbox relay, and NATS's delivery of the outbound event.
+	untilTaken, afterTaken stages
 }
+
+// stages are the p50 and p99 of one part of the latency.
+type stages struct{ p50, p99 time.Duration }
 
 // medianLatency combines runs of one mode: the run with the median p99 (the lower
 // middle of an even count), whose windows and counts it keeps, with the median p50
@@ -137,6 +147,7 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 
 	var mu sync.Mutex
 	arrived := map[string]time.Time{}
+	bodies := map[string][]byte{} // of each outbound id's first arrival, read after the run
 	sub, err := e.nc.Subscribe("refunds.>", func(m *nats.Msg) {
 		at := time.Now()
 		id := m.Header.Get(nats.MsgIdHdr)
@@ -149,7 +160,7 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 		}
 		mu.Lock()
 		if _, ok := arrived[id]; !ok {
-			arrived[id] = at
+			arrived[id], bodies[id] = at, m.Data
 		}
 		mu.Unlock()
 	})
@@ -208,6 +219,7 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 	time.Sleep(500 * time.Millisecond)
 
 	first := map[string]time.Time{}
+	firstOut := map[string]string{} // inbound event id → its earliest outbound event's id
 	mu.Lock()
 	for out, at := range arrived {
 		id, ok := cause[out]
@@ -215,10 +227,23 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 			continue
 		}
 		if t, seen := first[id]; !seen || at.Before(t) {
-			first[id] = at
+			first[id], firstOut[id] = at, out
 		}
 	}
+	var untilTaken, afterTaken []time.Duration
+	for id, out := range firstOut {
+		var env struct {
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal(bodies[out], &env); err != nil || env.Time.IsZero() {
+			s.Fatalf("outbound event %s has no time: %v", out, err)
+		}
+		untilTaken = append(untilTaken, env.Time.Sub(sent[id]))
+		afterTaken = append(afterTaken, first[id].Sub(env.Time))
+	}
 	mu.Unlock()
+	res.untilTaken = stages{p50: percentile(untilTaken, 50), p99: percentile(untilTaken, 99)}
+	res.afterTaken = stages{p50: percentile(afterTaken, 50), p99: percentile(afterTaken, 99)}
 	var lat []time.Duration
 	byType := map[string][]time.Duration{}
 	var byWindow [][]time.Duration
