@@ -139,24 +139,19 @@ func (in *Intake) Run(ctx context.Context) error {
 
 	// Each worker decides and saves the events of its share of the accounts; one
 	// batch's shares are processed side by side, which overlaps one share's Redis round
-	// trip with another's decisions. A worker that is busy finds the shares fetched
-	// meanwhile in its queue and takes them as one batch (see workQueue).
+	// trip with another's decisions.
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		failure error
 	)
-	queues := make([]*workQueue, in.cfg.Workers)
+	queues := make([]chan *Batch, in.cfg.Workers)
 	for w := range queues {
-		queues[w] = newWorkQueue(in.cfg.BatchSize)
+		queues[w] = make(chan *Batch, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				b, ok := queues[w].take(in.cfg.BatchSize)
-				if !ok {
-					return
-				}
+			for b := range queues[w] {
 				mu.Lock()
 				stopping := failure != nil
 				mu.Unlock()
@@ -177,12 +172,12 @@ func (in *Intake) Run(ctx context.Context) error {
 	for b := range batches {
 		for w, share := range b.split(len(queues)) {
 			if len(share.Msgs) > 0 {
-				queues[w].put(share)
+				queues[w] <- share
 			}
 		}
 	}
 	for _, q := range queues {
-		q.close()
+		close(q)
 	}
 	wg.Wait()
 	if failure != nil {
