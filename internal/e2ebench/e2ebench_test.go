@@ -252,6 +252,9 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if err := e.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatalf("redis CONFIG RESETSTAT: %v", err)
+	}
 	switch sc.loop {
 	case "raw", "naive":
 		var processed atomic.Int64
@@ -323,6 +326,9 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 			memoryPartsGrown = e.memoryParts(s).minus(partsBefore)
 		}
 	}
+	if (sc.key == "refundd1" || sc.key == "raw") && redisCommands[sc.key].commands == nil {
+		redisCommands[sc.key] = scenarioCommands{e.commandTimes(s), res.timed}
+	}
 	return res
 }
 
@@ -332,6 +338,17 @@ var memoryKinds map[string][2]int64
 
 // memoryPartsGrown is how much each part of Redis's memory grew in that run.
 var memoryPartsGrown memoryParts
+
+// redisCommands are the Redis commands of the first run of the raw loop and of
+// refundd ×1 (AOF fsync always), by scenario key.
+var redisCommands = map[string]scenarioCommands{}
+
+// scenarioCommands are a run's Redis commands, with the most time first, over the
+// events it consumed.
+type scenarioCommands struct {
+	commands []commandTime
+	events   int
+}
 
 // median is the round with the median rate (the lower middle one for an even count).
 func median(rs []result) (result, bool) {
@@ -415,6 +432,22 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		fmt.Fprintf(w, "\nMEMORY STATS, growth per account: dataset %.0f B, the keyspace's hash tables %.0f B, clients' buffers %.0f B "+
 			"(these grow with the connections and the size of their commands, not with the accounts), other %.0f B\n",
 			perAccount(g.dataset), perAccount(g.keyspace), perAccount(g.clients), perAccount(g.total-g.dataset-g.keyspace-g.clients))
+	}
+	for _, key := range []string{"raw", "refundd1"} {
+		run, ok := redisCommands[key]
+		if !ok {
+			continue
+		}
+		events := float64(run.events)
+		fmt.Fprintf(w, "\nRedis's main thread executing commands, %s, per event (INFO commandstats; a script's time includes the commands it calls, which are listed too):",
+			map[string]string{"raw": "raw loop", "refundd1": "refundd ×1 (AOF fsync always)"}[key])
+		for _, c := range run.commands {
+			if float64(c.usec)/events < 0.05 {
+				break
+			}
+			fmt.Fprintf(w, " %s %.2f calls %.1f µs;", c.name, float64(c.calls)/events, float64(c.usec)/events)
+		}
+		fmt.Fprintln(w)
 	}
 	for _, lat := range lats {
 		fmt.Fprintf(w, "\nlatency, publish → first outbound event of that inbound event, refundd ×1 (AOF %s), paced at %.0f events/s for %s:\n"+
