@@ -66,7 +66,14 @@ func AmountOf(d decimal.Decimal) Amount { return Amount{d} }
 // MarshalJSON writes the amount as a string with exactly 2 fraction digits.
 // Payload validation refuses finer amounts first, so nothing is rounded here.
 func (a Amount) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + a.StringFixed(maxFractionDigits) + `"`), nil
+	return a.appendJSON(nil), nil
+}
+
+// appendJSON appends what MarshalJSON writes.
+func (a Amount) appendJSON(dst []byte) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, a.StringFixed(maxFractionDigits)...)
+	return append(dst, '"')
 }
 
 // UnmarshalJSON accepts only a JSON string in plain decimal notation. It

@@ -152,7 +152,7 @@ func New(t Type, accountID, source, id string, at time.Time, p Payload) (Event, 
 	if err := p.Validate(); err != nil {
 		return Event{}, err
 	}
-	data, err := json.Marshal(p)
+	data, err := encodePayload(p)
 	if err != nil {
 		return Event{}, invalid("data", "cannot encode: %v", err)
 	}
