@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/payinfra/refunds/internal/jsonappend"
 	"github.com/payinfra/refunds/state"
 )
 
@@ -81,6 +82,110 @@ func writesFor(base *onRedis, next *state.Account) (accountWrites, string, error
 
 // encodeCore is the "c" field: the account without its collections.
 func encodeCore(a *state.Account) ([]byte, error) {
+	if core, ok := appendCore(make([]byte, 0, 256), a); ok {
+		return core, nil
+	}
+	return marshalCore(a)
+}
+
+// appendCore appends the "c" field exactly as marshalCore writes it, without
+// reflection: every step encodes its account's, and json.Marshal's reflection over
+// storedAccount's 29 fields was about a twentieth of the intake's CPU. false, for text
+// or a time it cannot write byte for byte (see jsonappend), leaves it to marshalCore.
+// The order and the omissions are storedAccount's; a fuzz test holds the two to the
+// same bytes.
+func appendCore(dst []byte, a *state.Account) ([]byte, bool) {
+	var ok bool
+	str := func(key, value string) {
+		if ok {
+			dst, ok = jsonappend.String(append(dst, key...), value)
+		}
+	}
+	at := func(key string, t time.Time) {
+		if ok {
+			dst, ok = jsonappend.Time(append(dst, key...), t)
+		}
+	}
+	amount := func(key string, d decimal.Decimal) {
+		dst = appendDecimal(append(dst, key...), d)
+	}
+	ok = true
+	str(`{"id":`, a.ID)
+	if a.Opened {
+		dst = append(dst, `,"op":true`...)
+	}
+	if a.HolderType != "" {
+		str(`,"ht":`, a.HolderType)
+	}
+	if a.HolderName != "" {
+		str(`,"hn":`, a.HolderName)
+	}
+	if a.Verified {
+		dst = append(dst, `,"vf":true`...)
+	}
+	if a.Currency != "" {
+		str(`,"cur":`, a.Currency)
+	}
+	if a.Status != "" {
+		str(`,"st":`, a.Status)
+	}
+	if !a.Consumed.IsZero() {
+		amount(`,"cn":`, a.Consumed)
+	}
+	if !a.VouchersGranted.IsZero() {
+		amount(`,"vg":`, a.VouchersGranted)
+	}
+	if !a.VouchersUsed.IsZero() {
+		amount(`,"vu":`, a.VouchersUsed)
+	}
+	if a.LastReleaseAt != nil {
+		at(`,"lr":`, *a.LastReleaseAt)
+	}
+	if a.ReserveReleasedFor != nil {
+		at(`,"rr":`, *a.ReserveReleasedFor)
+	}
+	if a.Email != "" {
+		str(`,"em":`, a.Email)
+	}
+	if a.TermsViolated {
+		dst = append(dst, `,"tv":true`...)
+	}
+	if d := a.Discontinuation; d != nil {
+		str(`,"dc":{"id":`, d.RequestID)
+		at(`,"at":`, d.RequestedAt)
+		if d.ReleasedAt != nil {
+			at(`,"rl":`, *d.ReleasedAt)
+		}
+		dst = append(dst, '}')
+	}
+	if len(a.PackageRefunds) > 0 {
+		for i, t := range a.PackageRefunds {
+			separator := `,`
+			if i == 0 {
+				separator = `,"pr":[`
+			}
+			at(separator, t)
+		}
+		dst = append(dst, ']')
+	}
+	if !a.Credited.IsZero() {
+		amount(`,"cr":`, a.Credited)
+	}
+	return append(dst, '}'), ok
+}
+
+// appendDecimal appends d as decimal.Decimal's MarshalJSON writes it.
+func appendDecimal(dst []byte, d decimal.Decimal) []byte {
+	if decimal.MarshalJSONWithoutQuotes {
+		return append(dst, d.String()...)
+	}
+	dst = append(dst, '"')
+	dst = append(dst, d.String()...)
+	return append(dst, '"')
+}
+
+// marshalCore is the "c" field as encoding/json writes it.
+func marshalCore(a *state.Account) ([]byte, error) {
 	s := storedAccount{
 		ID: a.ID, Opened: a.Opened, HolderType: a.HolderType, HolderName: a.HolderName, Verified: a.Verified,
 		Currency: a.Currency, Status: a.Status,
