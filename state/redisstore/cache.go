@@ -15,9 +15,11 @@ import (
 // The accounts are shared, not copied: state.Apply never changes the account it is
 // given (it works on a clone), and nothing else changes one.
 type accountCache struct {
-	mu       sync.Mutex
-	max      int
-	accounts map[string]cached
+	mu  sync.Mutex
+	max int
+	// accounts are by pointer: an entry is never changed, only replaced, so a reader
+	// may keep one after the lock, and a step's base is not a copy of an account.
+	accounts map[string]*cached
 }
 
 // cached is an account at a version, and whether its stored hash is in the layout of
@@ -30,7 +32,7 @@ type cached struct {
 }
 
 func newAccountCache(max int) *accountCache {
-	return &accountCache{max: max, accounts: make(map[string]cached, max)}
+	return &accountCache{max: max, accounts: make(map[string]*cached, max)}
 }
 
 // has says an account is cached, at whatever version.
@@ -76,5 +78,5 @@ func (c *accountCache) put(id, version string, a state.Account, fieldByField boo
 			break
 		}
 	}
-	c.accounts[id] = cached{Versioned: state.Versioned{Account: a, Version: version}, fieldByField: fieldByField, core: core}
+	c.accounts[id] = &cached{Versioned: state.Versioned{Account: a, Version: version}, fieldByField: fieldByField, core: core}
 }
