@@ -75,6 +75,10 @@ type Config struct {
 	// and no span is recorded.
 	OTLPEndpoint string
 	OTLPFromEnv  bool
+	// CPUProfile is a file refundd writes a CPU profile of its whole run to, on a clean
+	// stop (--cpu-profile, REFUNDS_CPU_PROFILE), for `go tool pprof`: the end-to-end
+	// bench profiles refundd so. Off by default.
+	CPUProfile string
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -106,6 +110,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg.NATS.RegisterFlags(fs, getenv)
 	cfg.RedisTLS.RegisterFlags(fs, getenv)
 	fs.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", envOr("REFUNDS_OTLP_ENDPOINT", ""), "export trace spans to this OTLP/HTTP collector base URL, e.g. http://otel-collector:4318 (env REFUNDS_OTLP_ENDPOINT; the standard OTEL_EXPORTER_OTLP_ENDPOINT works too); off by default")
+	fs.StringVar(&cfg.CPUProfile, "cpu-profile", envOr("REFUNDS_CPU_PROFILE", ""), "write a CPU profile of the whole run to this file on a clean stop, for go tool pprof (env REFUNDS_CPU_PROFILE); off by default")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("REFUNDS_LOG_LEVEL", "info"), "debug, info, warn or error (env REFUNDS_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)

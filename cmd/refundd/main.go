@@ -44,6 +44,17 @@ func main() {
 		log.Fatal().Err(err).Msg("configuration")
 	}
 	logGC(log, tuneGC(os.LookupEnv, log))
+	if cfg.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			log.Fatal().Err(err).Msg("configuration")
+		}
+		defer func() {
+			if err := stopProfile(); err != nil {
+				log.Error().Err(err).Msg("write the cpu profile")
+			}
+		}()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, cfg, log, nil); err != nil {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -38,6 +39,8 @@ var (
 	benchLatencyRate = flag.Float64("e2e.latency-rate", 0, "events/s of the latency phase; default half of refundd ×1's measured peak")
 	benchNaiveEvents = flag.Int("e2e.naive-events", 5000, "the naive loop is timed over the stream's first this many events (it takes one at a time, "+
 		"about 5 ms each with fsync always: the whole default workload would take six minutes per round)")
+	benchCPUProfiles = flag.String("e2e.cpuprofile", "", "a folder each refundd process writes a CPU profile of its run to (REFUNDS_CPU_PROFILE), "+
+		"named <scenario>-<run>-refundd-<instance>.pprof; a relative path is from internal/e2ebench, where go test runs; none unless given")
 	benchMemoryLimit = flag.String("e2e.gomemlimit", "921MiB", "GOMEMLIMIT of the refundd processes, unless the environment sets one: by default what "+
 		"refundd sets itself in deploy/k8s's 1 GiB container (90%), which also makes it collect garbage less often (see cmd/refundd/gc.go); empty: none, as on a machine without a limit")
 	benchScenarios = flag.String("e2e.scenarios", "", "comma-separated scenario keys to run (raw,naive,refundd1,refundd2,refundd1-aof-off,latency,latency-aof-off); default all")
@@ -152,6 +155,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 	if limit := daemonMemoryLimit(); limit != "" && !validMemoryLimit.MatchString(limit) {
 		b.Fatalf("GOMEMLIMIT %q (-e2e.gomemlimit or the environment): refundd would not start; want a number of bytes, "+
 			"with an optional unit B, KiB, MiB, GiB or TiB, or off", limit)
+	}
+	if *benchCPUProfiles != "" {
+		if err := os.MkdirAll(*benchCPUProfiles, 0o755); err != nil {
+			b.Fatalf("-e2e.cpuprofile: %v", err)
+		}
 	}
 	wanted := map[string]bool{}
 	for _, k := range strings.Split(*benchScenarios, ",") {
@@ -305,7 +313,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		}
 		cpuFrom := e.sampleCPU(s, 0) // refundd has used nothing yet
 		start := time.Now()
-		ds := startDaemons(s, bin, e, sc.instances, extra...)
+		ds := startDaemons(s, bin, e, profileRun(sc.key), sc.instances, extra...)
 		end := e.waitSettled(s, true, scenarioTimeout, func() string { return sc.name + "\n" + ds[0].logTail(10) })
 		res.elapsed = end.Sub(start)
 		for _, d := range ds {
@@ -330,6 +338,15 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		redisCommands[sc.key] = scenarioCommands{e.commandTimes(s), res.timed}
 	}
 	return res
+}
+
+// runsOf counts the runs of each scenario, to name their profiles.
+var runsOf = map[string]int{}
+
+// profileRun names the next run of a scenario: "<key>-<n>".
+func profileRun(key string) string {
+	runsOf[key]++
+	return fmt.Sprintf("%s-%d", key, runsOf[key])
 }
 
 // memoryKinds is the first refundd ×1 (appendfsync always) run's Redis memory by kind
@@ -494,6 +511,10 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		b.ReportMetric(float64(lat.p50)/1e6, prefix+"p50-ms")
 		b.ReportMetric(float64(lat.p99)/1e6, prefix+"p99-ms")
 		b.ReportMetric(float64(lat.max)/1e6, prefix+"max-ms")
+	}
+	if *benchCPUProfiles != "" {
+		fmt.Fprintf(w, "\nrefundd's CPU profiles are in %s, one per process and run: go tool pprof -top %s\n",
+			*benchCPUProfiles, filepath.Join(*benchCPUProfiles, "refundd1-1-refundd-1.pprof"))
 	}
 	fmt.Fprintf(w, "\ntargets (refundd ×1, AOF fsync always):\n")
 	if r1, ok := median(results["refundd1"]); ok {

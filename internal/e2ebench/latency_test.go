@@ -141,7 +141,7 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 		watchFsyncs(s, e)
 	}
 	started := time.Now()
-	ds := startDaemons(s, bin, e, 1, extra...)
+	ds := startDaemons(s, bin, e, profileRun(map[aofMode]string{aofAlways: "latency", aofOff: "latency-aof-off"}[aof]), 1, extra...)
 	ds[0].waitReady(s, time.Minute)
 	res := latencyResult{aof: aof, rate: rate, ready: time.Since(started)}
 

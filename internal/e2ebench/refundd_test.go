@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,12 +26,17 @@ type daemon struct {
 
 // startDaemons starts n refundd processes on e's servers, logging at warn to files,
 // and stops them (SIGTERM) when s closes. extraEnv is added to their environment.
-func startDaemons(s *scope, bin string, e *env, n int, extraEnv ...string) []*daemon {
+// With -e2e.cpuprofile, each writes its CPU profile there as <run>-<its name>.pprof.
+func startDaemons(s *scope, bin string, e *env, run string, n int, extraEnv ...string) []*daemon {
 	s.Helper()
 	dir := s.TempDir()
 	var ds []*daemon
 	for i := range n {
 		d := &daemon{name: fmt.Sprintf("refundd-%d", i+1), httpAddr: testenv.FreeAddr(s), exited: make(chan error, 1)}
+		env := extraEnv
+		if *benchCPUProfiles != "" {
+			env = append(slices.Clone(extraEnv), "REFUNDS_CPU_PROFILE="+filepath.Join(*benchCPUProfiles, run+"-"+d.name+".pprof"))
+		}
 		d.logPath = filepath.Join(dir, d.name+".log")
 		logFile, err := os.Create(d.logPath)
 		if err != nil {
@@ -40,7 +46,7 @@ func startDaemons(s *scope, bin string, e *env, n int, extraEnv ...string) []*da
 		d.cmd.Env = append(append(os.Environ(),
 			"REFUNDS_NATS_URL="+e.natsURL, "REFUNDS_REDIS_URL="+e.redisURL,
 			"REFUNDS_HTTP_ADDR="+d.httpAddr, "REFUNDS_INSTANCE="+d.name,
-			"REFUNDS_LOG_LEVEL=warn", "GOMEMLIMIT="+daemonMemoryLimit()), extraEnv...)
+			"REFUNDS_LOG_LEVEL=warn", "GOMEMLIMIT="+daemonMemoryLimit()), env...)
 		d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 		if err := d.cmd.Start(); err != nil {
 			s.Fatalf("start %s: %v", d.name, err)
