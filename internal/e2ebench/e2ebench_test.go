@@ -39,6 +39,8 @@ var (
 	benchLatencyRate = flag.Float64("e2e.latency-rate", 0, "events/s of the latency phase; default half of refundd ×1's measured peak")
 	benchNaiveEvents = flag.Int("e2e.naive-events", 5000, "the naive loop is timed over the stream's first this many events (it takes one at a time, "+
 		"about 5 ms each with fsync always: the whole default workload would take six minutes per round)")
+	benchAOFRewritePercentage = flag.Int("e2e.aof-rewrite-percentage", 100, "Redis's auto-aof-rewrite-percentage with fsync always: "+
+		"the append-only file is rewritten when it grows by this percentage of its size after the last rewrite; 0 never rewrites it. Default Redis's 100")
 	benchCPUProfiles = flag.String("e2e.cpuprofile", "", "a folder each refundd process writes a CPU profile of its run to (REFUNDS_CPU_PROFILE), "+
 		"named <scenario>-<run>-refundd-<instance>.pprof; a relative path is from internal/e2ebench, where go test runs; none unless given")
 	benchMemoryLimit = flag.String("e2e.gomemlimit", "921MiB", "GOMEMLIMIT of the refundd processes, unless the environment sets one: by default what "+
@@ -390,6 +392,10 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 	fmt.Fprintf(w, "every scenario on fresh NATS (JetStream, default sync) and Redis containers, the workload published before the clock starts;\n"+
 		"refundd is timed from its processes' start until its consumer has nothing pending or unacknowledged and its outbox is empty,\n"+
 		"the loops from their start until their consumer is empty; rounds alternate the order of the scenarios;\n")
+	if *benchAOFRewritePercentage != 100 {
+		fmt.Fprintf(w, "Redis with fsync always runs with auto-aof-rewrite-percentage %d (-e2e.aof-rewrite-percentage; Redis's default is 100, 0 never rewrites)\n",
+			*benchAOFRewritePercentage)
+	}
 	if limit := daemonMemoryLimit(); limit != "" {
 		fmt.Fprintf(w, "refundd runs with GOMEMLIMIT=%s (-e2e.gomemlimit), as in a container of deploy/k8s\n\n", limit)
 	} else {
@@ -493,7 +499,10 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			fmt.Fprintf(w, " %.1f–%.1f s", r.from.Seconds(), r.to.Seconds())
 		}
 		if len(lat.rewrites) == 0 {
-			fmt.Fprintf(w, " none")
+			fmt.Fprintf(w, " none seen")
+		}
+		if lat.rewritesDone > 0 {
+			fmt.Fprintf(w, " (%d done, INFO aof_rewrites; the last one's fork held Redis %s)", lat.rewritesDone, ms(lat.latestFork))
 		}
 		fmt.Fprintln(w)
 		if lat.aof == aofAlways {

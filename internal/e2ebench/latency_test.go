@@ -31,6 +31,11 @@ type latencyResult struct {
 	// rewriting its append-only file: with fsync always, its fsyncs then queue behind
 	// the rewrite's writes.
 	rewrites []span
+	// rewritesDone is how many rewrites Redis finished in the run (INFO persistence
+	// aof_rewrites, on a fresh server): a short one can fall between two polls of
+	// rewrites. latestFork is how long the last rewrite's fork held Redis's main thread.
+	rewritesDone int
+	latestFork   time.Duration
 	// slowestFsyncByWindow is, for each window of p99ByWindow, the slowest fsync Redis
 	// made of its append-only file (LATENCY HISTORY aof-fsync-always): with fsync
 	// always, Redis answers no write before its fsync returns. 0 where none took
@@ -209,6 +214,11 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 	e.waitSettled(s, true, 5*time.Minute, func() string { return "latency phase" })
 	stop()
 	res.rewrites = <-rewrites
+	if info, err := e.rdb.InfoMap(context.Background(), "persistence", "stats").Result(); err == nil {
+		res.rewritesDone, _ = strconv.Atoi(info["Persistence"]["aof_rewrites"])
+		fork, _ := strconv.Atoi(info["Stats"]["latest_fork_usec"])
+		res.latestFork = time.Duration(fork) * time.Microsecond
+	}
 	if aof == aofAlways {
 		res.slowestFsyncByWindow = slowestFsyncs(s, e, begin)
 	}

@@ -85,7 +85,7 @@ func newEnv(s *scope, aof aofMode) *env {
 		}
 	}
 	config := map[aofMode][]string{
-		aofAlways: {"appendonly", "yes", "appendfsync", "always"},
+		aofAlways: {"appendonly", "yes", "appendfsync", "always", "auto-aof-rewrite-percentage", strconv.Itoa(*benchAOFRewritePercentage)},
 		aofOff:    {"appendonly", "no"},
 	}[aof]
 	for i := 0; i < len(config); i += 2 {
