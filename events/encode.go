@@ -11,8 +11,9 @@ import (
 // reflection: every outbound event is encoded once when it is saved, and
 // encoding/json's reflection was a twentieth of the intake's own CPU. It covers what
 // every event of this service holds (text JSON writes as it is, a time within years
-// 0–9999, data that needs no HTML escaping) and reports false for anything else, which the caller
-// then encodes with json.Marshal. A fuzz test holds the two to the same bytes.
+// 0–9999, data that needs no HTML escaping) and reports false for anything else,
+// which the caller then encodes with json.Marshal. A fuzz test holds the two to the
+// same bytes.
 func appendEnvelope(dst []byte, env Envelope) ([]byte, bool) {
 	var ok bool
 	dst = append(dst, `{"specversion":`...)

@@ -213,10 +213,9 @@ func runLatencyPhase(b *testing.B, bin string, p prepared, results map[string][]
 		}
 		rate = peak.rate() / 2
 	}
-	keys := map[aofMode]string{aofAlways: "latency", aofOff: "latency-aof-off"}
 	var modes []aofMode
 	for _, aof := range []aofMode{aofAlways, aofOff} {
-		if run(keys[aof]) {
+		if run(latencyScenario[aof]) {
 			modes = append(modes, aof)
 		}
 	}
@@ -232,11 +231,11 @@ func runLatencyPhase(b *testing.B, bin string, p prepared, results map[string][]
 			slices.Reverse(order)
 		}
 		for _, aof := range order {
-			log.Info().Int("round", round).Str("scenario", keys[aof]).Float64("events/s", math.Round(rate)).Int("accounts", accounts).Msg("latency phase")
+			log.Info().Int("round", round).Str("scenario", latencyScenario[aof]).Float64("events/s", math.Round(rate)).Int("accounts", accounts).Msg("latency phase")
 			s := newScope(b)
 			res := measureLatency(s, bin, lp, rate, aof)
 			s.close()
-			log.Info().Int("round", round).Str("scenario", keys[aof]).Dur("p99", res.p99).Msg("done")
+			log.Info().Int("round", round).Str("scenario", latencyScenario[aof]).Dur("p99", res.p99).Msg("done")
 			runs[aof] = append(runs[aof], res)
 		}
 	}
@@ -337,7 +336,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		}
 	}
 	if (sc.key == "refundd1" || sc.key == "raw") && redisCommands[sc.key].commands == nil {
-		redisCommands[sc.key] = scenarioCommands{e.commandTimes(s), res.timed}
+		redisCommands[sc.key] = scenarioCommands{sc.name, e.commandTimes(s), res.timed}
 	}
 	return res
 }
@@ -365,6 +364,7 @@ var redisCommands = map[string]scenarioCommands{}
 // scenarioCommands are a run's Redis commands, with the most time first, over the
 // events it consumed.
 type scenarioCommands struct {
+	scenario string
 	commands []commandTime
 	events   int
 }
@@ -463,7 +463,7 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		}
 		events := float64(run.events)
 		fmt.Fprintf(w, "\nRedis's main thread executing commands, %s, per event (INFO commandstats; a script's time includes the commands it calls, which are listed too):",
-			map[string]string{"raw": "raw loop", "refundd1": "refundd ×1 (AOF fsync always)"}[key])
+			run.scenario)
 		for _, c := range run.commands {
 			if float64(c.usec)/events < 0.05 {
 				break
@@ -522,8 +522,8 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		b.ReportMetric(float64(lat.max)/1e6, prefix+"max-ms")
 	}
 	if *benchCPUProfiles != "" {
-		fmt.Fprintf(w, "\nrefundd's CPU profiles are in %s, one per process and run: go tool pprof -top %s\n",
-			*benchCPUProfiles, filepath.Join(*benchCPUProfiles, "refundd1-1-refundd-1.pprof"))
+		fmt.Fprintf(w, "\nrefundd's CPU profiles are in %s, one per process and run (<scenario>-<run>-refundd-<instance>.pprof): go tool pprof -top %s\n",
+			*benchCPUProfiles, filepath.Join(*benchCPUProfiles, "<file>"))
 	}
 	fmt.Fprintf(w, "\ntargets (refundd ×1, AOF fsync always):\n")
 	if r1, ok := median(results["refundd1"]); ok {

@@ -81,6 +81,9 @@ func medianDuration(l []time.Duration) time.Duration {
 	return l[(len(l)-1)/2]
 }
 
+// latencyScenario is the scenario key of the latency phase in each mode.
+var latencyScenario = map[aofMode]string{aofAlways: "latency", aofOff: "latency-aof-off"}
+
 // fsyncLatencyThreshold is Redis's latency-monitor-threshold in the latency phase: the
 // shortest fsync it records.
 const fsyncLatencyThreshold = time.Millisecond
@@ -146,7 +149,7 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 		watchFsyncs(s, e)
 	}
 	started := time.Now()
-	ds := startDaemons(s, bin, e, profileRun(map[aofMode]string{aofAlways: "latency", aofOff: "latency-aof-off"}[aof]), 1, extra...)
+	ds := startDaemons(s, bin, e, profileRun(latencyScenario[aof]), 1, extra...)
 	ds[0].waitReady(s, time.Minute)
 	res := latencyResult{aof: aof, rate: rate, ready: time.Since(started)}
 

@@ -10,9 +10,10 @@ import (
 )
 
 // String appends s quoted when JSON writes it as it is: no control character, quote,
-// backslash, HTML-sensitive character (<, >, &, which encoding/json escapes), DEL,
-// invalid UTF-8 or U+2028/U+2029 (escaped too). Other UTF-8 text, a Chinese payee
-// name say, goes as it is.
+// backslash, HTML-sensitive character (<, >, &, which encoding/json escapes), invalid
+// UTF-8 or U+2028/U+2029 (escaped too). Other UTF-8 text, a Chinese payee name say,
+// goes as it is. DEL, which encoding/json writes as it is, is left to it: no text of
+// this service holds one.
 func String(dst []byte, s string) ([]byte, bool) {
 	for i := 0; i < len(s); {
 		b := s[i]
