@@ -1,13 +1,11 @@
 package consumers_test
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"runtime/metrics"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -413,48 +411,21 @@ func (env *throughputEnv) logRedisUsage(b *testing.B, round, events int, before 
 }
 
 // commandTimes is the time Redis spent in each command since startRedisUsage reset its
-// statistics, per event, most first, leaving out those under 0.1µs. A command a
-// script called counts in the script's time too (evalsha), and again under its own
-// name: evalsha less those is the script's own work (Lua, and passing arguments and
-// replies between Lua and Redis).
+// statistics, per event, most first, leaving out those under 0.1µs (see
+// testenv.CommandTime for what a script's time holds).
 func (env *throughputEnv) commandTimes(b *testing.B, events int) string {
 	b.Helper()
-	info, err := env.rdb.Info(context.Background(), "commandstats").Result()
+	all, err := testenv.CommandTimes(context.Background(), env.rdb)
 	if err != nil {
-		b.Fatalf("INFO commandstats: %v", err)
+		b.Fatal(err)
 	}
-	type spent struct {
-		command string
-		calls   int64
-		usec    int64
-	}
-	var all []spent
-	for _, line := range strings.Split(info, "\r\n") {
-		rest, isCommand := strings.CutPrefix(line, "cmdstat_")
-		name, stats, ok := strings.Cut(rest, ":")
-		if !isCommand || !ok {
-			continue // the section's header, or its end
-		}
-		s := spent{command: name}
-		for _, stat := range strings.Split(stats, ",") {
-			key, value, _ := strings.Cut(stat, "=")
-			switch key {
-			case "calls":
-				s.calls, _ = strconv.ParseInt(value, 10, 64)
-			case "usec":
-				s.usec, _ = strconv.ParseInt(value, 10, 64)
-			}
-		}
-		all = append(all, s)
-	}
-	slices.SortFunc(all, func(a, b spent) int { return cmp.Compare(b.usec, a.usec) })
 	var out []string
-	for _, s := range all {
-		perEvent := float64(s.usec) / float64(events)
+	for _, c := range all {
+		perEvent := float64(c.Usec) / float64(events)
 		if perEvent < 0.1 {
 			break
 		}
-		out = append(out, fmt.Sprintf("%s %.1fµs (%.2f calls)", s.command, perEvent, float64(s.calls)/float64(events)))
+		out = append(out, fmt.Sprintf("%s %.1fµs (%.2f calls)", c.Command, perEvent, float64(c.Calls)/float64(events)))
 	}
 	return strings.Join(out, ", ")
 }

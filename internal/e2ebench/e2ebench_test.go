@@ -336,7 +336,11 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		}
 	}
 	if (sc.key == "refundd1" || sc.key == "raw") && redisCommands[sc.key].commands == nil {
-		redisCommands[sc.key] = scenarioCommands{sc.name, e.commandTimes(s), res.timed}
+		commands, err := testenv.CommandTimes(context.Background(), e.rdb) // ctx is cancelled once a loop is timed
+		if err != nil {
+			b.Fatal(err)
+		}
+		redisCommands[sc.key] = scenarioCommands{fmt.Sprintf("%s (AOF %s)", sc.name, aofName(sc.aof)), commands, res.timed}
 	}
 	return res
 }
@@ -365,7 +369,7 @@ var redisCommands = map[string]scenarioCommands{}
 // events it consumed.
 type scenarioCommands struct {
 	scenario string
-	commands []commandTime
+	commands []testenv.CommandTime
 	events   int
 }
 
@@ -465,10 +469,10 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		fmt.Fprintf(w, "\nRedis's main thread executing commands, %s, per event (INFO commandstats; a script's time includes the commands it calls, which are listed too):",
 			run.scenario)
 		for _, c := range run.commands {
-			if float64(c.usec)/events < 0.05 {
+			if float64(c.Usec)/events < 0.05 {
 				break
 			}
-			fmt.Fprintf(w, " %s %.2f calls %.1f µs;", c.name, float64(c.calls)/events, float64(c.usec)/events)
+			fmt.Fprintf(w, " %s %.2f calls %.1f µs;", c.Command, float64(c.Calls)/events, float64(c.Usec)/events)
 		}
 		fmt.Fprintln(w)
 	}

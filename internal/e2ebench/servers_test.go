@@ -1,12 +1,10 @@
 package e2ebench
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -211,40 +209,6 @@ type memoryParts struct {
 
 func (m memoryParts) minus(o memoryParts) memoryParts {
 	return memoryParts{m.total - o.total, m.dataset - o.dataset, m.keyspace - o.keyspace, m.clients - o.clients}
-}
-
-// commandTime is one Redis command's share of a run: calls, and the time Redis's main
-// thread spent executing them (INFO commandstats' usec; a script's commands count in
-// the script's time, not their own).
-type commandTime struct {
-	name  string
-	calls int64
-	usec  int64
-}
-
-// commandTimes reads INFO commandstats, the commands with the most time first.
-func (e *env) commandTimes(s *scope) []commandTime {
-	s.Helper()
-	info, err := e.rdb.InfoMap(context.Background(), "commandstats").Result()
-	if err != nil {
-		s.Fatalf("info commandstats: %v", err)
-	}
-	var out []commandTime
-	for key, value := range info["Commandstats"] {
-		c := commandTime{name: strings.TrimPrefix(key, "cmdstat_")}
-		for _, field := range strings.Split(value, ",") {
-			name, n, _ := strings.Cut(field, "=")
-			switch name {
-			case "calls":
-				c.calls, _ = strconv.ParseInt(n, 10, 64)
-			case "usec":
-				c.usec, _ = strconv.ParseInt(n, 10, 64)
-			}
-		}
-		out = append(out, c)
-	}
-	slices.SortFunc(out, func(a, b commandTime) int { return cmp.Compare(b.usec, a.usec) })
-	return out
 }
 
 // memoryParts reads MEMORY STATS, in either protocol's shape (a map in RESP3, a flat
