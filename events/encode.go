@@ -15,25 +15,10 @@ import (
 // which the caller then encodes with json.Marshal. A fuzz test holds the two to the
 // same bytes.
 func appendEnvelope(dst []byte, env Envelope) ([]byte, bool) {
-	var ok bool
-	dst = append(dst, `{"specversion":`...)
-	if dst, ok = jsonappend.String(dst, env.SpecVersion); !ok {
-		return nil, false
-	}
-	dst = append(dst, `,"id":`...)
-	if dst, ok = jsonappend.String(dst, env.ID); !ok {
-		return nil, false
-	}
-	dst = append(dst, `,"source":`...)
-	if dst, ok = jsonappend.String(dst, env.Source); !ok {
-		return nil, false
-	}
-	dst = append(dst, `,"type":`...)
-	if dst, ok = jsonappend.String(dst, string(env.Type)); !ok {
-		return nil, false
-	}
-	dst = append(dst, `,"subject":`...)
-	if dst, ok = jsonappend.String(dst, env.Subject); !ok {
+	dst, ok := appendStrings(dst,
+		[2]string{`{"specversion":`, env.SpecVersion}, [2]string{`,"id":`, env.ID}, [2]string{`,"source":`, env.Source},
+		[2]string{`,"type":`, string(env.Type)}, [2]string{`,"subject":`, env.Subject})
+	if !ok {
 		return nil, false
 	}
 	dst = append(dst, `,"time":`...)
@@ -94,17 +79,9 @@ func encodePayload(p Payload) ([]byte, error) {
 }
 
 func (d *BalanceChangedData) appendJSON(dst []byte) ([]byte, bool) {
-	var ok bool
-	dst = append(dst, `{"cause_id":`...)
-	if dst, ok = jsonappend.String(dst, d.CauseID); !ok {
-		return dst, false
-	}
-	dst = append(dst, `,"cause_type":`...)
-	if dst, ok = jsonappend.String(dst, string(d.CauseType)); !ok {
-		return dst, false
-	}
-	dst = append(dst, `,"currency":`...)
-	if dst, ok = jsonappend.String(dst, d.Currency); !ok {
+	dst, ok := appendStrings(dst,
+		[2]string{`{"cause_id":`, d.CauseID}, [2]string{`,"cause_type":`, string(d.CauseType)}, [2]string{`,"currency":`, d.Currency})
+	if !ok {
 		return dst, false
 	}
 	dst = d.Cash.appendJSON(append(dst, `,"cash":`...))
@@ -113,13 +90,10 @@ func (d *BalanceChangedData) appendJSON(dst []byte) ([]byte, bool) {
 }
 
 func (d *CaseStatusChangedData) appendJSON(dst []byte) ([]byte, bool) {
-	var ok bool
-	for _, f := range [...]struct{ key, value string }{
-		{`{"case_id":`, d.CaseID}, {`,"kind":`, d.Kind}, {`,"status":`, d.Status}, {`,"previous":`, d.Previous},
-	} {
-		if dst, ok = jsonappend.String(append(dst, f.key...), f.value); !ok {
-			return dst, false
-		}
+	dst, ok := appendStrings(dst,
+		[2]string{`{"case_id":`, d.CaseID}, [2]string{`,"kind":`, d.Kind}, [2]string{`,"status":`, d.Status}, [2]string{`,"previous":`, d.Previous})
+	if !ok {
+		return dst, false
 	}
 	dst = d.Amount.appendJSON(append(dst, `,"amount":`...))
 	if d.Reason != "" {
@@ -138,4 +112,16 @@ func (d *CaseStatusChangedData) appendJSON(dst []byte) ([]byte, bool) {
 		}
 	}
 	return append(dst, '}'), true
+}
+
+// appendStrings appends each key, as it is, and its value, as jsonappend.String
+// writes it; false at the first value it cannot write.
+func appendStrings(dst []byte, keyValues ...[2]string) ([]byte, bool) {
+	var ok bool
+	for _, kv := range keyValues {
+		if dst, ok = jsonappend.String(append(dst, kv[0]...), kv[1]); !ok {
+			return dst, false
+		}
+	}
+	return dst, true
 }
