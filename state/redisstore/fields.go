@@ -95,7 +95,7 @@ func encodeCore(a *state.Account) ([]byte, error) {
 // The order and the omissions are storedAccount's; a fuzz test holds the two to the
 // same bytes.
 func appendCore(dst []byte, a *state.Account) ([]byte, bool) {
-	var ok bool
+	ok := true
 	str := func(key, value string) {
 		if ok {
 			dst, ok = jsonappend.String(append(dst, key...), value)
@@ -106,71 +106,58 @@ func appendCore(dst []byte, a *state.Account) ([]byte, bool) {
 			dst, ok = jsonappend.Time(append(dst, key...), t)
 		}
 	}
+	// The omitempty and omitzero fields: nothing when empty or zero.
+	text := func(key, value string) {
+		if value != "" {
+			str(key, value)
+		}
+	}
+	flag := func(keyAndTrue string, on bool) {
+		if on {
+			dst = append(dst, keyAndTrue...)
+		}
+	}
 	amount := func(key string, d decimal.Decimal) {
-		dst = appendDecimal(append(dst, key...), d)
+		if !d.IsZero() {
+			dst = appendDecimal(append(dst, key...), d)
+		}
 	}
-	ok = true
+	optionalAt := func(key string, t *time.Time) {
+		if t != nil {
+			at(key, *t)
+		}
+	}
 	str(`{"id":`, a.ID)
-	if a.Opened {
-		dst = append(dst, `,"op":true`...)
-	}
-	if a.HolderType != "" {
-		str(`,"ht":`, a.HolderType)
-	}
-	if a.HolderName != "" {
-		str(`,"hn":`, a.HolderName)
-	}
-	if a.Verified {
-		dst = append(dst, `,"vf":true`...)
-	}
-	if a.Currency != "" {
-		str(`,"cur":`, a.Currency)
-	}
-	if a.Status != "" {
-		str(`,"st":`, a.Status)
-	}
-	if !a.Consumed.IsZero() {
-		amount(`,"cn":`, a.Consumed)
-	}
-	if !a.VouchersGranted.IsZero() {
-		amount(`,"vg":`, a.VouchersGranted)
-	}
-	if !a.VouchersUsed.IsZero() {
-		amount(`,"vu":`, a.VouchersUsed)
-	}
-	if a.LastReleaseAt != nil {
-		at(`,"lr":`, *a.LastReleaseAt)
-	}
-	if a.ReserveReleasedFor != nil {
-		at(`,"rr":`, *a.ReserveReleasedFor)
-	}
-	if a.Email != "" {
-		str(`,"em":`, a.Email)
-	}
-	if a.TermsViolated {
-		dst = append(dst, `,"tv":true`...)
-	}
+	flag(`,"op":true`, a.Opened)
+	text(`,"ht":`, a.HolderType)
+	text(`,"hn":`, a.HolderName)
+	flag(`,"vf":true`, a.Verified)
+	text(`,"cur":`, a.Currency)
+	text(`,"st":`, a.Status)
+	amount(`,"cn":`, a.Consumed)
+	amount(`,"vg":`, a.VouchersGranted)
+	amount(`,"vu":`, a.VouchersUsed)
+	optionalAt(`,"lr":`, a.LastReleaseAt)
+	optionalAt(`,"rr":`, a.ReserveReleasedFor)
+	text(`,"em":`, a.Email)
+	flag(`,"tv":true`, a.TermsViolated)
 	if d := a.Discontinuation; d != nil {
 		str(`,"dc":{"id":`, d.RequestID)
 		at(`,"at":`, d.RequestedAt)
-		if d.ReleasedAt != nil {
-			at(`,"rl":`, *d.ReleasedAt)
-		}
+		optionalAt(`,"rl":`, d.ReleasedAt)
 		dst = append(dst, '}')
 	}
-	if len(a.PackageRefunds) > 0 {
-		for i, t := range a.PackageRefunds {
-			separator := `,`
-			if i == 0 {
-				separator = `,"pr":[`
-			}
-			at(separator, t)
+	for i, t := range a.PackageRefunds {
+		separator := `,`
+		if i == 0 {
+			separator = `,"pr":[`
 		}
+		at(separator, t)
+	}
+	if len(a.PackageRefunds) > 0 {
 		dst = append(dst, ']')
 	}
-	if !a.Credited.IsZero() {
-		amount(`,"cr":`, a.Credited)
-	}
+	amount(`,"cr":`, a.Credited)
 	return append(dst, '}'), ok
 }
 
