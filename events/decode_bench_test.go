@@ -31,7 +31,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("scan", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, ok := scanEnvelope(benchEvent); !ok {
+			if _, ok, _ := scanEnvelope(benchEvent); !ok {
 				b.Fatal("not scanned")
 			}
 		}

@@ -102,14 +102,16 @@ func Decode(raw []byte) (Event, error) {
 	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && trimmed[0] != '{' {
 		return Event{}, invalid("", "must be a JSON object, got %s", jsonKind(trimmed))
 	}
-	w, plain := scanEnvelope(raw)
+	w, plain, unique := scanEnvelope(raw)
 	if !plain {
 		if err := json.Unmarshal(raw, &w); err != nil {
 			return Event{}, jsonError("", err)
 		}
 	}
-	if err := checkKeys(raw, reflect.TypeFor[wireEnvelope](), ""); err != nil {
-		return Event{}, err
+	if !plain || !unique {
+		if err := checkKeys(raw, reflect.TypeFor[wireEnvelope](), ""); err != nil {
+			return Event{}, err
+		}
 	}
 	env := Envelope{
 		SpecVersion:     w.SpecVersion,
@@ -328,25 +330,42 @@ func parseTime(raw json.RawMessage, into *time.Time) error {
 func decodePayload(spec Spec, data json.RawMessage) (Payload, error) {
 	p := spec.NewPayload()
 	t := reflect.TypeOf(p)
-	// The envelope's decoding found data well-formed JSON; the key scanner needs no more.
-	present, err := payloadKeys(data, t, "data")
-	if err != nil {
-		return nil, err
-	}
-	// Presence is checked here, not in Validate, because a Go zero value
-	// (false, "", 0) cannot tell "absent" from "given as zero".
-	for _, name := range jsonFieldsOf(t).required {
-		if !slices.Contains(present, name) {
-			return nil, invalid("data."+name, "is required")
+	fields := jsonFieldsOf(t)
+	if given, ok := scanPayload(data, p); ok {
+		// Read in one pass, with no key problem for payloadKeys to name.
+		if err := payloadPlanOf(t.Elem()).requiredGiven(fields.required, given); err != nil {
+			return nil, err
 		}
-	}
-	if err := json.Unmarshal(data, p); err != nil {
-		return nil, jsonError("data", err)
+	} else if err := decodePayloadAsJSON(data, t, fields.required, p); err != nil {
+		return nil, err
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// decodePayloadAsJSON is decodePayload's reading of what scanPayload does not read:
+// the keys checked by payloadKeys, then json.Unmarshal into a fresh payload (scanPayload
+// may have filled part of p before it gave up).
+func decodePayloadAsJSON(data json.RawMessage, t reflect.Type, required []string, p Payload) error {
+	// The envelope's decoding found data well-formed JSON; the key scanner needs no more.
+	present, err := payloadKeys(data, t, "data")
+	if err != nil {
+		return err
+	}
+	// Presence is checked here, not in Validate, because a Go zero value
+	// (false, "", 0) cannot tell "absent" from "given as zero".
+	for _, name := range required {
+		if !slices.Contains(present, name) {
+			return invalid("data."+name, "is required")
+		}
+	}
+	reflect.ValueOf(p).Elem().SetZero()
+	if err := json.Unmarshal(data, p); err != nil {
+		return jsonError("data", err)
+	}
+	return nil
 }
 
 // requiredFields lists the JSON names of a payload struct's required fields:

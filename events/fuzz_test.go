@@ -78,9 +78,12 @@ func FuzzScanEnvelope(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		scanned, ok := scanEnvelope(raw)
+		scanned, ok, unique := scanEnvelope(raw)
 		if !ok {
 			return
+		}
+		if err := checkKeys(raw, reflect.TypeFor[wireEnvelope](), ""); unique && err != nil {
+			t.Fatalf("scanEnvelope found the keys of %q unique, and checkKeys refuses them: %v", raw, err)
 		}
 		var unmarshaled wireEnvelope
 		if err := json.Unmarshal(raw, &unmarshaled); err != nil {

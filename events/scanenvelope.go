@@ -17,39 +17,50 @@ var envelopeKeys = [...]string{"specversion", "id", "source", "type", "subject",
 // (encoding/json matches keys by Unicode case folding) or differs from an envelope
 // key only in case; a string field's value is not a string (null, a number...),
 // holds an escape, or is not UTF-8. FuzzScanEnvelope holds it to json.Unmarshal.
-func scanEnvelope(raw []byte) (w wireEnvelope, ok bool) {
+//
+// unique, when ok, says that every key is one of the envelope's and came once: then
+// checkKeys, which would walk raw again, has nothing to refuse (data's keys are
+// decodePayload's to check).
+func scanEnvelope(raw []byte) (w wireEnvelope, ok, unique bool) {
 	if !json.Valid(raw) {
-		return wireEnvelope{}, false
+		return wireEnvelope{}, false, false
 	}
 	s := keyScanner{b: raw}
 	s.space()
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return wireEnvelope{}, false
+		return wireEnvelope{}, false, false
 	}
 	s.i++
+	unique = true
+	var seen uint16 // bit i: envelopeKeys[i] came
 	for {
 		s.space()
 		switch {
 		case s.i >= len(s.b):
-			return wireEnvelope{}, false
+			return wireEnvelope{}, false, false
 		case s.b[s.i] == '}':
-			return w, true
+			return w, true, unique
 		case s.b[s.i] == ',':
 			s.i++
 			continue
 		}
 		key, plain := s.plainString()
 		if !plain || !isASCII(key) { // key is a []byte: it is compared, never kept
-			return wireEnvelope{}, false
+			return wireEnvelope{}, false, false
 		}
 		s.space()
 		s.i++ // ':' (raw is valid JSON)
 		s.space()
 		text, asJSON := w.field(string(key))
+		if bit := envelopeKeyBit(string(key)); bit == 0 || seen&bit != 0 {
+			unique = false // an extension (whose objects checkKeys walks), or a key given twice
+		} else {
+			seen |= bit
+		}
 		if text == nil && asJSON == nil {
 			for _, name := range envelopeKeys {
 				if strings.EqualFold(string(key), name) {
-					return wireEnvelope{}, false
+					return wireEnvelope{}, false, false
 				}
 			}
 			s.skip() // an extension: ignored
@@ -63,14 +74,25 @@ func scanEnvelope(raw []byte) (w wireEnvelope, ok bool) {
 			continue
 		}
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
-			return wireEnvelope{}, false
+			return wireEnvelope{}, false, false
 		}
 		value, plain := s.plainString()
 		if !plain || !utf8.Valid(value) {
-			return wireEnvelope{}, false
+			return wireEnvelope{}, false, false
 		}
 		*text = string(value)
 	}
+}
+
+// envelopeKeyBit is key's bit in scanEnvelope's record of the keys that came: 1<<i
+// for envelopeKeys[i], 0 for any other key.
+func envelopeKeyBit(key string) uint16 {
+	for i, name := range envelopeKeys {
+		if key == name {
+			return 1 << i
+		}
+	}
+	return 0
 }
 
 // field is where the envelope keeps key's value: a string, or the JSON as it came

@@ -1,0 +1,126 @@
+package events
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"testing"
+)
+
+// FuzzScanPayload holds Decode's fast reading of a payload to what it replaced: when
+// scanPayload reads data into a payload of any type, json.Unmarshal reads the very same
+// payload from it, payloadKeys refuses no key, and the fields scanPayload says were
+// given are those payloadKeys lists. In CI it runs over its seeds; `go test -fuzz
+// FuzzScanPayload ./events/` explores.
+func FuzzScanPayload(f *testing.F) {
+	for _, seed := range []string{
+		`{"topup_id":"t1","amount":"500.00","currency":"CNY","channel":"online_banking","banking":"personal","bank":"CMB","payer_type":"individual","payer_name":"Li Wei"}`,
+		`{"consumption_id":"c","amount":"1.00","voucher_amount":null}`, `{"consumption_id":"c","amount":"1.00","voucher_amount":"0.50"}`,
+		`{"consumption_id":"c","amount":"1.00","AMOUNT":"300.00"}`, `{"amount":"1.00","amount":"2.00"}`, `{"amount":1}`, `{"amount":"1e3"}`,
+		`{"amount":"-0.00"}`, `{"amount":null}`, `{"amount":"01.00"}`, `{"holder_name":"李伟","verified":true}`, `{"verified":"true"}`,
+		`{"holder_name":"Li\u0020Wei"}`, `{"holder_name":"a\xffb"}`, `{"ſtatus":"active"}`, `{"terms_violated":false}`, `{"terms_violated":null}`,
+		`{"units":12,"package_id":"p"}`, `{"units":-3}`, `{"units":1.5}`, `{"units":1e2}`, `{"units":99999999999999999999}`, `{"units":"3"}`,
+		`{"destination":{"kind":"alipay","account_no":"1"}}`, `{"destination":null}`, `{"extra":{"a":[1,{"b":"}"}]},"case_id":"w1"}`,
+		` { "case_id" : "w1" , "decision" : "approved" } `, `{}`, `[]`, `"s"`, `null`,
+	} {
+		for i := range inboundSpecs() {
+			f.Add(uint8(i), []byte(seed))
+		}
+	}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		specs := inboundSpecs()
+		spec := specs[int(which)%len(specs)]
+		if !json.Valid(data) {
+			return // Decode has checked the whole event first
+		}
+		scanned := spec.NewPayload()
+		given, ok := scanPayload(data, scanned)
+		if !ok {
+			return
+		}
+		unmarshaled := spec.NewPayload()
+		if err := json.Unmarshal(data, unmarshaled); err != nil {
+			t.Fatalf("scanPayload read %s as %s, which json.Unmarshal refuses: %v", data, spec.Type, err)
+		}
+		if !reflect.DeepEqual(scanned, unmarshaled) {
+			t.Fatalf("from %s as %s, scanPayload read\n%+v\nand json.Unmarshal\n%+v", data, spec.Type, scanned, unmarshaled)
+		}
+		typ := reflect.TypeOf(scanned)
+		present, err := payloadKeys(data, typ, "data")
+		if err != nil {
+			t.Fatalf("scanPayload read %s as %s, whose keys payloadKeys refuses: %v", data, spec.Type, err)
+		}
+		plan := payloadPlanOf(typ.Elem())
+		for name, field := range plan.fields {
+			if got, want := given&(1<<field.index) != 0, slices.Contains(present, name); got != want {
+				t.Fatalf("from %s as %s, scanPayload says %s given: %v, payloadKeys: %v", data, spec.Type, name, got, want)
+			}
+		}
+	})
+}
+
+func inboundSpecs() []Spec {
+	var inbound []Spec
+	for _, s := range Catalog() {
+		if s.Direction == Inbound {
+			inbound = append(inbound, s)
+		}
+	}
+	return inbound
+}
+
+// TestScanPayloadLeavesTheUnusualToJSON lists what the fast reading must not read
+// itself, because encoding/json reads it otherwise or refuses it with its own words.
+func TestScanPayloadLeavesTheUnusualToJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		payload    Payload
+	}{
+		{"an escape in a string", `{"holder_name":"Li\u0020Wei"}`, new(AccountOpenedData)},
+		{"a key differing from a field only in case", `{"AMOUNT":"300.00"}`, new(ConsumptionRecordedData)},
+		{"a key folding to a field only by Unicode", `{"ſtatus":"active"}`, new(AccountStatusChangedData)},
+		{"a key given twice", `{"amount":"1.00","amount":"2.00"}`, new(ConsumptionRecordedData)},
+		{"an amount as a JSON number", `{"amount":1}`, new(ConsumptionRecordedData)},
+		{"an amount not in the wire's notation", `{"amount":"01.00"}`, new(ConsumptionRecordedData)},
+		{"text that is not UTF-8", "{\"holder_name\":\"a\xffb\"}", new(AccountOpenedData)},
+		{"a string for a bool", `{"verified":"true"}`, new(AccountOpenedData)},
+		{"a fraction for an integer", `{"units":1.5}`, new(PackageData)},
+		{"an integer too large", `{"units":99999999999999999999}`, new(PackageData)},
+		{"a nested object", `{"withdrawal_id":"w1","destination":{"kind":"alipay"}}`, new(WithdrawalRequestedData)},
+		{"a key of no field", `{"consumption_id":"c","amount":"1.00","note":"x"}`, new(ConsumptionRecordedData)},
+		{"a key of no field given twice", `{"consumption_id":"c","note":"x","note":"y"}`, new(ConsumptionRecordedData)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, ok := scanPayload([]byte(tc.data), tc.payload); ok {
+				t.Errorf("scanPayload read %s itself; it must leave it to json.Unmarshal", tc.data)
+			}
+		})
+	}
+}
+
+// TestDecodeReadsAPlainPayloadAsJSONWould decodes the common events both ways: what
+// Decode returns is what json.Unmarshal makes of the payload.
+func TestDecodeReadsAPlainPayloadAsJSONWould(t *testing.T) {
+	for _, raw := range []string{
+		string(benchEvent),
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"consumption_id":"c","amount":"0.00","voucher_amount":"2.50"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.package.purchased","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"package_id":"p","price":"30.00","units":12}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.account.status_changed","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"status":"active","terms_violated":true}}`,
+	} {
+		ev, err := Decode([]byte(raw))
+		if err != nil {
+			t.Fatalf("Decode(%s): %v", raw, err)
+		}
+		spec, _ := Lookup(ev.Type)
+		want := spec.NewPayload()
+		if err := json.Unmarshal(ev.Data, want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(ev.Payload, want) {
+			t.Errorf("Decode read %s as\n%+v\njson.Unmarshal as\n%+v", raw, ev.Payload, want)
+		}
+		if _, ok := scanPayload(ev.Data, spec.NewPayload()); !ok {
+			t.Errorf("scanPayload left %s to json.Unmarshal; it is plain", ev.Data)
+		}
+	}
+}
