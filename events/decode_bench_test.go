@@ -44,3 +44,16 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDigests is the digests of one decoded top-up. Run:
+// go test -run '^$' -bench Digests -benchmem ./events/
+func BenchmarkDigests(b *testing.B) {
+	ev, err := Decode(benchEvent)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ev.Digests()
+	}
+}

@@ -1,6 +1,12 @@
 package events
 
-import "testing"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"testing"
+	"time"
+)
 
 func TestARecordedDigestIsTheWholeDigestOrItsFirst16HexDigits(t *testing.T) {
 	const digest = "0123456789abcdef01234567"
@@ -22,5 +28,33 @@ func TestARecordedDigestIsTheWholeDigestOrItsFirst16HexDigits(t *testing.T) {
 				t.Fatalf("SameDigest(%q, %q) = %v, want %v", tc.recorded, digest, got, tc.same)
 			}
 		})
+	}
+}
+
+// TestDigestsAreThoseOfJSONMarshal: the digests an idempotency record keeps were
+// computed over json.Marshal's bytes of the payload; a redelivery after an upgrade must
+// find the same ones, or it would be parked as a reused id.
+func TestDigestsAreThoseOfJSONMarshal(t *testing.T) {
+	for _, raw := range []string{
+		string(benchEvent),
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00.5+08:00","data":{"consumption_id":"c","amount":"0","voucher_amount":"2.5"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"console.withdrawal.requested","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"withdrawal_id":"w1","amount":"10.00","method":"designated","destination":{"kind":"alipay","account_no":"13800000000","payee_name":"李伟"}}}`,
+	} {
+		ev, err := Decode([]byte(raw))
+		if err != nil {
+			t.Fatalf("Decode(%s): %v", raw, err)
+		}
+		canonical, err := json.Marshal(ev.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		factSum := sha256.Sum256(canonical)
+		h := sha256.New()
+		h.Write([]byte(string(ev.Type) + "\x00" + ev.Subject + "\x00" + ev.Time.UTC().Format(time.RFC3339Nano) + "\x00"))
+		h.Write(canonical)
+		wantContent, wantFact := hex.EncodeToString(h.Sum(nil)[:12]), hex.EncodeToString(factSum[:12])
+		if content, fact := ev.Digests(); content != wantContent || fact != wantFact {
+			t.Errorf("%s: digests %s %s, want %s %s", ev.Type, content, fact, wantContent, wantFact)
+		}
 	}
 }

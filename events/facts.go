@@ -60,9 +60,12 @@ func (e Event) FactDigest() string {
 //
 // fact is FactDigest: the data alone.
 func (e Event) Digests() (content, fact string) {
-	canonical, err := json.Marshal(e.Payload)
-	if err != nil {
-		return "", ""
+	canonical, ok := appendPlainPayload(make([]byte, 0, 256), e.Payload)
+	if !ok {
+		var err error
+		if canonical, err = json.Marshal(e.Payload); err != nil {
+			return "", ""
+		}
 	}
 	factSum := sha256.Sum256(canonical)
 	h := sha256.New()
