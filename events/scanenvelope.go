@@ -22,7 +22,7 @@ var envelopeKeys = [...]string{"specversion", "id", "source", "type", "subject",
 // checkKeys, which would walk raw again, has nothing to refuse (data's keys are
 // decodePayload's to check).
 func scanEnvelope(raw []byte) (w wireEnvelope, ok, unique bool) {
-	if !json.Valid(raw) {
+	if !validJSON(raw) {
 		return wireEnvelope{}, false, false
 	}
 	s := keyScanner{b: raw}
