@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxEventSize is the largest encoded event, in bytes, that Decode accepts
@@ -306,13 +307,34 @@ func unknownType(t Type) error {
 	return &InvalidError{Field: "type", Reason: "unknown event type " + strconv.Quote(excerpt(string(t))), Err: ErrUnknownType}
 }
 
+// plainJSONString is the text of raw, a JSON string, when it holds no escape and is
+// UTF-8: what json.Unmarshal would read from it, without its reflection. Every event's
+// time is one.
+func plainJSONString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') >= 0 || bytes.IndexByte(inner, '"') >= 0 || !utf8.Valid(inner) {
+		return "", false
+	}
+	for _, c := range inner {
+		if c < 0x20 {
+			return "", false
+		}
+	}
+	return string(inner), true
+}
+
 func parseTime(raw json.RawMessage, into *time.Time) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil // reported as "time: is required" by validateEnvelope
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return invalid("time", "must be an RFC 3339 string, got %s", jsonKind(raw))
+	s, plain := plainJSONString(raw)
+	if !plain {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return invalid("time", "must be an RFC 3339 string, got %s", jsonKind(raw))
+		}
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {

@@ -35,3 +35,24 @@ func TestValidJSONKeepsEncodingJSONsDepthLimit(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPlainJSONString holds plainJSONString to json.Unmarshal: what it reads, json.Unmarshal
+// reads the same from the same bytes.
+func FuzzPlainJSONString(f *testing.F) {
+	for _, seed := range []string{`"2026-11-23T08:00:00Z"`, `"a\"b"`, `"a\\b"`, "\"\xff\"", "\"\x01\"", `""`, `"`, `5`, `"a"b"`, `null`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := plainJSONString(raw)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("plainJSONString read %q from %q, which json.Unmarshal refuses: %v", got, raw, err)
+		}
+		if got != want {
+			t.Fatalf("from %q plainJSONString read %q, json.Unmarshal %q", raw, got, want)
+		}
+	})
+}
