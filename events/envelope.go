@@ -347,6 +347,26 @@ func parseTime(raw json.RawMessage, into *time.Time) error {
 	return nil
 }
 
+// DecodePayload decodes and validates data as the payload of type t, with the checks
+// Decode applies to an event's data: a JSON object, no key given twice or differing
+// from a field only in case, every required field present, each value of its kind,
+// and the type's own rules. A tool that builds an event from a payload it was given
+// (refundctl publish -data) checks it so, and sends nothing the engine would refuse.
+func DecodePayload(t Type, data []byte) (Payload, error) {
+	spec, ok := Lookup(t)
+	if !ok {
+		return nil, unknownType(t)
+	}
+	if !validJSON(data) {
+		var probe any
+		return nil, jsonError("data", json.Unmarshal(data, &probe))
+	}
+	if trimmed := bytes.TrimSpace(data); trimmed[0] != '{' {
+		return nil, invalid("data", "must be a JSON object, got %s", jsonKind(trimmed))
+	}
+	return decodePayload(spec, data)
+}
+
 // decodePayload checks that every required field of the type is present,
 // decodes data into the type's struct and validates it.
 func decodePayload(spec Spec, data json.RawMessage) (Payload, error) {

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"testing"
@@ -171,5 +172,29 @@ func TestPlainPayloadsAreWrittenByHand(t *testing.T) {
 	}
 	if _, ok := appendPlainPayload(nil, &WithdrawalRequestedData{Destination: &Destination{Kind: "alipay"}}); ok {
 		t.Errorf("appendPlainPayload wrote a destination, which it cannot write as json.Marshal does")
+	}
+}
+
+func TestDecodePayloadChecksDataAsDecodeDoes(t *testing.T) {
+	p, err := DecodePayload(ConsumptionRecorded, []byte(`{"consumption_id":"c1","amount":"12.50"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.(*ConsumptionRecordedData); got.ConsumptionID != "c1" || got.Amount.StringFixed(2) != "12.50" {
+		t.Fatalf("decoded %+v", got)
+	}
+	for _, data := range []string{`{"consumption_id":"c1","amount":"1.00","AMOUNT":"300.00"}`, `{"amount":"1.00"}`, `{"consumption_id":"c1","amount":1}`, `[]`, `{`, ``} {
+		raw := `{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":` + data + `}`
+		_, decodeErr := Decode([]byte(raw))
+		_, err := DecodePayload(ConsumptionRecorded, []byte(data))
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("DecodePayload(%s): %v, want ErrInvalid", data, err)
+		}
+		if data != `{` && data != `` && (decodeErr == nil || decodeErr.Error() != err.Error()) {
+			t.Errorf("DecodePayload(%s): %v; Decode of the event says %v", data, err, decodeErr)
+		}
+	}
+	if _, err := DecodePayload("billing.invented", []byte(`{}`)); !errors.Is(err, ErrUnknownType) {
+		t.Errorf("an unknown type: %v", err)
 	}
 }

@@ -267,9 +267,9 @@ func publish(srv natsServer, args []string, out io.Writer) error {
 	if !ok {
 		return fmt.Errorf("unknown event type %q", *typ)
 	}
-	payload := spec.NewPayload()
-	if err := json.Unmarshal([]byte(*data), payload); err != nil {
-		return fmt.Errorf("data: %w", err)
+	payload, err := events.DecodePayload(spec.Type, []byte(*data))
+	if err != nil {
+		return err
 	}
 	when := time.Now().UTC()
 	if *at != "" {
