@@ -68,7 +68,7 @@ type TopUpBalance struct {
 // ToSettle is what must be settled before cash can leave: credit notes + overdue +
 // unsettled [001].
 func (l Ledger) ToSettle() decimal.Decimal {
-	return l.CreditNotes.Add(l.Overdue).Add(l.Unsettled)
+	return plus(plus(l.CreditNotes, l.Overdue), l.Unsettled)
 }
 
 // Ledger derives the account's balances.
@@ -101,11 +101,11 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 
 	transferredIn := decimal.Zero
 	for _, t := range a.Transfers {
-		transferredIn = transferredIn.Add(t.Received.Sub(t.Recalled))
+		transferredIn = plus(transferredIn, minus(t.Received, t.Recalled))
 	}
 	fromTransferred := decimal.Min(a.Consumed, transferredIn)
-	l.Transferred = transferredIn.Sub(fromTransferred)
-	toAllocate := a.Consumed.Sub(fromTransferred)
+	l.Transferred = minus(transferredIn, fromTransferred)
+	toAllocate := minus(a.Consumed, fromTransferred)
 	l.Received = transferredIn
 
 	// Money held by open cases is frozen: consumption never draws on it, so what a
@@ -114,7 +114,7 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	var heldOn map[string]decimal.Decimal
 	for _, c := range a.Cases {
 		if held := c.Holds(); held.IsPositive() {
-			l.Held = l.Held.Add(held)
+			l.Held = plus(l.Held, held)
 			put(&heldOn, c.TopupID, heldOn[c.TopupID].Add(held))
 		}
 	}
@@ -124,9 +124,9 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	credits := a.Credited
 	unnamedOut, unnamedHeld := a.PaidOut[""], heldOn[""]
 	fromCredits := decimal.Min(unnamedOut, credits)
-	credits, unnamedOut = credits.Sub(fromCredits), unnamedOut.Sub(fromCredits)
+	credits, unnamedOut = minus(credits, fromCredits), minus(unnamedOut, fromCredits)
 	heldOnCredits := decimal.Min(unnamedHeld, credits)
-	unnamedHeld = unnamedHeld.Sub(heldOnCredits)
+	unnamedHeld = minus(unnamedHeld, heldOnCredits)
 
 	var paidOutOf []decimal.Decimal // by top-up index; nil while nothing was paid out
 	if len(a.PaidOut) > 0 {
@@ -150,7 +150,7 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 		}
 		toTopUps = decimal.Min(toAllocate, decimal.Max(decimal.Zero, free.Sub(unnamedHeld)))
 	}
-	beyond := toAllocate.Sub(toTopUps)
+	beyond := minus(toAllocate, toTopUps)
 
 	l.Cash = l.Transferred
 	if !perTopUp {
@@ -173,9 +173,9 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 			}
 		}
 		used := decimal.Min(toTopUps, available)
-		toTopUps = toTopUps.Sub(used)
-		l.Cash = l.Cash.Add(left.Sub(used))
-		l.Received = l.Received.Add(recharged)
+		toTopUps = minus(toTopUps, used)
+		l.Cash = plus(l.Cash, minus(left, used))
+		l.Received = plus(l.Received, recharged)
 	} else {
 		for i, t := range a.TopUps {
 			// What a case paid out of a top-up is gone before consumption is allocated:
@@ -199,28 +199,28 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	}
 	// Consumption the top-ups do not cover draws on non-top-up funds not held, and
 	// what is left is unfunded.
-	beyond = beyond.Add(toTopUps)
-	fromCreditsForConsumption := decimal.Min(beyond, credits.Sub(heldOnCredits))
-	credits = credits.Sub(fromCreditsForConsumption)
+	beyond = plus(beyond, toTopUps)
+	fromCreditsForConsumption := decimal.Min(beyond, minus(credits, heldOnCredits))
+	credits = minus(credits, fromCreditsForConsumption)
 	l.NonTopUp, l.Credited = credits, a.Credited
-	l.Cash = l.Cash.Add(credits)
+	l.Cash = plus(l.Cash, credits)
 	for _, p := range a.PaidOut {
-		l.PaidOut = l.PaidOut.Add(p)
+		l.PaidOut = plus(l.PaidOut, p)
 	}
-	l.Unfunded = beyond.Sub(fromCreditsForConsumption)
-	l.Consumed = a.Consumed.Sub(l.Unfunded)
+	l.Unfunded = minus(beyond, fromCreditsForConsumption)
+	l.Consumed = minus(a.Consumed, l.Unfunded)
 
-	l.Vouchers = decimal.Max(decimal.Zero, a.VouchersGranted.Sub(a.VouchersUsed))
+	l.Vouchers = decimal.Max(decimal.Zero, minus(a.VouchersGranted, a.VouchersUsed))
 	for _, c := range a.Cycles {
 		if c.Settled == nil {
-			l.Unsettled = l.Unsettled.Add(c.Accrued)
+			l.Unsettled = plus(l.Unsettled, c.Accrued)
 		}
 	}
 	for _, b := range a.Bills {
-		l.Overdue = l.Overdue.Add(b.Amount.Sub(b.Paid))
+		l.Overdue = plus(l.Overdue, minus(b.Amount, b.Paid))
 	}
 	for _, n := range a.CreditNotes {
-		l.CreditNotes = l.CreditNotes.Add(n.Amount.Sub(n.Resolved))
+		l.CreditNotes = plus(l.CreditNotes, minus(n.Amount, n.Resolved))
 	}
 
 	l.ReserveHold = r.ReserveHold
@@ -229,8 +229,8 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 		l.Reserve = r.ReserveAmount
 	}
 
-	frozen := l.Held.Add(l.Reserve).Add(decimal.Max(l.Transferred, l.ToSettle()))
-	l.Withdrawable = decimal.Max(decimal.Zero, l.Cash.Sub(frozen))
+	frozen := plus(plus(l.Held, l.Reserve), decimal.Max(l.Transferred, l.ToSettle()))
+	l.Withdrawable = decimal.Max(decimal.Zero, minus(l.Cash, frozen))
 	for i := range l.TopUps {
 		t := &l.TopUps[i]
 		t.Withdrawable = decimal.Max(decimal.Zero, decimal.Min(t.Remaining.Sub(t.Held), l.Withdrawable))
@@ -374,4 +374,26 @@ func amountAt(amounts []decimal.Decimal, i int) decimal.Decimal {
 		return decimal.Zero
 	}
 	return amounts[i]
+}
+
+// plus and minus are a+b and a-b, without the arithmetic when b (or, adding, a) is
+// zero: most of an account's ledger sums parts that are zero (nothing held, paid out,
+// transferred or credited), and the balances are computed after every event. The result
+// is the same number; only its exponent may differ from Add's, which no comparison and
+// no written form (String, StringFixed, Amount) shows.
+func plus(a, b decimal.Decimal) decimal.Decimal {
+	switch {
+	case b.IsZero():
+		return a
+	case a.IsZero():
+		return b
+	}
+	return a.Add(b)
+}
+
+func minus(a, b decimal.Decimal) decimal.Decimal {
+	if b.IsZero() {
+		return a
+	}
+	return a.Sub(b)
 }
