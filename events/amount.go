@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/payinfra/refunds/internal/decimaltext"
 )
 
 // MaxAmount bounds every amount on the wire (1e12). Nothing real comes close,
@@ -72,7 +74,7 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 // appendJSON appends what MarshalJSON writes.
 func (a Amount) appendJSON(dst []byte) []byte {
 	dst = append(dst, '"')
-	dst = append(dst, a.StringFixed(maxFractionDigits)...)
+	dst = decimaltext.AppendFixed(dst, a.Decimal, maxFractionDigits)
 	return append(dst, '"')
 }
 

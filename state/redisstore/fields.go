@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/payinfra/refunds/internal/decimaltext"
 	"github.com/payinfra/refunds/internal/jsonappend"
 	"github.com/payinfra/refunds/state"
 )
@@ -164,10 +165,10 @@ func appendCore(dst []byte, a *state.Account) ([]byte, bool) {
 // appendDecimal appends d as decimal.Decimal's MarshalJSON writes it.
 func appendDecimal(dst []byte, d decimal.Decimal) []byte {
 	if decimal.MarshalJSONWithoutQuotes {
-		return append(dst, d.String()...)
+		return decimaltext.AppendString(dst, d)
 	}
 	dst = append(dst, '"')
-	dst = append(dst, d.String()...)
+	dst = decimaltext.AppendString(dst, d)
 	return append(dst, '"')
 }
 
