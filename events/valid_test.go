@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -53,6 +54,26 @@ func FuzzPlainJSONString(f *testing.F) {
 		}
 		if got != want {
 			t.Fatalf("from %q plainJSONString read %q, json.Unmarshal %q", raw, got, want)
+		}
+	})
+}
+
+// FuzzCompactJSON holds compactJSON to json.Compact: what it finds compact, Compact
+// writes back byte for byte.
+func FuzzCompactJSON(f *testing.F) {
+	for _, seed := range []string{`{"a":"b c","d":[1,2]}`, `{"a": 1}`, "{\"a\":\"x\\\" y\"}", `[ ]`, `"\\"`, `{"a":"\t"}`, `1`, ` 1`, `{"a":1}x`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !compactJSON(raw) {
+			return
+		}
+		var out bytes.Buffer
+		if err := json.Compact(&out, raw); err != nil {
+			t.Fatalf("compactJSON(%q) is true, json.Compact refuses it: %v", raw, err)
+		}
+		if !bytes.Equal(out.Bytes(), raw) {
+			t.Fatalf("compactJSON(%q) is true, json.Compact writes %q", raw, out.Bytes())
 		}
 	})
 }
