@@ -130,13 +130,20 @@ type knownBalances struct {
 
 // balanceRules are the rules balances depend on.
 type balanceRules struct {
-	reserve  string
+	reserve  decimal.Decimal
 	hold     time.Duration
 	currency string
 }
 
+// balanceRulesOf is read twice per event: it keeps the reserve as the rules have it,
+// rather than as text, which cost a big.Int's conversion each time.
 func balanceRulesOf(r Rules) balanceRules {
-	return balanceRules{reserve: r.ReserveAmount.String(), hold: r.ReserveHold, currency: r.DefaultCurrency}
+	return balanceRules{reserve: r.ReserveAmount, hold: r.ReserveHold, currency: r.DefaultCurrency}
+}
+
+// same reports whether balances computed under b hold under o.
+func (b balanceRules) same(o balanceRules) bool {
+	return b.hold == o.hold && b.currency == o.currency && b.reserve.Equal(o.reserve)
 }
 
 // TopUp is one recharge order. What is left of it is derived by Ledger.

@@ -87,7 +87,7 @@ func (a Account) Ledger(r Rules) Ledger { return a.ledger(r, true) }
 // balances: it is needed twice for every event, so a decision keeps what it computed
 // on the account it returns.
 func (a Account) balances(r Rules) Ledger {
-	if k := a.knownBalances; k != nil && k.under == balanceRulesOf(r) {
+	if k := a.knownBalances; k != nil && k.under.same(balanceRulesOf(r)) {
 		return k.ledger
 	}
 	return a.ledger(r, false)
