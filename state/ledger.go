@@ -115,7 +115,7 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	for _, c := range a.Cases {
 		if held := c.Holds(); held.IsPositive() {
 			l.Held = plus(l.Held, held)
-			put(&heldOn, c.TopupID, heldOn[c.TopupID].Add(held))
+			put(&heldOn, c.TopupID, plus(heldOn[c.TopupID], held))
 		}
 	}
 	// Refunds credited to the balance are non-top-up funds. A payout or a hold of a
@@ -137,16 +137,16 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	}
 	for i := len(a.TopUps) - 1; i >= 0 && unnamedOut.IsPositive(); i-- {
 		t := a.TopUps[i]
-		take := decimal.Min(unnamedOut, decimal.Max(decimal.Zero, t.Amount.Sub(paidOutOf[i]).Sub(heldOn[t.ID])))
-		paidOutOf[i] = paidOutOf[i].Add(take)
-		unnamedOut = unnamedOut.Sub(take)
+		take := decimal.Min(unnamedOut, decimal.Max(decimal.Zero, minus(minus(t.Amount, paidOutOf[i]), heldOn[t.ID])))
+		paidOutOf[i] = plus(paidOutOf[i], take)
+		unnamedOut = minus(unnamedOut, take)
 	}
 	toTopUps := toAllocate
 	if unnamedHeld.IsPositive() {
 		// Keep the top-ups' money a non-top-up application holds away from consumption.
 		free := decimal.Zero
 		for i, t := range a.TopUps {
-			free = free.Add(decimal.Max(decimal.Zero, t.Amount.Sub(amountAt(paidOutOf, i)).Sub(heldOn[t.ID])))
+			free = plus(free, decimal.Max(decimal.Zero, minus(minus(t.Amount, amountAt(paidOutOf, i)), heldOn[t.ID])))
 		}
 		toTopUps = decimal.Min(toAllocate, decimal.Max(decimal.Zero, free.Sub(unnamedHeld)))
 	}
@@ -167,9 +167,9 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 		if paidOutOf != nil || heldOn != nil || totals.anyNegative {
 			left, available = decimal.Zero, decimal.Zero
 			for i, t := range a.TopUps {
-				leftOf := t.Amount.Sub(amountAt(paidOutOf, i))
-				left = left.Add(leftOf)
-				available = available.Add(decimal.Max(decimal.Zero, leftOf.Sub(heldOn[t.ID])))
+				leftOf := minus(t.Amount, amountAt(paidOutOf, i))
+				left = plus(left, leftOf)
+				available = plus(available, decimal.Max(decimal.Zero, minus(leftOf, heldOn[t.ID])))
 			}
 		}
 		used := decimal.Min(toTopUps, available)
@@ -181,10 +181,10 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 			// What a case paid out of a top-up is gone before consumption is allocated:
 			// the payout named its top-up, consumption names none.
 			paidOut := amountAt(paidOutOf, i)
-			available := decimal.Max(decimal.Zero, t.Amount.Sub(paidOut).Sub(heldOn[t.ID]))
+			available := decimal.Max(decimal.Zero, minus(minus(t.Amount, paidOut), heldOn[t.ID]))
 			used := decimal.Min(toTopUps, available)
-			toTopUps = toTopUps.Sub(used)
-			remaining := t.Amount.Sub(paidOut).Sub(used)
+			toTopUps = minus(toTopUps, used)
+			remaining := minus(minus(t.Amount, paidOut), used)
 			l.TopUps[i] = TopUpBalance{
 				TopUp:              t,
 				Consumed:           used,
@@ -193,8 +193,8 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 				Remaining:          remaining,
 				OriginalRouteUntil: t.ReceivedAt.AddDate(0, 0, r.RouteWindows.Days(t.Channel, t.Banking, t.Bank)),
 			}
-			l.Cash = l.Cash.Add(remaining)
-			l.Received = l.Received.Add(t.Amount)
+			l.Cash = plus(l.Cash, remaining)
+			l.Received = plus(l.Received, t.Amount)
 		}
 	}
 	// Consumption the top-ups do not cover draws on non-top-up funds not held, and
@@ -233,7 +233,7 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 	l.Withdrawable = decimal.Max(decimal.Zero, minus(l.Cash, frozen))
 	for i := range l.TopUps {
 		t := &l.TopUps[i]
-		t.Withdrawable = decimal.Max(decimal.Zero, decimal.Min(t.Remaining.Sub(t.Held), l.Withdrawable))
+		t.Withdrawable = decimal.Max(decimal.Zero, decimal.Min(minus(t.Remaining, t.Held), l.Withdrawable))
 	}
 	return l
 }
