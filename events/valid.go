@@ -7,7 +7,7 @@ package events
 // state machine of a function call per byte, which was most of what reading an event's
 // envelope cost. FuzzValidJSON holds it to json.Valid.
 func validJSON(raw []byte) bool {
-	v := jsonValidator{b: raw}
+	v := jsonValidator{keyScanner{b: raw}}
 	v.space()
 	if !v.value(0) {
 		return false
@@ -19,21 +19,9 @@ func validJSON(raw []byte) bool {
 // maxJSONDepth is encoding/json's limit on nested objects and arrays.
 const maxJSONDepth = 10000
 
-type jsonValidator struct {
-	b []byte
-	i int
-}
-
-func (v *jsonValidator) space() {
-	for v.i < len(v.b) {
-		switch v.b[v.i] {
-		case ' ', '\t', '\n', '\r':
-			v.i++
-		default:
-			return
-		}
-	}
-}
+// jsonValidator walks the bytes as keyScanner does (its space is keyScanner's), but
+// checks every byte rather than trusting them to be JSON.
+type jsonValidator struct{ keyScanner }
 
 // value checks the value at v.i, depth objects and arrays deep, and moves past it.
 func (v *jsonValidator) value(depth int) bool {
@@ -63,10 +51,7 @@ func (v *jsonValidator) object(depth int) bool {
 	if depth > maxJSONDepth {
 		return false
 	}
-	v.i++ // '{'
-	v.space()
-	if v.i < len(v.b) && v.b[v.i] == '}' {
-		v.i++
+	if v.opened('}') {
 		return true
 	}
 	for {
@@ -82,19 +67,8 @@ func (v *jsonValidator) object(depth int) bool {
 		if !v.value(depth) {
 			return false
 		}
-		v.space()
-		if v.i >= len(v.b) {
-			return false
-		}
-		switch v.b[v.i] {
-		case ',':
-			v.i++
-			v.space()
-		case '}':
-			v.i++
-			return true
-		default:
-			return false
+		if ended, ok := v.afterMember('}'); !ok || ended {
+			return ok
 		}
 	}
 }
@@ -103,31 +77,48 @@ func (v *jsonValidator) array(depth int) bool {
 	if depth > maxJSONDepth {
 		return false
 	}
-	v.i++ // '['
-	v.space()
-	if v.i < len(v.b) && v.b[v.i] == ']' {
-		v.i++
+	if v.opened(']') {
 		return true
 	}
 	for {
 		if !v.value(depth) {
 			return false
 		}
-		v.space()
-		if v.i >= len(v.b) {
-			return false
-		}
-		switch v.b[v.i] {
-		case ',':
-			v.i++
-			v.space()
-		case ']':
-			v.i++
-			return true
-		default:
-			return false
+		if ended, ok := v.afterMember(']'); !ok || ended {
+			return ok
 		}
 	}
+}
+
+// opened moves past the '{' or '[' at v.i and the space after it, and past closing too
+// when it comes at once, reporting whether it did: the object or array is empty.
+func (v *jsonValidator) opened(closing byte) (empty bool) {
+	v.i++
+	v.space()
+	if v.i < len(v.b) && v.b[v.i] == closing {
+		v.i++
+		return true
+	}
+	return false
+}
+
+// afterMember moves past what follows a member or element: a ',' and the space after
+// it, or closing, which ends the object or array. ok is false for anything else.
+func (v *jsonValidator) afterMember(closing byte) (ended, ok bool) {
+	v.space()
+	if v.i >= len(v.b) {
+		return false, false
+	}
+	switch v.b[v.i] {
+	case ',':
+		v.i++
+		v.space()
+		return false, true
+	case closing:
+		v.i++
+		return true, true
+	}
+	return false, false
 }
 
 // str checks the string at v.i ('"') and moves past its closing quote.
