@@ -39,7 +39,7 @@ func appendEnvelope(dst []byte, env Envelope) ([]byte, bool) {
 		// escaped in its strings; Compact does the first, and data holding any of
 		// those goes the slow way.
 		start := len(dst)
-		if compactJSON(env.Data) {
+		if fastReading && compactJSON(env.Data) {
 			// What this service's encoders write: Compact would copy it unchanged.
 			dst = append(dst, env.Data...)
 		} else {

@@ -92,6 +92,12 @@ type wireEnvelope struct {
 	Data            json.RawMessage `json:"data"`
 }
 
+// fastReading lets Decode, Digests and Encode take their one-pass readings and writings
+// of the plain case (scanEnvelope, scanPayload, plainJSONString, appendPlainPayload,
+// compactJSON). It is always on; FuzzFastReadingChangesNothing turns it off to hold
+// every result and every error to encoding/json's way.
+var fastReading = true
+
 // Decode parses and validates one structured CloudEvent: its size, the JSON,
 // the envelope, that the type is known, and the payload of that type. Unknown
 // fields, in the envelope (CloudEvents extensions) or in data, are ignored.
@@ -103,7 +109,11 @@ func Decode(raw []byte) (Event, error) {
 	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && trimmed[0] != '{' {
 		return Event{}, invalid("", "must be a JSON object, got %s", jsonKind(trimmed))
 	}
-	w, plain, unique := scanEnvelope(raw)
+	var w wireEnvelope
+	var plain, unique bool
+	if fastReading {
+		w, plain, unique = scanEnvelope(raw)
+	}
 	if !plain {
 		if err := json.Unmarshal(raw, &w); err != nil {
 			return Event{}, jsonError("", err)
@@ -330,7 +340,11 @@ func parseTime(raw json.RawMessage, into *time.Time) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil // reported as "time: is required" by validateEnvelope
 	}
-	s, plain := plainJSONString(raw)
+	var s string
+	var plain bool
+	if fastReading {
+		s, plain = plainJSONString(raw)
+	}
 	if !plain {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return invalid("time", "must be an RFC 3339 string, got %s", jsonKind(raw))
@@ -373,7 +387,12 @@ func decodePayload(spec Spec, data json.RawMessage) (Payload, error) {
 	p := spec.NewPayload()
 	t := reflect.TypeOf(p)
 	fields := jsonFieldsOf(t)
-	if given, ok := scanPayload(data, p); ok {
+	var given uint64
+	var ok bool
+	if fastReading {
+		given, ok = scanPayload(data, p)
+	}
+	if ok {
 		// Read in one pass, with no key problem for payloadKeys to name.
 		if err := payloadPlanOf(t.Elem()).requiredGiven(fields.required, given); err != nil {
 			return nil, err

@@ -61,7 +61,7 @@ func (e Event) FactDigest() string {
 // fact is FactDigest: the data alone.
 func (e Event) Digests() (content, fact string) {
 	canonical, ok := appendPlainPayload(make([]byte, 0, 256), e.Payload)
-	if !ok {
+	if !ok || !fastReading {
 		var err error
 		if canonical, err = json.Marshal(e.Payload); err != nil {
 			return "", ""

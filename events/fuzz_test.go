@@ -94,3 +94,54 @@ func FuzzScanEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastReadingChangesNothing decodes the same bytes with the one-pass readings and
+// without them (encoding/json's way, as before they existed): the same event, the
+// same digests and encoding, or the same refusal word for word. In CI it runs over its
+// seeds and the contract's examples; `go test -fuzz FuzzFastReadingChangesNothing
+// ./events/` explores.
+func FuzzFastReadingChangesNothing(f *testing.F) {
+	addExamples(f)
+	for _, seed := range []string{
+		string(benchEvent),
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"consumption_id":"c","amount":"1.00","AMOUNT":"300.00"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"amount":"1.00","amount":"2.00"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"amount":1,"x":{"y":1,"y":2}}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.package.purchased","subject":"acct-1","time":"2026-11-23T08:00:00.123+08:00","data":{"package_id":"p\u00e9","price":"30.00","units":12}}`,
+		`{"specversion":"1.0","id":"e1","id":"e2","source":"/b","type":"billing.resource.created","subject":"acct-1","time":"2026-11-23T08:00:00Z","ext":{"a":1,"a":2},"data":{"resource_id":"r","billing_mode":"payg"}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"console.withdrawal.requested","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"withdrawal_id":"w1","amount":"10.00","method":"designated","destination":{"kind":"alipay","account_no":"1","payee_name":"李伟"}}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.account.status_changed","subject":"acct-1","time":"\u0032026-11-23T08:00:00Z","data":{"status":"frozen","terms_violated":null}}`,
+		`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.account.opened","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"holder_type":"individual","holder_name":"Li","verified":"yes"}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fast, fastErr := Decode(raw)
+		fastReading = false
+		slow, slowErr := Decode(raw)
+		var slowContent, slowFact string
+		var slowEncoded []byte
+		var slowEncodeErr error
+		if slowErr == nil {
+			slowContent, slowFact = slow.Digests()
+			slowEncoded, slowEncodeErr = slow.Encode()
+		}
+		fastReading = true
+		if (fastErr == nil) != (slowErr == nil) || fastErr != nil && fastErr.Error() != slowErr.Error() {
+			t.Fatalf("%q: the fast reading says %v, encoding/json's %v", raw, fastErr, slowErr)
+		}
+		if fastErr != nil {
+			return
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: the fast reading decodes\n%+v\nencoding/json's\n%+v", raw, fast, slow)
+		}
+		if content, fact := fast.Digests(); content != slowContent || fact != slowFact {
+			t.Fatalf("%q: digests %s %s against %s %s", raw, content, fact, slowContent, slowFact)
+		}
+		encoded, err := fast.Encode()
+		if (err == nil) != (slowEncodeErr == nil) || string(encoded) != string(slowEncoded) {
+			t.Fatalf("%q: encodes as %s (%v) against %s (%v)", raw, encoded, err, slowEncoded, slowEncodeErr)
+		}
+	})
+}
