@@ -417,7 +417,7 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 		return err
 	}
 	b.steps = make([]state.Step, 0, len(b.items))
-	firstCopy := make(map[string]int, len(b.items))
+	firstCopy := make(map[copyKey]int, len(b.items))
 	for i := range b.items {
 		it, ref := &b.items[i], refs[i]
 		if applied := seen[ref]; applied != "" {
@@ -556,25 +556,42 @@ func reportOf(b *batch, report []Settled) []Settled {
 
 // firstCopyOf reports the batch's first item that is the same event as item i, or
 // announces the same fact, registering i as a first copy otherwise.
-func (in *Intake) firstCopyOf(firstCopy map[string]int, it *pending, i int) (int, bool) {
+func (in *Intake) firstCopyOf(firstCopy map[copyKey]int, it *pending, i int) (int, bool) {
 	// The same id with other content is not a copy: it is decided on its own, and
 	// refused as a conflict when saved.
-	keys := []string{"event\x00" + it.event.Subject + "\x00" + it.event.ID + "\x00" + it.digest}
+	keys := [2]copyKey{{of: copyOfEvent, account: it.event.Subject, id: it.event.ID, digest: it.digest}}
+	n := 1
 	if it.fact != "" {
 		// The same fact with the same data; with other data it is decided on its own
 		// and refused as a contradiction when saved.
-		keys = append(keys, "fact\x00"+it.event.Subject+"\x00"+it.fact+"\x00"+it.factDigest)
+		keys[1] = copyKey{of: copyOfFact, account: it.event.Subject, id: it.fact, digest: it.factDigest}
+		n = 2
 	}
-	for _, k := range keys {
+	for _, k := range keys[:n] {
 		if first, ok := firstCopy[k]; ok {
 			return first, true
 		}
 	}
-	for _, k := range keys {
+	for _, k := range keys[:n] {
 		firstCopy[k] = i
 	}
 	return 0, false
 }
+
+// copyKey is what makes two items of a batch copies: the same event (its id and
+// content) or the same fact (its id and data) of one account. A struct, not a joined
+// string, so looking one up builds nothing.
+type copyKey struct {
+	of                  copyOf
+	account, id, digest string
+}
+
+type copyOf uint8
+
+const (
+	copyOfEvent copyOf = iota
+	copyOfFact
+)
 
 // maxDeadLetterBody leaves room under NATS's 1 MiB for a dead letter's headers: the
 // reason (truncateReason), the original subject, the message id.

@@ -91,3 +91,55 @@ func TestACopyOfAnEventInTheSameBatchIsSettledLikeItsFirstCopy(t *testing.T) {
 		t.Fatalf("the two deliveries were settled %v, want [nak nak]", actions)
 	}
 }
+
+// countingCommitStore is openedAccountStore that remembers the steps it saved.
+type countingCommitStore struct {
+	openedAccountStore
+	saved []state.Step
+}
+
+func (s *countingCommitStore) Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
+	s.saved = append(s.saved, steps...)
+	return s.openedAccountStore.Commit(ctx, steps)
+}
+
+// Two events of one batch announcing the same fact with the same data are one fact:
+// the second is settled like the first and saves nothing. With other data they are
+// decided apart (and the store refuses the second as a contradiction).
+func TestTheSameFactTwiceInOneBatchIsSavedOnce(t *testing.T) {
+	account := state.NewAccount("acct-1")
+	account.Opened, account.Currency = true, "CNY"
+	consumption := func(id, amount string) streamMsg {
+		ev, err := events.New(events.ConsumptionRecorded, "acct-1", "/billing", id, time.Now().Add(-time.Hour),
+			&events.ConsumptionRecordedData{ConsumptionID: "c-1", Amount: events.MustAmount(amount)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := ev.Encode()
+		return streamMsg{subject: ev.NATSSubject(), data: body, mu: &sync.Mutex{}, actions: &[]string{}}
+	}
+	for _, tc := range []struct {
+		name        string
+		second      string
+		wantSteps   int
+		wantActions string
+	}{
+		{"the same data", "1.00", 1, "ack"},
+		{"other data", "2.00", 2, "ack"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := consumption("e-1", "1.00"), consumption("e-2", tc.second)
+			store := &countingCommitStore{openedAccountStore: openedAccountStore{account: account}}
+			in := NewIntake(nil, nil, store, zerolog.Nop(), Config{})
+			if _, err := in.handle(context.Background(), NewBatch([]jetstream.Msg{first, second})); err != nil {
+				t.Fatal(err)
+			}
+			if len(store.saved) != tc.wantSteps {
+				t.Errorf("%d steps saved, want %d", len(store.saved), tc.wantSteps)
+			}
+			if got := *second.actions; len(got) != 1 || got[0] != tc.wantActions {
+				t.Errorf("the second event was settled %v, want [%s]", got, tc.wantActions)
+			}
+		})
+	}
+}
