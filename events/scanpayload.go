@@ -34,6 +34,9 @@ func scanPayload(data []byte, p Payload) (given uint64, ok bool) {
 	}
 	v = v.Elem()
 	plan := payloadPlanOf(v.Type())
+	if !plan.plain {
+		return 0, false
+	}
 	s := keyScanner{b: data}
 	s.space()
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
@@ -98,6 +101,10 @@ func (plan payloadPlan) requiredGiven(required []string, given uint64) error {
 type payloadPlan struct {
 	fields  map[string]plannedField
 	ordered []plannedField
+	// plain is false when the struct has a field encoding/json reads or writes by a
+	// rule the plan does not follow: an embedded struct, or an exported field without a
+	// JSON name (json uses its Go name). Neither fast path takes such a payload.
+	plain bool
 }
 
 // plannedField is one field of a payload struct and the kind of JSON it takes.
@@ -127,24 +134,29 @@ var (
 	payloadPlans    sync.Map // reflect.Type -> payloadPlan
 	boolPointerType = reflect.TypeFor[*bool]()
 	amountPtrType   = reflect.TypeFor[*Amount]()
-	// A type that decodes itself is left to json.Unmarshal, which calls it.
+	// A type that decodes or encodes itself is left to encoding/json, which calls it.
 	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	marshalerType       = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
 func payloadPlanOf(t reflect.Type) payloadPlan {
 	if cached, ok := payloadPlans.Load(t); ok {
 		return cached.(payloadPlan)
 	}
-	plan := payloadPlan{fields: map[string]plannedField{}}
+	plan := payloadPlan{fields: map[string]plannedField{}, plain: true}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if sf.Anonymous || sf.IsExported() && name == "" {
+			plan.plain = false
+		}
 		if !sf.IsExported() || sf.Anonymous || name == "-" || name == "" {
 			continue
 		}
 		f := plannedField{index: i, kind: plainKindOf(sf.Type), key: strconv.Quote(name) + ":", omitEmpty: hasOption(opts, "omitempty")}
-		if hasOption(opts, "string") || hasOption(opts, "omitzero") || !isASCII([]byte(name)) {
+		if hasOption(opts, "string") || hasOption(opts, "omitzero") || !plainName(name) {
 			f.kind = notPlain // options and names json.Marshal writes its own way
 		}
 		plan.fields[name] = f
@@ -152,6 +164,18 @@ func payloadPlanOf(t reflect.Type) payloadPlan {
 	}
 	payloadPlans.Store(t, plan)
 	return plan
+}
+
+// plainName reports whether a JSON name is written as it is, quoted: letters, digits
+// and underscores (json.Marshal escapes <, > and & in a key).
+func plainName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return name != ""
 }
 
 func plainKindOf(t reflect.Type) plainKind {
@@ -162,8 +186,9 @@ func plainKindOf(t reflect.Type) plainKind {
 		return plainAmountPointer
 	case t == boolPointerType:
 		return plainBoolPointer
-	case reflect.PointerTo(t).Implements(unmarshalerType), reflect.PointerTo(t).Implements(textUnmarshalerType):
-		return notPlain
+	case reflect.PointerTo(t).Implements(unmarshalerType), reflect.PointerTo(t).Implements(textUnmarshalerType),
+		reflect.PointerTo(t).Implements(marshalerType), reflect.PointerTo(t).Implements(textMarshalerType):
+		return notPlain // it reads or writes itself: encoding/json calls it
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -271,9 +296,17 @@ func appendPlainPayload(dst []byte, p Payload) ([]byte, bool) {
 	}
 	v = v.Elem()
 	plan := payloadPlanOf(v.Type())
+	if !plan.plain {
+		return dst, false
+	}
 	dst = append(dst, '{')
 	first := true
 	for _, f := range plan.ordered {
+		if f.kind == notPlain {
+			// Before omitempty: json.Marshal omits by its own emptiness, which a time or
+			// an array is never.
+			return dst, false
+		}
 		field := v.Field(f.index)
 		if f.omitEmpty && field.IsZero() && f.kind != plainAmount {
 			continue // json.Marshal never omits a struct, which an Amount is

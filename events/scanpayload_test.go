@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 )
 
 // FuzzScanPayload holds Decode's fast reading of a payload to what it replaced: when
@@ -196,5 +197,60 @@ func TestDecodePayloadChecksDataAsDecodeDoes(t *testing.T) {
 	}
 	if _, err := DecodePayload("billing.invented", []byte(`{}`)); !errors.Is(err, ErrUnknownType) {
 		t.Errorf("an unknown type: %v", err)
+	}
+}
+
+// Payload shapes no payload of the contract has today, which the fast paths must leave
+// to encoding/json rather than read or write by their own rules.
+type (
+	zeroTimeAndArray struct {
+		ID  string    `json:"id"`
+		At  time.Time `json:"at,omitempty"`
+		Arr [2]int    `json:"arr,omitempty"`
+	}
+	selfMarshaling struct {
+		ID   string    `json:"id"`
+		Code upperText `json:"code"`
+	}
+	untagged struct {
+		ID    string `json:"id"`
+		Label string
+	}
+	embedding struct {
+		zeroTimeAndArray
+		Note string `json:"note"`
+	}
+	escapedName struct {
+		ID string `json:"a<b"`
+	}
+	upperText string
+)
+
+func (upperText) MarshalJSON() ([]byte, error) { return []byte(`"UPPER"`), nil }
+func (*zeroTimeAndArray) Validate() error      { return nil }
+func (*selfMarshaling) Validate() error        { return nil }
+func (*untagged) Validate() error              { return nil }
+func (*embedding) Validate() error             { return nil }
+func (*escapedName) Validate() error           { return nil }
+
+func TestThePlainPathsLeaveWhatTheyCannotWriteAsJSONDoesToIt(t *testing.T) {
+	for _, p := range []Payload{
+		&zeroTimeAndArray{ID: "x"}, &selfMarshaling{ID: "x", Code: "lower"}, &untagged{ID: "x", Label: "l"},
+		&embedding{zeroTimeAndArray: zeroTimeAndArray{ID: "x"}, Note: "n"}, &escapedName{ID: "x"},
+	} {
+		want, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := appendPlainPayload(nil, p); ok && string(got) != string(want) {
+			t.Errorf("%T: appendPlainPayload wrote %s, json.Marshal %s", p, got, want)
+		}
+		fresh := reflect.New(reflect.TypeOf(p).Elem()).Interface().(Payload)
+		if _, ok := scanPayload(want, fresh); ok {
+			unmarshaled := reflect.New(reflect.TypeOf(p).Elem()).Interface()
+			if err := json.Unmarshal(want, unmarshaled); err != nil || !reflect.DeepEqual(fresh, unmarshaled) {
+				t.Errorf("%T: scanPayload read %s as %+v, json.Unmarshal as %+v", p, want, fresh, unmarshaled)
+			}
+		}
 	}
 }
