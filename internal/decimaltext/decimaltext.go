@@ -16,9 +16,13 @@ import (
 // and so does its absolute value.
 const maxDigits = 18
 
+// maxExponent bounds the exponents written here, on either side of zero: money never
+// comes near it, and the arithmetic on an exponent stays far from int32's limits.
+const maxExponent = 1000
+
 // AppendString appends d.String().
 func AppendString(dst []byte, d decimal.Decimal) []byte {
-	if !decimal.TrimTrailingZeros || decimal.UseScientificNotation || d.NumDigits() > maxDigits {
+	if !decimal.TrimTrailingZeros || decimal.UseScientificNotation || d.NumDigits() > maxDigits || !ordinaryExponent(d.Exponent()) {
 		return append(dst, d.String()...)
 	}
 	return appendCoefficient(dst, d.CoefficientInt64(), d.Exponent(), true)
@@ -28,12 +32,14 @@ func AppendString(dst []byte, d decimal.Decimal) []byte {
 // fraction digits than places is rounded, which decimal does.
 func AppendFixed(dst []byte, d decimal.Decimal, places int32) []byte {
 	exp := d.Exponent()
-	if places < 0 || places > maxDigits || exp < -places || exp+places > maxDigits || d.NumDigits()+int(exp+places) > maxDigits {
+	if places < 0 || places > maxDigits || !ordinaryExponent(exp) || exp < -places || exp+places > maxDigits || d.NumDigits()+int(exp+places) > maxDigits {
 		return append(dst, d.StringFixed(places)...)
 	}
 	// No digit is rounded away: the coefficient at exponent -places is exact.
 	return appendCoefficient(dst, d.CoefficientInt64()*pow10[exp+places], -places, false)
 }
+
+func ordinaryExponent(exp int32) bool { return -maxExponent <= exp && exp <= maxExponent }
 
 var pow10 = func() (p [maxDigits + 1]int64) {
 	p[0] = 1
@@ -65,7 +71,7 @@ func appendCoefficient(dst []byte, c int64, exp int32, trim bool) []byte {
 	}
 	var buf [maxDigits + 1]byte
 	digits := strconv.AppendUint(buf[:0], uint64(c), 10)
-	fraction := int(-exp)
+	fraction := -int(exp)
 	var whole []byte
 	leadingZeros := 0
 	if len(digits) > fraction {

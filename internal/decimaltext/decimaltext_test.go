@@ -1,6 +1,7 @@
 package decimaltext
 
 import (
+	"math"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -22,7 +23,7 @@ func FuzzAppend(f *testing.F) {
 		f.Add(seed.c, seed.exp, seed.places)
 	}
 	f.Fuzz(func(t *testing.T, c int64, exp int32, places int8) {
-		if exp < -40 || exp > 40 {
+		if exp < -1100 || exp > 1100 {
 			return // decimal's own methods pad with that many zeros too; nothing more to learn
 		}
 		d := decimal.New(c, exp)
@@ -33,6 +34,23 @@ func FuzzAppend(f *testing.F) {
 			t.Fatalf("AppendFixed(%d×10^%d, %d) = %q, StringFixed %q", c, exp, places, got, want)
 		}
 	})
+}
+
+// Exponents far beyond money's go to decimal's own methods: the arithmetic on them here
+// would overflow an int32 near its limits (decimal itself would write billions of zeros
+// for those, so only the choice of path is checked there).
+func TestExtremeExponentsGoToDecimalsOwnMethods(t *testing.T) {
+	for _, exp := range []int32{math.MaxInt32, math.MinInt32, math.MinInt32 + 1} {
+		if ordinaryExponent(exp) {
+			t.Errorf("exponent %d taken as ordinary", exp)
+		}
+	}
+	if got, want := string(AppendFixed(nil, decimal.New(5, 1001), 2)), decimal.New(5, 1001).StringFixed(2); got != want {
+		t.Errorf("AppendFixed(5e1001, 2) = %.20s…, want %.20s…", got, want)
+	}
+	if got, want := string(AppendString(nil, decimal.New(-5, -1001))), decimal.New(-5, -1001).String(); got != want {
+		t.Errorf("AppendString(-5e-1001) = %.20s…, want %.20s…", got, want)
+	}
 }
 
 func TestAppendStringFollowsTheDecimalPackagesSettings(t *testing.T) {
