@@ -58,3 +58,23 @@ func TestDigestsAreThoseOfJSONMarshal(t *testing.T) {
 		}
 	}
 }
+
+// The digests idempotency records keep, pinned as e6f04cf (before the fast paths and
+// decimaltext) computed them: every writer of these bytes may change, these may not.
+func TestDigestsAreThoseRecordsAlreadyHold(t *testing.T) {
+	for _, tc := range []struct{ raw, content, fact string }{
+		{string(benchEvent), "4bf76460f574aaa5a8e85c24", "e53c683d8a373cd2fa9d5172"},
+		{`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00.5+08:00","data":{"consumption_id":"c","amount":"0","voucher_amount":"2.5"}}`,
+			"a331f734b9f0b8e5bfd1da44", "ccbd2678a3cdb2722aa80107"},
+		{`{"specversion":"1.0","id":"e1","source":"/b","type":"billing.package.purchased","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":{"package_id":"p","price":"30","units":12}}`,
+			"63be2fb7bfdccb739d6375c6", "9428779eb59f1fe3f2c3a1f3"},
+	} {
+		ev, err := Decode([]byte(tc.raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if content, fact := ev.Digests(); content != tc.content || fact != tc.fact {
+			t.Errorf("%s: digests %s %s, want %s %s", ev.Type, content, fact, tc.content, tc.fact)
+		}
+	}
+}

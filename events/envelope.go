@@ -375,7 +375,10 @@ func DecodePayload(t Type, data []byte) (Payload, error) {
 		var probe any
 		return nil, jsonError("data", json.Unmarshal(data, &probe))
 	}
-	if trimmed := bytes.TrimSpace(data); trimmed[0] != '{' {
+	switch trimmed := bytes.TrimSpace(data); {
+	case string(trimmed) == "null":
+		return nil, invalid("data", "is required") // as Decode says of an event's
+	case trimmed[0] != '{':
 		return nil, invalid("data", "must be a JSON object, got %s", jsonKind(trimmed))
 	}
 	return decodePayload(spec, data)

@@ -184,7 +184,7 @@ func TestDecodePayloadChecksDataAsDecodeDoes(t *testing.T) {
 	if got := p.(*ConsumptionRecordedData); got.ConsumptionID != "c1" || got.Amount.StringFixed(2) != "12.50" {
 		t.Fatalf("decoded %+v", got)
 	}
-	for _, data := range []string{`{"consumption_id":"c1","amount":"1.00","AMOUNT":"300.00"}`, `{"amount":"1.00"}`, `{"consumption_id":"c1","amount":1}`, `[]`, `{`, ``} {
+	for _, data := range []string{`{"consumption_id":"c1","amount":"1.00","AMOUNT":"300.00"}`, `{"amount":"1.00"}`, `{"consumption_id":"c1","amount":1}`, `[]`, `null`, `{`, ``} {
 		raw := `{"specversion":"1.0","id":"e1","source":"/b","type":"billing.consumption.recorded","subject":"acct-1","time":"2026-11-23T08:00:00Z","data":` + data + `}`
 		_, decodeErr := Decode([]byte(raw))
 		_, err := DecodePayload(ConsumptionRecorded, []byte(data))
