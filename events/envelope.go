@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // MaxEventSize is the largest encoded event, in bytes, that Decode accepts
@@ -296,14 +295,23 @@ func validateEnvelope(e Envelope) (Spec, error) {
 	if e.DataContentType != "" && e.DataContentType != ContentType {
 		return Spec{}, invalid("datacontenttype", "must be %q or absent, got %q", ContentType, excerpt(e.DataContentType))
 	}
-	data := bytes.TrimSpace(e.Data)
-	if len(data) == 0 || string(data) == "null" {
-		return Spec{}, invalid("data", "is required")
-	}
-	if data[0] != '{' {
-		return Spec{}, invalid("data", "must be a JSON object, got %s", jsonKind(data))
+	if err := checkDataIsAnObject(e.Data); err != nil {
+		return Spec{}, err
 	}
 	return spec, nil
+}
+
+// checkDataIsAnObject refuses data that is missing, null or not a JSON object: what an
+// event's data, and a payload given alone (DecodePayload), must be.
+func checkDataIsAnObject(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || string(data) == "null" {
+		return invalid("data", "is required")
+	}
+	if data[0] != '{' {
+		return invalid("data", "must be a JSON object, got %s", jsonKind(data))
+	}
+	return nil
 }
 
 func tooLarge(size int) error {
@@ -317,23 +325,17 @@ func unknownType(t Type) error {
 	return &InvalidError{Field: "type", Reason: "unknown event type " + strconv.Quote(excerpt(string(t))), Err: ErrUnknownType}
 }
 
-// plainJSONString is the text of raw, a JSON string, when it holds no escape and is
-// UTF-8: what json.Unmarshal would read from it, without its reflection. Every event's
-// time is one.
+// plainJSONString is the text of raw, one JSON value, when it is a string that holds no
+// escape and is UTF-8 (keyScanner.plainText): what json.Unmarshal would read from it,
+// without its reflection. Every event's time is one. raw must be valid JSON, as an
+// envelope's time is once the envelope was read.
 func plainJSONString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+	if len(raw) == 0 {
 		return "", false
 	}
-	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') >= 0 || bytes.IndexByte(inner, '"') >= 0 || !utf8.Valid(inner) {
-		return "", false
-	}
-	for _, c := range inner {
-		if c < 0x20 {
-			return "", false
-		}
-	}
-	return string(inner), true
+	s := keyScanner{b: raw}
+	text, ok := s.plainText()
+	return text, ok && s.i == len(raw)
 }
 
 func parseTime(raw json.RawMessage, into *time.Time) error {
@@ -375,11 +377,8 @@ func DecodePayload(t Type, data []byte) (Payload, error) {
 		var probe any
 		return nil, jsonError("data", json.Unmarshal(data, &probe))
 	}
-	switch trimmed := bytes.TrimSpace(data); {
-	case string(trimmed) == "null":
-		return nil, invalid("data", "is required") // as Decode says of an event's
-	case trimmed[0] != '{':
-		return nil, invalid("data", "must be a JSON object, got %s", jsonKind(trimmed))
+	if err := checkDataIsAnObject(data); err != nil {
+		return nil, err
 	}
 	return decodePayload(spec, data)
 }
@@ -389,7 +388,6 @@ func DecodePayload(t Type, data []byte) (Payload, error) {
 func decodePayload(spec Spec, data json.RawMessage) (Payload, error) {
 	p := spec.NewPayload()
 	t := reflect.TypeOf(p)
-	fields := jsonFieldsOf(t)
 	var given uint64
 	var ok bool
 	if fastReading {
@@ -397,10 +395,10 @@ func decodePayload(spec Spec, data json.RawMessage) (Payload, error) {
 	}
 	if ok {
 		// Read in one pass, with no key problem for payloadKeys to name.
-		if err := payloadPlanOf(t.Elem()).requiredGiven(fields.required, given); err != nil {
+		if err := payloadPlanOf(t.Elem()).requiredGiven(given); err != nil {
 			return nil, err
 		}
-	} else if err := decodePayloadAsJSON(data, t, fields.required, p); err != nil {
+	} else if err := decodePayloadAsJSON(data, t, jsonFieldsOf(t).required, p); err != nil {
 		return nil, err
 	}
 	if err := p.Validate(); err != nil {

@@ -60,8 +60,12 @@ func (e Event) FactDigest() string {
 //
 // fact is FactDigest: the data alone.
 func (e Event) Digests() (content, fact string) {
-	canonical, ok := appendPlainPayload(make([]byte, 0, 256), e.Payload)
-	if !ok || !fastReading {
+	var canonical []byte
+	var ok bool
+	if fastReading {
+		canonical, ok = appendPlainPayload(make([]byte, 0, 256), e.Payload)
+	}
+	if !ok {
 		var err error
 		if canonical, err = json.Marshal(e.Payload); err != nil {
 			return "", ""

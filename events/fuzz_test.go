@@ -153,3 +153,17 @@ func withoutFastReading(f func()) {
 	defer func() { fastReading = true }()
 	f()
 }
+
+// wireEnvelope.field places each envelope key where envelopeKeys has it: scanEnvelope's
+// record of the keys that came is by that place.
+func TestEachEnvelopeKeyHasItsPlace(t *testing.T) {
+	var w wireEnvelope
+	for i, key := range envelopeKeys {
+		if at, text, raw := w.field(key); at != i || (text == nil) == (raw == nil) {
+			t.Errorf("field(%q) = %d, want %d with one place to keep it", key, at, i)
+		}
+	}
+	if at, text, raw := w.field("ext"); at != -1 || text != nil || raw != nil {
+		t.Errorf("field(ext) = %d, %v, %v, want -1 and nothing", at, text, raw)
+	}
+}

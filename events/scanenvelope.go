@@ -32,7 +32,7 @@ func scanEnvelope(raw []byte) (w wireEnvelope, ok, unique bool) {
 	}
 	s.i++
 	unique = true
-	var seen uint16 // bit i: envelopeKeys[i] came
+	var seen uint16 // bit i: envelopeKeys[i] came (field's at)
 	for {
 		s.space()
 		switch {
@@ -51,13 +51,13 @@ func scanEnvelope(raw []byte) (w wireEnvelope, ok, unique bool) {
 		s.space()
 		s.i++ // ':' (raw is valid JSON)
 		s.space()
-		text, asJSON := w.field(string(key))
-		if bit := envelopeKeyBit(string(key)); bit == 0 || seen&bit != 0 {
+		at, text, asJSON := w.field(string(key))
+		if at < 0 || seen&(1<<at) != 0 {
 			unique = false // an extension (whose objects checkKeys walks), or a key given twice
 		} else {
-			seen |= bit
+			seen |= 1 << at
 		}
-		if text == nil && asJSON == nil {
+		if at < 0 {
 			for _, name := range envelopeKeys {
 				if strings.EqualFold(string(key), name) {
 					return wireEnvelope{}, false, false
@@ -84,39 +84,29 @@ func scanEnvelope(raw []byte) (w wireEnvelope, ok, unique bool) {
 	}
 }
 
-// envelopeKeyBit is key's bit in scanEnvelope's record of the keys that came: 1<<i
-// for envelopeKeys[i], 0 for any other key.
-func envelopeKeyBit(key string) uint16 {
-	for i, name := range envelopeKeys {
-		if key == name {
-			return 1 << i
-		}
-	}
-	return 0
-}
-
-// field is where the envelope keeps key's value: a string, or the JSON as it came
-// (time, data); neither for a key that is not the envelope's.
-func (w *wireEnvelope) field(key string) (text *string, raw *json.RawMessage) {
+// field is where the envelope keeps key's value, a string or the JSON as it came (time,
+// data), and at is key's place in envelopeKeys; at is -1, and neither is given, for a
+// key that is not the envelope's.
+func (w *wireEnvelope) field(key string) (at int, text *string, raw *json.RawMessage) {
 	switch key {
 	case "specversion":
-		return &w.SpecVersion, nil
+		return 0, &w.SpecVersion, nil
 	case "id":
-		return &w.ID, nil
+		return 1, &w.ID, nil
 	case "source":
-		return &w.Source, nil
+		return 2, &w.Source, nil
 	case "type":
-		return (*string)(&w.Type), nil
+		return 3, (*string)(&w.Type), nil
 	case "subject":
-		return &w.Subject, nil
-	case "datacontenttype":
-		return &w.DataContentType, nil
+		return 4, &w.Subject, nil
 	case "time":
-		return nil, &w.Time
+		return 5, nil, &w.Time
+	case "datacontenttype":
+		return 6, &w.DataContentType, nil
 	case "data":
-		return nil, &w.Data
+		return 7, nil, &w.Data
 	}
-	return nil, nil
+	return -1, nil, nil
 }
 
 // plainString reads the string at s.i ('"'), as the bytes between its quotes, and

@@ -28,13 +28,8 @@ import (
 // payloadKeys reports for the check of required fields, which, when ok, has nothing
 // else to refuse.
 func scanPayload(data []byte, p Payload) (given uint64, ok bool) {
-	v := reflect.ValueOf(p)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct || v.Elem().NumField() > 64 {
-		return 0, false
-	}
-	v = v.Elem()
-	plan := payloadPlanOf(v.Type())
-	if !plan.plain {
+	v, plan, ok := plainStruct(p)
+	if !ok {
 		return 0, false
 	}
 	s := keyScanner{b: data}
@@ -58,7 +53,7 @@ func scanPayload(data []byte, p Payload) (given uint64, ok bool) {
 			continue
 		}
 		key, plain := s.plainString()
-		if !plain || !isASCII(key) {
+		if !plain {
 			return 0, false
 		}
 		s.space()
@@ -85,15 +80,29 @@ func scanPayload(data []byte, p Payload) (given uint64, ok bool) {
 	}
 }
 
-// requiredGiven checks the fields of required (JSON names of plan's fields, in their
-// order) against given, as decodePayload checks payloadKeys' list.
-func (plan payloadPlan) requiredGiven(required []string, given uint64) error {
-	for _, name := range required {
-		if f, ok := plan.fields[name]; !ok || given&(uint64(1)<<f.index) == 0 {
+// requiredGiven checks the payload's required fields against given, as decodePayload
+// checks payloadKeys' list: the first missing one, in the struct's order, is named.
+func (plan payloadPlan) requiredGiven(given uint64) error {
+	if given&plan.requiredBits == plan.requiredBits {
+		return nil
+	}
+	for _, name := range plan.required {
+		if given&(uint64(1)<<plan.fields[name].index) == 0 {
 			return invalid("data."+name, "is required")
 		}
 	}
 	return nil
+}
+
+// plainStruct is the struct p points to and its plan, when the plan says the fast
+// paths may take it.
+func plainStruct(p Payload) (reflect.Value, payloadPlan, bool) {
+	v := reflect.ValueOf(p)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, payloadPlan{}, false
+	}
+	plan := payloadPlanOf(v.Elem().Type())
+	return v.Elem(), plan, plan.plain
 }
 
 // payloadPlan is how scanPayload fills one payload struct, and appendPlainPayload
@@ -103,8 +112,16 @@ type payloadPlan struct {
 	ordered []plannedField
 	// plain is false when the struct has a field encoding/json reads or writes by a
 	// rule the plan does not follow: an embedded struct, or an exported field without a
-	// JSON name (json uses its Go name). Neither fast path takes such a payload.
+	// JSON name (json uses its Go name); or more fields than a uint64 has bits. Neither
+	// fast path takes such a payload.
 	plain bool
+	// writable is true when every field is of a plain kind: appendPlainPayload writes
+	// only such a payload.
+	writable bool
+	// required are the JSON names of the fields an event must give (requiredFields),
+	// and requiredBits their fields' bits.
+	required     []string
+	requiredBits uint64
 }
 
 // plannedField is one field of a payload struct and the kind of JSON it takes.
@@ -145,7 +162,7 @@ func payloadPlanOf(t reflect.Type) payloadPlan {
 	if cached, ok := payloadPlans.Load(t); ok {
 		return cached.(payloadPlan)
 	}
-	plan := payloadPlan{fields: map[string]plannedField{}, plain: true}
+	plan := payloadPlan{fields: map[string]plannedField{}, plain: t.NumField() <= 64, writable: true, required: requiredFields(t)}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
@@ -161,6 +178,10 @@ func payloadPlanOf(t reflect.Type) payloadPlan {
 		}
 		plan.fields[name] = f
 		plan.ordered = append(plan.ordered, f)
+		plan.writable = plan.writable && f.kind != notPlain
+	}
+	for _, name := range plan.required {
+		plan.requiredBits |= uint64(1) << plan.fields[name].index
 	}
 	payloadPlans.Store(t, plan)
 	return plan
@@ -290,23 +311,15 @@ func (s *keyScanner) plainText() (text string, ok bool) {
 // hash this JSON, once per event: json.Marshal's reflection was most of their cost.
 // FuzzPlainPayloadEncodesAsEncodingJSON holds the two to the same bytes.
 func appendPlainPayload(dst []byte, p Payload) ([]byte, bool) {
-	v := reflect.ValueOf(p)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return dst, false
-	}
-	v = v.Elem()
-	plan := payloadPlanOf(v.Type())
-	if !plan.plain {
+	v, plan, ok := plainStruct(p)
+	// Every field plain before any is written: json.Marshal omits by its own emptiness,
+	// which a time or an array is never.
+	if !ok || !plan.writable {
 		return dst, false
 	}
 	dst = append(dst, '{')
 	first := true
 	for _, f := range plan.ordered {
-		if f.kind == notPlain {
-			// Before omitempty: json.Marshal omits by its own emptiness, which a time or
-			// an array is never.
-			return dst, false
-		}
 		field := v.Field(f.index)
 		if f.omitEmpty && field.IsZero() && f.kind != plainAmount {
 			continue // json.Marshal never omits a struct, which an Amount is

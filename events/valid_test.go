@@ -44,6 +44,9 @@ func FuzzPlainJSONString(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return // an envelope's time, once the envelope was read, is valid JSON
+		}
 		got, ok := plainJSONString(raw)
 		if !ok {
 			return

@@ -148,7 +148,7 @@ func (a Account) ledger(r Rules, perTopUp bool) Ledger {
 		for i, t := range a.TopUps {
 			free = plus(free, decimal.Max(decimal.Zero, minus(minus(t.Amount, amountAt(paidOutOf, i)), heldOn[t.ID])))
 		}
-		toTopUps = decimal.Min(toAllocate, decimal.Max(decimal.Zero, free.Sub(unnamedHeld)))
+		toTopUps = decimal.Min(toAllocate, decimal.Max(decimal.Zero, minus(free, unnamedHeld)))
 	}
 	beyond := minus(toAllocate, toTopUps)
 
