@@ -43,8 +43,6 @@ type env struct {
 // FLUSHALL) and sets Redis's persistence to aof with CONFIG SET.
 func newEnv(s *scope, aof aofMode) *env {
 	s.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	e := &env{natsURL: os.Getenv("BENCH_NATS_URL"), redisURL: os.Getenv("BENCH_REDIS_URL")}
 	given := e.natsURL != "" || e.redisURL != ""
 	if given && (e.natsURL == "" || e.redisURL == "") {
@@ -58,6 +56,10 @@ func newEnv(s *scope, aof aofMode) *env {
 		e.natsURL = testenv.StartNATSForBench(s).URL
 		e.redisURL = testenv.StartRedisForBench(s).URL
 	}
+	// The minute starts once the servers run: on a new machine the first start builds
+	// the test images, which takes about as long.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	var err error
 	if e.nc, err = nats.Connect(e.natsURL); err != nil {
 		s.Fatalf("connect to %s: %v", e.natsURL, err)
