@@ -33,8 +33,9 @@ type CountdownConfig struct {
 	Rules *state.Rules
 	// Clock is "now" for claims and decisions. Default time.Now.
 	Clock func() time.Time
-	// AfterCommit is called with the number of outbound events saved.
-	AfterCommit func(outbound int)
+	// AfterCommit is called with the outbound events saved, as the outbox holds them
+	// (see Config.AfterCommit).
+	AfterCommit func(saved []state.OutboxEntry)
 	// Registerer receives the runner's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Metrics counts the case events timers save (overdue reports, settlement ends);
@@ -171,7 +172,7 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 		return nil
 	}
 	var conflicted []string
-	published := 0
+	var published []state.OutboxEntry
 	saved := c.cfg.Clock()
 	for i, r := range results {
 		switch {
@@ -180,7 +181,7 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 		case r.Outcome == state.Failed:
 			c.log.Error().Str("account_id", steps[i].Event.AccountID).Str("reason", r.Reason).Msg("save fired timers refused by the store; the claim expires and is retried")
 		case r.Outcome == state.Applied && steps[i].Account != nil:
-			published += len(steps[i].Outbound)
+			published = append(published, r.Saved...)
 			c.cfg.Metrics.countSaved(steps[i].Outbound)
 			if deadlines[i] != nil {
 				c.fireDelay.Observe(saved.Sub(*deadlines[i]).Seconds())
@@ -188,7 +189,7 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 			}
 		}
 	}
-	if published > 0 && c.cfg.AfterCommit != nil {
+	if len(published) > 0 && c.cfg.AfterCommit != nil {
 		c.cfg.AfterCommit(published)
 	}
 	return conflicted

@@ -58,9 +58,10 @@ type Config struct {
 	Rules *state.Rules
 	// Clock is read once per batch for the decisions' "now". Default time.Now.
 	Clock func() time.Time
-	// AfterCommit is called with the number of outbound events saved by a batch, so the
-	// outbox relay can publish them at once instead of at its next poll.
-	AfterCommit func(outbound int)
+	// AfterCommit is called with the outbound events a batch saved, as the outbox
+	// holds them, so the outbox relay can publish them at once (producers.Relay.Hand)
+	// instead of reading them at its next poll.
+	AfterCommit func(saved []state.OutboxEntry)
 	// Metrics receives counts; nil records nothing.
 	Metrics *Metrics
 	// Tracer records a span per event, a child of the trace context its publisher
@@ -368,9 +369,8 @@ func (in *Intake) processBatch(ctx context.Context, fetched *Batch) ([]Settled, 
 			return nil, err
 		}
 	}
-	published := in.settle(ctx, b, results)
-	if published > 0 && in.cfg.AfterCommit != nil {
-		in.cfg.AfterCommit(published)
+	if saved := in.settle(ctx, b, results); len(saved) > 0 && in.cfg.AfterCommit != nil {
+		in.cfg.AfterCommit(saved)
 	}
 	return reportOf(b, report), nil
 }
@@ -498,8 +498,8 @@ func (in *Intake) loadRisk(ctx context.Context, b *batch, accounts map[string]st
 }
 
 // settle acknowledges, retries or parks every message of a saved batch by what became
-// of its step, and returns how many outbound events the batch saved.
-func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResult) int {
+// of its step, and returns the outbound events the batch saved, in order.
+func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResult) []state.OutboxEntry {
 	// An account whose state after this batch is not what the batch decided: a step
 	// conflicted (another instance wrote first), the store refused one, or a step that
 	// changed the account turned out a duplicate. Its refusals were decided on state
@@ -511,7 +511,7 @@ func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResu
 			unsaved[b.steps[i].Event.AccountID] = true
 		}
 	}
-	published := 0
+	var saved []state.OutboxEntry
 	for i := range b.items {
 		it := &b.items[i]
 		switch {
@@ -520,7 +520,7 @@ func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResu
 			r := results[it.step]
 			switch r.Outcome {
 			case state.Applied:
-				published += len(b.steps[it.step].Outbound)
+				saved = append(saved, r.Saved...)
 				in.cfg.Metrics.countSaved(b.steps[it.step].Outbound)
 				it.ack("applied")
 			case state.Duplicate:
@@ -543,7 +543,7 @@ func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResu
 			it.settleLike(&b.items[it.sameAs])
 		}
 	}
-	return published
+	return saved
 }
 
 // reportOf is what became of every message of the batch, for the middleware.

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -101,7 +103,25 @@ type Relay struct {
 	// died holding some), so a pass reads them back before anything new. When it is
 	// false the pass skips that read, a round trip of 16 XREADGROUPs.
 	ownPending bool
+	// readNeeded are partitions whose entries must come through reading the outbox,
+	// in its order, until a read of them ends clean: an entry of theirs failed to
+	// publish, or handed entries of theirs were left to the outbox. A handed entry
+	// of such a partition is not published (allPartitions: of any), so it cannot
+	// overtake an older entry of its account still waiting there.
+	readNeeded map[int]bool
+	handedMu   sync.Mutex
+	handed     []state.OutboxEntry
+	// handedDropped: handed entries were dropped because too many waited; they are
+	// in the outbox, so every partition is read.
+	handedDropped bool
+	// readAll asks the next pass to read the outbox (Wake) rather than only publish
+	// what was handed.
+	readAll atomic.Bool
 }
+
+// maxHanded bounds the entries waiting to be published from memory: past it they
+// are dropped and read back from the outbox, which holds them anyway.
+const maxHanded = 20_000
 
 // NewRelay returns a relay from outbox to js.
 func NewRelay(js jetstream.JetStream, outbox Outbox, log zerolog.Logger, cfg RelayConfig) (*Relay, error) {
@@ -131,6 +151,7 @@ func NewRelay(js jetstream.JetStream, outbox Outbox, log zerolog.Logger, cfg Rel
 		}),
 		strikes:    make(map[string]int),
 		ownPending: true, // an earlier process under this name may have left some
+		readNeeded: make(map[int]bool),
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(r.published, r.failed, r.parked)
@@ -138,8 +159,34 @@ func NewRelay(js jetstream.JetStream, outbox Outbox, log zerolog.Logger, cfg Rel
 	return r, nil
 }
 
-// Wake makes the relay look at the outbox now. It never blocks.
+// Wake makes the relay read the outbox now. It never blocks.
 func (r *Relay) Wake() {
+	r.readAll.Store(true)
+	r.poke()
+}
+
+// Hand gives the relay entries this process has just saved (state.StepResult.Saved),
+// so it publishes and removes them without reading the outbox for them: a round trip
+// of 16 reads less per pass, and an outbound event out sooner. It never blocks. The
+// entries are in the outbox all the same, so one the relay does not get to (a crash,
+// a failed publish, too many waiting) is read from there as any other, and one
+// published twice (read by another instance's relay meanwhile) is dropped by
+// JetStream as a duplicate: its id is its Nats-Msg-Id.
+func (r *Relay) Hand(entries []state.OutboxEntry) {
+	if len(entries) == 0 {
+		return
+	}
+	r.handedMu.Lock()
+	if len(r.handed)+len(entries) > maxHanded {
+		r.handed, r.handedDropped = nil, true
+	} else {
+		r.handed = append(r.handed, entries...)
+	}
+	r.handedMu.Unlock()
+	r.poke()
+}
+
+func (r *Relay) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -147,21 +194,29 @@ func (r *Relay) Wake() {
 }
 
 // Run relays until ctx is cancelled, then publishes what is already in the outbox
-// (for at most drainTimeout) and returns.
+// (for at most drainTimeout) and returns. It reads the outbox at start, on every
+// poll and on Wake; in between it publishes what is handed to it.
 func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 	ticker := time.NewTicker(r.cfg.Poll)
 	defer ticker.Stop()
 	work := context.WithoutCancel(ctx)
+	read := true
 	for {
-		r.passes(ctx, work)
+		r.passes(ctx, work, read || r.readAll.Swap(false))
 		select {
 		case <-ctx.Done():
 			drainCtx, cancel := context.WithTimeout(work, drainTimeout)
 			defer cancel()
-			r.passes(drainCtx, drainCtx)
+			// The pass reads the whole outbox, which holds what was handed too.
+			r.handedMu.Lock()
+			r.handed = nil
+			r.handedMu.Unlock()
+			r.passes(drainCtx, drainCtx, true)
 			return nil
 		case <-r.wake:
+			read = false
 		case <-ticker.C:
+			read = true
 		}
 	}
 }
@@ -175,7 +230,11 @@ func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 // A pass whose read left no partition's entries behind (each gave fewer than
 // BatchSize) is the last: anything saved after that read woke the relay again, so
 // reading once more only to find nothing would be a round trip for no entry.
-func (r *Relay) passes(stop, work context.Context) {
+//
+// Without read, a pass reads the outbox only where it must (ownPending,
+// readNeeded), then publishes what was handed to it: after the reads, so what they
+// found of a partition goes before what was saved since.
+func (r *Relay) passes(stop, work context.Context, read bool) {
 	for stop.Err() == nil {
 		// Entries of other relays that died are claimed on a timer, busy or not.
 		if time.Since(r.lastClaim) >= r.cfg.ClaimAfter/2 {
@@ -188,22 +247,75 @@ func (r *Relay) passes(stop, work context.Context) {
 		}
 		blocked := map[int]bool{}
 		var taken, more int
-		if r.ownPending {
-			n, full := r.relay(work, r.readOwnPending, blocked)
-			if n == 0 && len(blocked) == 0 {
-				r.ownPending = false
-			}
-			taken, more = taken+n, more+full
+		r.handedMu.Lock()
+		if r.handedDropped {
+			r.handedDropped, r.readNeeded[allPartitions] = false, true
 		}
-		n, full := r.relay(work, r.readNew, blocked)
-		taken, more = taken+n, more+full
+		r.handedMu.Unlock()
+		if read || r.ownPending || len(r.readNeeded) > 0 {
+			if r.ownPending {
+				n, full := r.relay(work, r.readOwnPending, blocked)
+				if n == 0 && len(blocked) == 0 {
+					r.ownPending = false
+				}
+				taken, more = taken+n, more+full
+			}
+			n, full := r.relay(work, r.readNew, blocked)
+			taken, more = taken+n, more+full
+			if len(blocked) == 0 && more == 0 {
+				// Read to the end: whatever was saved before this read is published,
+				// so what is handed from now on follows it.
+				clear(r.readNeeded)
+			}
+		}
+		r.relay(work, r.takeHanded, blocked)
+		for p := range blocked {
+			r.readNeeded[p] = true
+		}
 		if len(blocked) > 0 {
 			r.ownPending = true
+			return
 		}
-		if taken == 0 || more == 0 || len(blocked) > 0 {
+		// On while a read gave some partition a full batch (it may hold more), or
+		// more was handed than one pass publishes.
+		read = taken > 0 && more > 0
+		if !read && !r.handedWaiting() {
 			return
 		}
 	}
+}
+
+// handedPerPass is the most handed entries one pass publishes: under nats.go's
+// default limit of 4,000 asynchronous publishes in flight.
+const handedPerPass = 3_200
+
+func (r *Relay) handedWaiting() bool {
+	r.handedMu.Lock()
+	defer r.handedMu.Unlock()
+	return len(r.handed) > 0
+}
+
+// takeHanded takes what was handed to the relay, up to handedPerPass, but the entries
+// of partitions that must be read (readNeeded), which the outbox holds and a read
+// will bring in order.
+func (r *Relay) takeHanded(context.Context) ([]state.OutboxEntry, error) {
+	r.handedMu.Lock()
+	defer r.handedMu.Unlock()
+	take := r.handed[:min(len(r.handed), handedPerPass)]
+	r.handed = r.handed[len(take):]
+	if len(r.handed) == 0 {
+		r.handed = nil
+	}
+	if len(r.readNeeded) == 0 {
+		return take, nil
+	}
+	kept := take[:0:0]
+	for _, e := range take {
+		if !r.readNeeded[e.Partition] && !r.readNeeded[allPartitions] {
+			kept = append(kept, e)
+		}
+	}
+	return kept, nil
 }
 
 func (r *Relay) readOwnPending(ctx context.Context) ([]state.OutboxEntry, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -377,5 +378,195 @@ func waitUntil(t *testing.T, ok func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// countingOutbox counts the relay's reads of the outbox.
+type countingOutbox struct {
+	producers.Outbox
+	reads atomic.Int64
+}
+
+func (o *countingOutbox) ReadOutbox(ctx context.Context, consumer string, count int) ([]state.OutboxEntry, error) {
+	o.reads.Add(1)
+	return o.Outbox.ReadOutbox(ctx, consumer, count)
+}
+
+// commitChain saves n steps of account through the store's Lua script, as the intake
+// does, each with one outbound event whose id and body are <prefix>-<i>, and returns
+// their results.
+func (h *relayHarness) commitChain(t *testing.T, account, prefix string, n int) []state.StepResult {
+	t.Helper()
+	version := ""
+	var results []state.StepResult
+	for i := range n {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		ev, err := events.New(events.BalanceChanged, account, state.Source, id, time.Date(2026, 11, 23, 8, 0, i, 0, time.UTC),
+			&events.BalanceChangedData{CauseID: "evt-" + id, CauseType: events.TopupReceived, Currency: "CNY", Cash: events.MustAmount("5.00"), Withdrawable: events.MustAmount("5.00")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct := state.NewAccount(account)
+		acct.Opened, acct.Currency = true, "CNY"
+		step := state.Step{
+			Event: state.EventRef{AccountID: account, EventID: "evt-" + id}, ExpectedVersion: version, Account: &acct,
+			Outbound: []events.Event{ev},
+		}
+		out, err := h.store.Commit(context.Background(), []state.Step{step})
+		if err != nil || out[0].Outcome != state.Applied {
+			t.Fatalf("commit %s: %v, err %v", id, out, err)
+		}
+		version = step.NextVersion()
+		results = append(results, out[0])
+	}
+	return results
+}
+
+// idsInOrder lists the ids of the events stored on subject, in stream order.
+func (h *relayHarness) idsInOrder(t *testing.T, subject string) []string {
+	t.Helper()
+	var ids []string
+	for _, m := range h.storedMsgs(t, subject) {
+		ids = append(ids, m.Headers().Get(nats.MsgIdHdr))
+	}
+	return ids
+}
+
+func TestEventsHandedToTheRelay(t *testing.T) {
+	h := startRelayHarness(t)
+	ctx := context.Background()
+
+	// startRelay runs a relay over outbox.
+	startRelay := func(t *testing.T, outbox producers.Outbox, cfg producers.RelayConfig) *producers.Relay {
+		t.Helper()
+		relay, err := producers.NewRelay(h.js, outbox, zerolog.New(zerolog.NewTestWriter(t)), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = relay.Run(runCtx, time.Second); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return relay
+	}
+
+	t.Run("a saved step names where the outbox holds each of its events", func(t *testing.T) {
+		results := h.commitChain(t, "acct-positions", "rf-positions", 3)
+		key := fmt.Sprintf("rf:{p%02d}:outbox", redisstore.Partition("acct-positions"))
+		held, err := h.rdb.XRange(ctx, key, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := map[string]redis.XMessage{}
+		for _, m := range held {
+			at[m.ID] = m
+		}
+		for i, r := range results {
+			if len(r.Saved) != 1 {
+				t.Fatalf("step %d: %d saved entries, want 1", i, len(r.Saved))
+			}
+			e := r.Saved[0]
+			m, ok := at[e.Position]
+			if !ok || m.Values["id"] != e.ID || m.Values["body"] != string(e.Body) || m.Values["subject"] != e.Subject {
+				t.Fatalf("step %d: saved %s at %q, the outbox holds %+v there", i, e.ID, e.Position, m.Values)
+			}
+			if e.Partition != redisstore.Partition("acct-positions") {
+				t.Fatalf("step %d: partition %d, want %d", i, e.Partition, redisstore.Partition("acct-positions"))
+			}
+		}
+		// Leave the outbox empty for the next test.
+		if err := h.store.AckOutbox(ctx, slicesOfSaved(results)); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("handed events are stored once, in order, and leave the outbox without a read", func(t *testing.T) {
+		outbox := &countingOutbox{Outbox: h.store}
+		relay := startRelay(t, outbox, producers.RelayConfig{Consumer: "relay-handed", Poll: time.Hour})
+		// The relay reads once as it starts; wait for that before counting.
+		waitFor(t, func() bool { return outbox.reads.Load() >= 1 })
+		readsBefore := outbox.reads.Load()
+		results := h.commitChain(t, "acct-handed", "rf-handed", 20)
+		for _, r := range results {
+			relay.Hand(r.Saved)
+		}
+		h.waitForEmptyOutbox(t)
+		if got := outbox.reads.Load() - readsBefore; got != 0 {
+			t.Fatalf("the relay read the outbox %d times for what it was handed", got)
+		}
+		got := h.idsInOrder(t, "refunds.account.balance_changed.acct-handed")
+		if want := idsOf("rf-handed", 20); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("stored\n %v\nwant\n %v", got, want)
+		}
+	})
+
+	t.Run("through a NATS outage handed events are stored once, in order, from the outbox", func(t *testing.T) {
+		// Reads of 2 entries a partition: the outbox's backlog takes several, and
+		// what is handed meanwhile must wait for all of them.
+		relay := startRelay(t, h.store, producers.RelayConfig{Consumer: "relay-handed-outage", Poll: 20 * time.Millisecond, BatchSize: 2})
+		if err := h.nats.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		results := h.commitChain(t, "acct-handed-outage", "rf-handed-outage", 13)
+		for i, r := range results[:12] {
+			relay.Hand(r.Saved)
+			if i%4 == 3 {
+				time.Sleep(150 * time.Millisecond)
+			}
+		}
+		if err := h.nats.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Handed once NATS is back, while the earlier ones may still wait in the
+		// outbox: it must not overtake them.
+		relay.Hand(results[12].Saved)
+		h.waitForEmptyOutbox(t)
+		got := h.idsInOrder(t, "refunds.account.balance_changed.acct-handed-outage")
+		if want := idsOf("rf-handed-outage", 13); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("stored\n %v\nwant\n %v", got, want)
+		}
+	})
+
+	t.Run("events handed to a relay that stops are published from the outbox by the next", func(t *testing.T) {
+		stopped, err := producers.NewRelay(h.js, h.store, zerolog.New(zerolog.NewTestWriter(t)), producers.RelayConfig{Consumer: "relay-never-ran"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range h.commitChain(t, "acct-handed-lost", "rf-handed-lost", 5) {
+			stopped.Hand(r.Saved) // never published: this relay never runs
+		}
+		startRelay(t, h.store, producers.RelayConfig{Consumer: "relay-next", Poll: 20 * time.Millisecond})
+		h.waitForEmptyOutbox(t)
+		got := h.idsInOrder(t, "refunds.account.balance_changed.acct-handed-lost")
+		if want := idsOf("rf-handed-lost", 5); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("stored\n %v\nwant\n %v", got, want)
+		}
+	})
+}
+
+func slicesOfSaved(results []state.StepResult) []state.OutboxEntry {
+	var saved []state.OutboxEntry
+	for _, r := range results {
+		saved = append(saved, r.Saved...)
+	}
+	return saved
+}
+
+func idsOf(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return ids
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

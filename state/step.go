@@ -133,6 +133,10 @@ func (o Outcome) String() string {
 type StepResult struct {
 	Outcome Outcome
 	Reason  string
+	// Saved are an Applied step's outbound events as the store's outbox holds them, in
+	// order, positions included: what a relay in the same process can publish and
+	// remove at once, without reading them back.
+	Saved []OutboxEntry
 }
 
 // OutboxEntry is an encoded outbound event waiting in a store's outbox. Partition and

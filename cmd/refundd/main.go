@@ -208,7 +208,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	intakeCfg := consumers.Config{
 		Rules:       &rules,
 		Metrics:     metrics,
-		AfterCommit: func(int) { relay.Wake() },
+		AfterCommit: relay.Hand,
 		Tracer:      tracer,
 	}
 	if h.intakeConfig != nil {
@@ -219,7 +219,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 		Rules:       &rules,
 		Registerer:  reg,
 		Metrics:     metrics,
-		AfterCommit: func(int) { relay.Wake() },
+		AfterCommit: relay.Hand,
 		Tracer:      tracer,
 	}
 	if h.countdownConfig != nil {

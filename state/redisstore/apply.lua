@@ -348,15 +348,20 @@ for i = 22, 21 + 2 * closed, 2 do
   keepEnded(ARGV[i], ARGV[i + 1])
 end
 local traceparent, tracestate = ARGV[11], ARGV[12]
+-- The reply names each outbound event's position in the outbox, so the process that
+-- saved them can hand them to its relay, which then removes them without reading them.
+local reply = 'APPLIED'
 for i = first + 2 * fields + deleted, #ARGV, 3 do
+  local position
   if traceparent == '' then
-    redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
+    position = redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
   elseif tracestate == '' then
-    redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
+    position = redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
       'traceparent', traceparent)
   else
-    redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
+    position = redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
       'traceparent', traceparent, 'tracestate', tracestate)
   end
+  reply = reply .. ' ' .. position
 end
-return 'APPLIED'
+return reply

@@ -758,6 +758,9 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	// saved is safe.
 	inBatch := make(map[string]*onRedis)
 	cores := make([]string, len(steps)) // each step's "c" field, to cache once saved
+	// Each step's outbound events as the outbox holds them, but for their positions,
+	// which only the reply tells.
+	outbound := make([][]state.OutboxEntry, len(steps))
 	// One call per partition: the steps of an account are all in its partition, so
 	// they keep their order.
 	type call struct {
@@ -795,8 +798,11 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		count := len(c.args)
 		var core string
 		var err error
-		if c.args, core, err = appendStepArgs(append(c.args, 0), st, records, base); err != nil {
+		if c.args, core, outbound[i], err = appendStepArgs(append(c.args, 0), st, records, base); err != nil {
 			return nil, err
+		}
+		for k := range outbound[i] {
+			outbound[i][k].Partition = p
 		}
 		c.args[count] = len(c.args) - count - 1
 		if st.Account != nil {
@@ -854,7 +860,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			return nil, fmt.Errorf("commit %d steps: unexpected reply %v (%v)", len(c.steps), cmd.Val(), err)
 		}
 		for k, i := range c.steps {
-			if err := s.settleStep(steps[i], cores[i], replies[k], &results[i]); err != nil {
+			if err := s.settleStep(steps[i], cores[i], outbound[i], replies[k], &results[i]); err != nil {
 				return nil, err
 			}
 		}
@@ -1008,14 +1014,24 @@ func indexWritesOf(steps []state.Step) indexWrites {
 }
 
 // settleStep reads one step's reply into its result, and caches what it saved (core
-// is its "c" field).
-func (s *Store) settleStep(st state.Step, core, reply string, result *state.StepResult) error {
-	switch reply {
-	case "APPLIED":
-		result.Outcome = state.Applied
+// is its "c" field). An applied step's reply is "APPLIED" and the outbox position of
+// each of its outbound events, in order; outbound are those events, for the result.
+func (s *Store) settleStep(st state.Step, core string, outbound []state.OutboxEntry, reply string, result *state.StepResult) error {
+	if positions, ok := strings.CutPrefix(reply, "APPLIED"); ok {
+		at := strings.Fields(positions)
+		if len(at) != len(outbound) {
+			return fmt.Errorf("commit event %s: reply %q names %d outbox positions for %d outbound events", st.Event.EventID, reply, len(at), len(outbound))
+		}
+		for k := range outbound {
+			outbound[k].Position = at[k]
+		}
+		result.Outcome, result.Saved = state.Applied, outbound
 		if st.Account != nil {
 			s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account, true, core)
 		}
+		return nil
+	}
+	switch reply {
 	case "DUPLICATE":
 		result.Outcome = state.Duplicate
 	case "CONFLICT":
@@ -1095,12 +1111,12 @@ func recordedDigest(digest, missing string, format recordFormat) (string, error)
 // appendStepArgs appends apply.lua's arguments for a step to args, and returns the "c"
 // field of the account after it; base is the account Redis holds at the step's
 // expected version when it is known field by field, else nil.
-func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedis) (_ []any, core string, err error) {
+func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedis) (_ []any, core string, outbound []state.OutboxEntry, err error) {
 	mode := ""
 	var writes accountWrites
 	if st.Account != nil {
 		if writes, core, err = writesFor(base, st.Account); err != nil {
-			return nil, "", fmt.Errorf("encode account %s: %w", st.Event.AccountID, err)
+			return nil, "", nil, fmt.Errorf("encode account %s: %w", st.Event.AccountID, err)
 		}
 		mode = "="
 		if writes.replace {
@@ -1111,7 +1127,7 @@ func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedi
 	if st.Event.EventID == "" {
 		if st.Fact != "" {
 			// Its record would be kept for no time at all: the fact could count twice.
-			return nil, "", fmt.Errorf("account %s: a step with fact %s has no event id", st.Event.AccountID, st.Fact)
+			return nil, "", nil, fmt.Errorf("account %s: a step with fact %s has no event id", st.Event.AccountID, st.Fact)
 		}
 		retention = "0"
 	}
@@ -1126,7 +1142,7 @@ func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedi
 	}
 	digest, err := recordedDigest(st.Digest, "1", records.format)
 	if err != nil {
-		return nil, "", fmt.Errorf("account %s event %s: %w", st.Event.AccountID, st.Event.EventID, err)
+		return nil, "", nil, fmt.Errorf("account %s event %s: %w", st.Event.AccountID, st.Event.EventID, err)
 	}
 	deadline := ""
 	if st.SetNextDeadline {
@@ -1142,7 +1158,7 @@ func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedi
 	fact := ""
 	if st.Fact != "" {
 		if fact, err = recordedDigest(st.FactDigest, "-", records.format); err != nil {
-			return nil, "", fmt.Errorf("account %s fact %s: %w", st.Event.AccountID, st.Fact, err)
+			return nil, "", nil, fmt.Errorf("account %s fact %s: %w", st.Event.AccountID, st.Fact, err)
 		}
 	}
 	var moves []string
@@ -1184,7 +1200,7 @@ func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedi
 	for _, c := range st.ClosedCases {
 		encoded, err := encodeEndedCase(c, !records.legacy)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		args = append(args, c.ID, encoded)
 	}
@@ -1194,14 +1210,19 @@ func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedi
 	for _, f := range writes.del {
 		args = append(args, f)
 	}
-	for _, ev := range st.Outbound {
+	if len(st.Outbound) > 0 {
+		outbound = make([]state.OutboxEntry, len(st.Outbound))
+	}
+	for k, ev := range st.Outbound {
 		encoded, err := ev.Encode()
 		if err != nil {
-			return nil, "", fmt.Errorf("encode %s for account %s: %w", ev.Type, st.Event.AccountID, err)
+			return nil, "", nil, fmt.Errorf("encode %s for account %s: %w", ev.Type, st.Event.AccountID, err)
 		}
-		args = append(args, ev.ID, ev.NATSSubject(), encoded)
+		subject := ev.NATSSubject()
+		args = append(args, ev.ID, subject, encoded)
+		outbound[k] = state.OutboxEntry{ID: ev.ID, Subject: subject, Body: encoded, TraceParent: st.TraceParent, TraceState: st.TraceState}
 	}
-	return args, core, nil
+	return args, core, outbound, nil
 }
 
 func loadScripts(ctx context.Context, rdb redis.Scripter) error {

@@ -214,7 +214,7 @@ func TestStore(t *testing.T) {
 			}
 			for i, o := range outcomes {
 				if o.Outcome != state.Applied {
-					t.Fatalf("step %d: %s", i, o)
+					t.Fatalf("step %d: %s %s", i, o.Outcome, o.Reason)
 				}
 			}
 			got, _, _ := s.Account(ctx, "acct-2")
