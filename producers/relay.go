@@ -56,6 +56,7 @@ type Outbox interface {
 	ReadOwnPendingOutbox(ctx context.Context, consumer string, count int) ([]state.OutboxEntry, error)
 	ClaimStaleOutbox(ctx context.Context, consumer string, minIdle time.Duration, count int) ([]state.OutboxEntry, error)
 	AckOutbox(ctx context.Context, entries []state.OutboxEntry) error
+	DeleteOutbox(ctx context.Context, entries []state.OutboxEntry) error
 	ParkOutbox(ctx context.Context, entries []state.OutboxEntry) error
 }
 
@@ -240,7 +241,7 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 		if time.Since(r.lastClaim) >= r.cfg.ClaimAfter/2 {
 			r.lastClaim = time.Now()
 			claimBlocked := map[int]bool{}
-			r.relay(work, r.claimStale, claimBlocked)
+			r.relay(work, r.claimStale, r.outbox.AckOutbox, claimBlocked)
 			if len(claimBlocked) > 0 {
 				r.ownPending = true // claimed, so this relay's now, and not yet stored
 			}
@@ -254,13 +255,13 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 		r.handedMu.Unlock()
 		if read || r.ownPending || len(r.readNeeded) > 0 {
 			if r.ownPending {
-				n, full := r.relay(work, r.readOwnPending, blocked)
+				n, full := r.relay(work, r.readOwnPending, r.outbox.AckOutbox, blocked)
 				if n == 0 && len(blocked) == 0 {
 					r.ownPending = false
 				}
 				taken, more = taken+n, more+full
 			}
-			n, full := r.relay(work, r.readNew, blocked)
+			n, full := r.relay(work, r.readNew, r.outbox.AckOutbox, blocked)
 			taken, more = taken+n, more+full
 			if len(blocked) == 0 && more == 0 {
 				// Read to the end: whatever was saved before this read is published,
@@ -268,7 +269,9 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 				clear(r.readNeeded)
 			}
 		}
-		r.relay(work, r.takeHanded, blocked)
+		// Handed entries were never read into the consumer group: deleting them is
+		// enough. One a read took meanwhile is acknowledged by that read's pass.
+		r.relay(work, r.takeHanded, r.outbox.DeleteOutbox, blocked)
 		for p := range blocked {
 			r.readNeeded[p] = true
 		}
@@ -334,7 +337,7 @@ func (r *Relay) claimStale(ctx context.Context) ([]state.OutboxEntry, error) {
 // acknowledges the ones stored; partitions where an entry was not stored are added to
 // blocked. It returns how many entries it took, and how many partitions gave a full
 // BatchSize (and may hold more).
-func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.OutboxEntry, error), blocked map[int]bool) (taken, full int) {
+func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.OutboxEntry, error), ack func(context.Context, []state.OutboxEntry) error, blocked map[int]bool) (taken, full int) {
 	entries, err := take(ctx)
 	if err != nil {
 		r.log.Error().Err(err).Msg("read outbox")
@@ -363,7 +366,7 @@ func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.O
 			}
 		}
 	}
-	if err := r.outbox.AckOutbox(ctx, done); err != nil {
+	if err := ack(ctx, done); err != nil {
 		// They stay pending and go again; JetStream drops the republish as a duplicate
 		// within its window.
 		r.log.Error().Err(err).Int("entries", len(done)).Msg("acknowledge outbox entries")

@@ -275,21 +275,29 @@ func TestRelay(t *testing.T) {
 	})
 }
 
-// commitTraced saves one step through the store's Lua script, as the intake does, with
-// one outbound event and the given trace context.
-func (h *relayHarness) commitTraced(t *testing.T, account, traceParent, traceState string) {
+// balanceStep is the step of an event (causeID) that opens account, at its expected
+// version, with one outbound balance_changed event, outboundID.
+func balanceStep(t *testing.T, account, causeID, outboundID, version string, at time.Time) state.Step {
 	t.Helper()
-	ev, err := events.New(events.BalanceChanged, account, state.Source, "rf-"+account, time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC),
-		&events.BalanceChangedData{CauseID: "evt-" + account, CauseType: events.TopupReceived, Currency: "CNY", Cash: events.MustAmount("5.00"), Withdrawable: events.MustAmount("5.00")})
+	ev, err := events.New(events.BalanceChanged, account, state.Source, outboundID, at,
+		&events.BalanceChangedData{CauseID: causeID, CauseType: events.TopupReceived, Currency: "CNY", Cash: events.MustAmount("5.00"), Withdrawable: events.MustAmount("5.00")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	acct := state.NewAccount(account)
 	acct.Opened, acct.Currency = true, "CNY"
-	step := state.Step{
-		Event: state.EventRef{AccountID: account, EventID: "evt-" + account}, Account: &acct,
-		Outbound: []events.Event{ev}, TraceParent: traceParent, TraceState: traceState,
+	return state.Step{
+		Event: state.EventRef{AccountID: account, EventID: causeID}, ExpectedVersion: version, Account: &acct,
+		Outbound: []events.Event{ev},
 	}
+}
+
+// commitTraced saves one step through the store's Lua script, as the intake does, with
+// one outbound event and the given trace context.
+func (h *relayHarness) commitTraced(t *testing.T, account, traceParent, traceState string) {
+	t.Helper()
+	step := balanceStep(t, account, "evt-"+account, "rf-"+account, "", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	step.TraceParent, step.TraceState = traceParent, traceState
 	if out, err := h.store.Commit(context.Background(), []state.Step{step}); err != nil || out[0].Outcome != state.Applied {
 		t.Fatalf("commit: %v, err %v", out, err)
 	}
@@ -401,17 +409,7 @@ func (h *relayHarness) commitChain(t *testing.T, account, prefix string, n int) 
 	var results []state.StepResult
 	for i := range n {
 		id := fmt.Sprintf("%s-%d", prefix, i)
-		ev, err := events.New(events.BalanceChanged, account, state.Source, id, time.Date(2026, 11, 23, 8, 0, i, 0, time.UTC),
-			&events.BalanceChangedData{CauseID: "evt-" + id, CauseType: events.TopupReceived, Currency: "CNY", Cash: events.MustAmount("5.00"), Withdrawable: events.MustAmount("5.00")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		acct := state.NewAccount(account)
-		acct.Opened, acct.Currency = true, "CNY"
-		step := state.Step{
-			Event: state.EventRef{AccountID: account, EventID: "evt-" + id}, ExpectedVersion: version, Account: &acct,
-			Outbound: []events.Event{ev},
-		}
+		step := balanceStep(t, account, "evt-"+id, id, version, time.Date(2026, 11, 23, 8, 0, i, 0, time.UTC))
 		out, err := h.store.Commit(context.Background(), []state.Step{step})
 		if err != nil || out[0].Outcome != state.Applied {
 			t.Fatalf("commit %s: %v, err %v", id, out, err)
@@ -484,7 +482,7 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		outbox := &countingOutbox{Outbox: h.store}
 		relay := startRelay(t, outbox, producers.RelayConfig{Consumer: "relay-handed", Poll: time.Hour})
 		// The relay reads once as it starts; wait for that before counting.
-		waitFor(t, func() bool { return outbox.reads.Load() >= 1 })
+		waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
 		readsBefore := outbox.reads.Load()
 		results := h.commitChain(t, "acct-handed", "rf-handed", 20)
 		for _, r := range results {
@@ -558,15 +556,4 @@ func idsOf(prefix string, n int) []string {
 		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
 	}
 	return ids
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

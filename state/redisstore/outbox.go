@@ -97,6 +97,17 @@ func appendEntries(entries []state.OutboxEntry, partition int, msgs []redis.XMes
 
 // AckOutbox removes published entries from the outbox.
 func (s *Store) AckOutbox(ctx context.Context, entries []state.OutboxEntry) error {
+	return s.removeFromOutbox(ctx, entries, true)
+}
+
+// DeleteOutbox removes published entries that no relay read from the outbox (handed
+// to the relay by the process that saved them): they are in no consumer's pending
+// list, so there is nothing to acknowledge.
+func (s *Store) DeleteOutbox(ctx context.Context, entries []state.OutboxEntry) error {
+	return s.removeFromOutbox(ctx, entries, false)
+}
+
+func (s *Store) removeFromOutbox(ctx context.Context, entries []state.OutboxEntry, acknowledge bool) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -106,11 +117,13 @@ func (s *Store) AckOutbox(ctx context.Context, entries []state.OutboxEntry) erro
 	}
 	pipe := s.rdb.Pipeline()
 	for p, ids := range byPartition {
-		pipe.XAck(ctx, outboxKey(p), relayGroup, ids...)
+		if acknowledge {
+			pipe.XAck(ctx, outboxKey(p), relayGroup, ids...)
+		}
 		pipe.XDel(ctx, outboxKey(p), ids...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("ack %d outbox entries: %w", len(entries), err)
+		return fmt.Errorf("remove %d outbox entries: %w", len(entries), err)
 	}
 	return nil
 }
