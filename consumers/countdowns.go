@@ -20,6 +20,25 @@ type CountdownStore interface {
 }
 
 // CountdownConfig tunes the runner. Zero values take the defaults stated on each field.
+// RelayHold is what the timer runner tells the outbox relay of its process around a
+// save (see CountdownConfig.Relay).
+type RelayHold interface {
+	HoldHanded()
+	// ReleaseHanded ends the hold; saved: the save may have written outbound events.
+	ReleaseHanded(saved bool)
+}
+
+// anyOutboundSaved says a save may have written outbound events: a step applied or
+// failed part way with some.
+func anyOutboundSaved(steps []state.Step, results []state.StepResult) bool {
+	for i, r := range results {
+		if (r.Outcome == state.Applied || r.Outcome == state.Failed) && len(steps[i].Outbound) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 type CountdownConfig struct {
 	// Poll is how often due deadlines are claimed. Default 100ms: a reserve is
 	// released at most about this long after its deadline.
@@ -33,9 +52,12 @@ type CountdownConfig struct {
 	Rules *state.Rules
 	// Clock is "now" for claims and decisions. Default time.Now.
 	Clock func() time.Time
-	// AfterCommit is called with the outbound events saved, as the outbox holds them
-	// (see Config.AfterCommit).
-	AfterCommit func(saved []state.OutboxEntry)
+	// Relay is this process's outbox relay (producers.Relay). The runner saves for
+	// the same accounts as the intake, on its own goroutine, so it does not hand what
+	// it saves: it holds back what the intake hands while it saves, and the relay
+	// reads the firings' events from the outbox before publishing anything handed
+	// after them. Nil: nothing held.
+	Relay RelayHold
 	// Registerer receives the runner's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Metrics counts the case events timers save (overdue reports, settlement ends);
@@ -166,13 +188,18 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 		steps = append(steps, step)
 		deadlines = append(deadlines, current.Account.NextDeadline(c.rules))
 	}
+	if c.cfg.Relay != nil {
+		c.cfg.Relay.HoldHanded()
+	}
 	results, err := c.store.Commit(ctx, steps)
+	if c.cfg.Relay != nil {
+		c.cfg.Relay.ReleaseHanded(err != nil || anyOutboundSaved(steps, results))
+	}
 	if err != nil {
 		c.log.Error().Err(err).Int("steps", len(steps)).Msg("save fired timers; their claims expire and are retried")
 		return nil
 	}
 	var conflicted []string
-	var published []state.OutboxEntry
 	saved := c.cfg.Clock()
 	for i, r := range results {
 		switch {
@@ -181,16 +208,12 @@ func (c *Countdowns) fire(ctx context.Context, accounts []string, now time.Time)
 		case r.Outcome == state.Failed:
 			c.log.Error().Str("account_id", steps[i].Event.AccountID).Str("reason", r.Reason).Msg("save fired timers refused by the store; the claim expires and is retried")
 		case r.Outcome == state.Applied && steps[i].Account != nil:
-			published = append(published, r.Saved...)
 			c.cfg.Metrics.countSaved(steps[i].Outbound)
 			if deadlines[i] != nil {
 				c.fireDelay.Observe(saved.Sub(*deadlines[i]).Seconds())
 				c.log.Info().Str("account_id", steps[i].Event.AccountID).Time("deadline", *deadlines[i]).Msg("timers fired")
 			}
 		}
-	}
-	if len(published) > 0 && c.cfg.AfterCommit != nil {
-		c.cfg.AfterCommit(published)
 	}
 	return conflicted
 }

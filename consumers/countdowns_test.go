@@ -2,6 +2,7 @@ package consumers_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,4 +146,53 @@ func countOutbox(t *testing.T, store *redisstore.Store, typ events.Type) int {
 		}
 	}
 	return n
+}
+
+// holdLog records, in order, a runner's holds on the relay and its saves.
+type holdLog struct {
+	consumers.CountdownStore
+	mu    sync.Mutex
+	calls []string
+}
+
+func (h *holdLog) note(call string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, call)
+}
+
+func (h *holdLog) HoldHanded() { h.note("hold") }
+func (h *holdLog) ReleaseHanded(saved bool) {
+	if saved {
+		h.note("release, read first")
+	} else {
+		h.note("release")
+	}
+}
+
+func (h *holdLog) Commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
+	h.note("save")
+	return h.CountdownStore.Commit(ctx, steps)
+}
+
+// The timer runner saves for the accounts the intake hands events of, on its own
+// goroutine: it holds the relay's handed events while it saves, and has what it
+// saved read from the outbox before them.
+func TestTheTimerRunnerHoldsHandedEventsWhileItSaves(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	store := testenv.PreparedStore(t, client)
+	rules := state.DefaultRules()
+	deadline := countingDownAccount(t, store, rules, "acct-hold")
+	log := &holdLog{CountdownStore: store}
+	runner := consumers.NewCountdowns(log, zerolog.New(zerolog.NewTestWriter(t)), consumers.CountdownConfig{
+		Rules: &rules, Relay: log, Clock: func() time.Time { return deadline },
+	})
+	runner.FireDue(context.Background())
+	if got, want := strings.Join(log.calls, "; "), "hold; save; release, read first"; got != want {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+	if n := countOutbox(t, store, events.ReserveUnfrozen); n != 1 {
+		t.Fatalf("%d refunds.reserve.unfrozen queued, want 1", n)
+	}
 }

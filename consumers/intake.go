@@ -58,10 +58,10 @@ type Config struct {
 	Rules *state.Rules
 	// Clock is read once per batch for the decisions' "now". Default time.Now.
 	Clock func() time.Time
-	// AfterCommit is called with the outbound events a batch saved, as the outbox
-	// holds them, so the outbox relay can publish them at once (producers.Relay.Hand)
-	// instead of reading them at its next poll.
-	AfterCommit func(saved []state.OutboxEntry)
+	// Relay is this process's outbox relay (producers.Relay), handed the outbound
+	// events each batch saved so it publishes them at once instead of reading them
+	// at its next poll. Nil hands nothing.
+	Relay Handoff
 	// Metrics receives counts; nil records nothing.
 	Metrics *Metrics
 	// Tracer records a span per event, a child of the trace context its publisher
@@ -69,6 +69,15 @@ type Config struct {
 	// that span's context. Nil records nothing: the outbound events then carry the
 	// inbound trace context as received, and none when it had none.
 	Tracer trace.Tracer
+}
+
+// Handoff is what the intake tells the outbox relay of its process.
+type Handoff interface {
+	// Hand gives it the outbound events a batch saved, in the order they were saved.
+	Hand(saved []state.OutboxEntry)
+	// SavedUnhanded says the outbox may hold events that will not be handed (a commit
+	// whose outcome is not known): what is handed after must not overtake them.
+	SavedUnhanded()
 }
 
 // Intake consumes inbound events from a JetStream pull consumer.
@@ -361,6 +370,11 @@ func (in *Intake) processBatch(ctx context.Context, fetched *Batch) ([]Settled, 
 	}
 	results, err := in.store.Commit(ctx, b.steps)
 	if err != nil {
+		// Redis may have saved some steps before the error: their outbound events
+		// are in the outbox, not handed.
+		if in.cfg.Relay != nil {
+			in.cfg.Relay.SavedUnhanded()
+		}
 		in.log.Error().Err(err).Int("steps", len(b.steps)).Msg("save batch; will retry")
 		return in.retryUnsettled(b, report), nil
 	}
@@ -369,8 +383,12 @@ func (in *Intake) processBatch(ctx context.Context, fetched *Batch) ([]Settled, 
 			return nil, err
 		}
 	}
-	if saved := in.settle(ctx, b, results); len(saved) > 0 && in.cfg.AfterCommit != nil {
-		in.cfg.AfterCommit(saved)
+	saved := in.settle(ctx, b, results)
+	if in.cfg.Relay != nil {
+		if !everyOutboundSaved(b.steps, results) {
+			in.cfg.Relay.SavedUnhanded()
+		}
+		in.cfg.Relay.Hand(saved)
 	}
 	return reportOf(b, report), nil
 }
@@ -544,6 +562,21 @@ func (in *Intake) settle(ctx context.Context, b *batch, results []state.StepResu
 		}
 	}
 	return saved
+}
+
+// everyOutboundSaved says every outbound event the steps saved is in their results'
+// Saved: false when a step failed in Redis (it may have written some before its
+// error) or an applied step's reply did not name where its events are.
+func everyOutboundSaved(steps []state.Step, results []state.StepResult) bool {
+	for i, r := range results {
+		switch {
+		case r.Outcome == state.Failed && len(steps[i].Outbound) > 0:
+			return false
+		case r.Outcome == state.Applied && len(r.Saved) != len(steps[i].Outbound):
+			return false
+		}
+	}
+	return true
 }
 
 // reportOf is what became of every message of the batch, for the middleware.

@@ -2,6 +2,8 @@ package consumers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"github.com/shopspring/decimal"
 
 	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/state"
@@ -139,6 +142,85 @@ func TestTheSameFactTwiceInOneBatchIsSavedOnce(t *testing.T) {
 			}
 			if got := *second.actions; len(got) != 1 || got[0] != tc.wantActions {
 				t.Errorf("the second event was settled %v, want [%s]", got, tc.wantActions)
+			}
+		})
+	}
+}
+
+// scriptedCommitStore is openedAccountStore whose saves answer as commit says.
+type scriptedCommitStore struct {
+	openedAccountStore
+	commit func(steps []state.Step) ([]state.StepResult, error)
+}
+
+func (s *scriptedCommitStore) Commit(_ context.Context, steps []state.Step) ([]state.StepResult, error) {
+	return s.commit(steps)
+}
+
+// recordingRelay is a Handoff that remembers what it was told.
+type recordingRelay struct {
+	handed        []state.OutboxEntry
+	savedUnhanded int
+}
+
+func (r *recordingRelay) Hand(saved []state.OutboxEntry) { r.handed = append(r.handed, saved...) }
+func (r *recordingRelay) SavedUnhanded()                 { r.savedUnhanded++ }
+
+// The intake hands its relay what a batch saved, and says so whenever the outbox may
+// hold events it does not hand: those must not be overtaken by what is handed after.
+func TestTheIntakeHandsWhatItSavedAndSaysWhenItCannot(t *testing.T) {
+	account := state.NewAccount("acct-1")
+	account.Opened, account.Currency = true, "CNY"
+	account.TopUps = []state.TopUp{{ID: "t-1", Amount: decimal.RequireFromString("100.00"), Channel: "alipay"}}
+	applied := func(saved func(st state.Step) []state.OutboxEntry) func([]state.Step) ([]state.StepResult, error) {
+		return func(steps []state.Step) ([]state.StepResult, error) {
+			out := make([]state.StepResult, len(steps))
+			for i, st := range steps {
+				out[i] = state.StepResult{Outcome: state.Applied, Saved: saved(st)}
+			}
+			return out, nil
+		}
+	}
+	entriesOf := func(st state.Step) []state.OutboxEntry {
+		var saved []state.OutboxEntry
+		for k, ev := range st.Outbound {
+			saved = append(saved, state.OutboxEntry{ID: ev.ID, Subject: ev.NATSSubject(), Position: fmt.Sprintf("1-%d", k)})
+		}
+		return saved
+	}
+	for _, tc := range []struct {
+		name              string
+		commit            func([]state.Step) ([]state.StepResult, error)
+		wantHanded        int
+		wantSavedUnhanded int
+	}{
+		{"saved, every event where the store says", applied(entriesOf), 1, 0},
+		{"saved, the store not saying where", applied(func(state.Step) []state.OutboxEntry { return nil }), 0, 1},
+		{"the save's outcome not known", func([]state.Step) ([]state.StepResult, error) { return nil, errors.New("connection reset") }, 0, 1},
+		{"a step Redis failed part way", func(steps []state.Step) ([]state.StepResult, error) {
+			return []state.StepResult{{Outcome: state.Failed, Reason: "ERR out of memory"}}, nil
+		}, 0, 1},
+		{"a step that conflicted, which writes nothing", func(steps []state.Step) ([]state.StepResult, error) {
+			return []state.StepResult{{Outcome: state.Conflict}}, nil
+		}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := events.New(events.ConsumptionRecorded, "acct-1", "/billing", "e-1", time.Now().Add(-time.Hour),
+				&events.ConsumptionRecordedData{ConsumptionID: "c-1", Amount: events.MustAmount("1.00")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := ev.Encode()
+			msg := streamMsg{subject: ev.NATSSubject(), data: body, mu: &sync.Mutex{}, actions: &[]string{}}
+			relay := &recordingRelay{}
+			store := &scriptedCommitStore{openedAccountStore: openedAccountStore{account: account}, commit: tc.commit}
+			in := NewIntake(nil, nil, store, zerolog.Nop(), Config{Relay: relay})
+			if _, err := in.handle(context.Background(), NewBatch([]jetstream.Msg{msg})); err != nil {
+				t.Fatal(err)
+			}
+			if len(relay.handed) != tc.wantHanded || relay.savedUnhanded != tc.wantSavedUnhanded {
+				t.Fatalf("handed %d events and said %d times that some were not, want %d and %d",
+					len(relay.handed), relay.savedUnhanded, tc.wantHanded, tc.wantSavedUnhanded)
 			}
 		})
 	}

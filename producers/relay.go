@@ -104,17 +104,20 @@ type Relay struct {
 	// died holding some), so a pass reads them back before anything new. When it is
 	// false the pass skips that read, a round trip of 16 XREADGROUPs.
 	ownPending bool
-	// readNeeded are partitions whose entries must come through reading the outbox,
-	// in its order, until a read of them ends clean: an entry of theirs failed to
-	// publish, or handed entries of theirs were left to the outbox. A handed entry
-	// of such a partition is not published (allPartitions: of any), so it cannot
-	// overtake an older entry of its account still waiting there.
-	readNeeded map[int]bool
-	handedMu   sync.Mutex
-	handed     []state.OutboxEntry
-	// handedDropped: handed entries were dropped because too many waited; they are
-	// in the outbox, so every partition is read.
-	handedDropped bool
+	// handedMu guards what is handed to the relay and when it may publish it.
+	handedMu sync.Mutex
+	handed   []state.OutboxEntry
+	// A handed entry may be published only once the outbox has been read to its end
+	// after every moment it may have come to hold entries that were not handed, and
+	// so may be older than a handed one of the same account: the relay's start (an
+	// earlier process's backlog), a commit whose outcome is not known, a publish
+	// that failed, handed entries dropped, the timer runner's saves. readsWanted
+	// counts those moments; readsDone is readsWanted as it was when the last read
+	// that reached the end began. Handed entries wait while they differ.
+	readsWanted, readsDone uint64
+	// holds counts the saves under way whose entries are not handed (HoldHanded):
+	// handed entries wait for them, since one may be newer than what they save.
+	holds int
 	// readAll asks the next pass to read the outbox (Wake) rather than only publish
 	// what was handed.
 	readAll atomic.Bool
@@ -150,9 +153,9 @@ func NewRelay(js jetstream.JetStream, outbox Outbox, log zerolog.Logger, cfg Rel
 		parked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "refunds_relay_parked_total", Help: "Outbound events JetStream refused too often, parked for an operator.",
 		}),
-		strikes:    make(map[string]int),
-		ownPending: true, // an earlier process under this name may have left some
-		readNeeded: make(map[int]bool),
+		strikes:     make(map[string]int),
+		ownPending:  true, // an earlier process under this name may have left some
+		readsWanted: 1,    // an earlier process may have left a backlog: read it first
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(r.published, r.failed, r.parked)
@@ -173,15 +176,53 @@ func (r *Relay) Wake() {
 // a failed publish, too many waiting) is read from there as any other, and one
 // published twice (read by another instance's relay meanwhile) is dropped by
 // JetStream as a duplicate: its id is its Nats-Msg-Id.
+//
+// The caller hands an account's entries in the order it saved them, and tells the
+// relay (SavedUnhanded, HoldHanded) when it may have saved some it does not hand.
 func (r *Relay) Hand(entries []state.OutboxEntry) {
 	if len(entries) == 0 {
 		return
 	}
 	r.handedMu.Lock()
 	if len(r.handed)+len(entries) > maxHanded {
-		r.handed, r.handedDropped = nil, true
+		r.handed = nil
+		r.readsWanted++
 	} else {
 		r.handed = append(r.handed, entries...)
+	}
+	r.handedMu.Unlock()
+	r.poke()
+}
+
+// SavedUnhanded tells the relay that the outbox may hold entries this process saved
+// and will not hand (a commit whose outcome is not known, a step Redis failed part
+// way): nothing handed after this call is published before a read of the outbox to
+// its end, so nothing newer overtakes them. Call it before saving anything else.
+func (r *Relay) SavedUnhanded() {
+	r.handedMu.Lock()
+	r.readsWanted++
+	r.handedMu.Unlock()
+	r.poke()
+}
+
+// HoldHanded is called before a save whose entries are not handed, by a part of the
+// process that saves for the same accounts as the one that hands (the timer runner
+// beside the intake): until ReleaseHanded, nothing handed is published, since it
+// may be newer than what that save writes.
+func (r *Relay) HoldHanded() {
+	r.handedMu.Lock()
+	r.holds++
+	r.handedMu.Unlock()
+}
+
+// ReleaseHanded ends a HoldHanded once its save has returned. With saved (the save
+// may have written outbound events), what was handed meanwhile waits for a read of
+// the outbox to its end.
+func (r *Relay) ReleaseHanded(saved bool) {
+	r.handedMu.Lock()
+	r.holds--
+	if saved {
+		r.readsWanted++
 	}
 	r.handedMu.Unlock()
 	r.poke()
@@ -232,9 +273,9 @@ func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 // BatchSize) is the last: anything saved after that read woke the relay again, so
 // reading once more only to find nothing would be a round trip for no entry.
 //
-// Without read, a pass reads the outbox only where it must (ownPending,
-// readNeeded), then publishes what was handed to it: after the reads, so what they
-// found of a partition goes before what was saved since.
+// Without read, a pass reads the outbox only when it must (ownPending, readsWanted),
+// then publishes what was handed to it: after the reads, so what they found goes
+// before what was saved since.
 func (r *Relay) passes(stop, work context.Context, read bool) {
 	for stop.Err() == nil {
 		// Entries of other relays that died are claimed on a timer, busy or not.
@@ -249,11 +290,10 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 		blocked := map[int]bool{}
 		var taken, more int
 		r.handedMu.Lock()
-		if r.handedDropped {
-			r.handedDropped, r.readNeeded[allPartitions] = false, true
-		}
+		wanted := r.readsWanted
+		mustRead := wanted != r.readsDone
 		r.handedMu.Unlock()
-		if read || r.ownPending || len(r.readNeeded) > 0 {
+		if read || r.ownPending || mustRead {
 			if r.ownPending {
 				n, full := r.relay(work, r.readOwnPending, r.outbox.AckOutbox, blocked)
 				if n == 0 && len(blocked) == 0 {
@@ -264,19 +304,22 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 			n, full := r.relay(work, r.readNew, r.outbox.AckOutbox, blocked)
 			taken, more = taken+n, more+full
 			if len(blocked) == 0 && more == 0 {
-				// Read to the end: whatever was saved before this read is published,
-				// so what is handed from now on follows it.
-				clear(r.readNeeded)
+				// Read to the end: what was saved before the read began is published,
+				// so what is handed may follow it.
+				r.handedMu.Lock()
+				r.readsDone = max(r.readsDone, wanted)
+				r.handedMu.Unlock()
 			}
 		}
 		// Handed entries were never read into the consumer group: deleting them is
 		// enough. One a read took meanwhile is acknowledged by that read's pass.
 		r.relay(work, r.takeHanded, r.outbox.DeleteOutbox, blocked)
-		for p := range blocked {
-			r.readNeeded[p] = true
-		}
 		if len(blocked) > 0 {
+			// What was not stored is in the outbox, older than what comes next.
 			r.ownPending = true
+			r.handedMu.Lock()
+			r.readsWanted++
+			r.handedMu.Unlock()
 			return
 		}
 		// On while a read gave some partition a full batch (it may hold more), or
@@ -292,33 +335,29 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 // default limit of 4,000 asynchronous publishes in flight.
 const handedPerPass = 3_200
 
+// handedWaiting says handed entries wait that may be published now.
 func (r *Relay) handedWaiting() bool {
 	r.handedMu.Lock()
 	defer r.handedMu.Unlock()
-	return len(r.handed) > 0
+	return len(r.handed) > 0 && r.mayPublishHanded()
 }
 
-// takeHanded takes what was handed to the relay, up to handedPerPass, but the entries
-// of partitions that must be read (readNeeded), which the outbox holds and a read
-// will bring in order.
+func (r *Relay) mayPublishHanded() bool { return r.holds == 0 && r.readsWanted == r.readsDone }
+
+// takeHanded takes what was handed to the relay, up to handedPerPass, when it may be
+// published (mayPublishHanded); otherwise it stays for a later pass.
 func (r *Relay) takeHanded(context.Context) ([]state.OutboxEntry, error) {
 	r.handedMu.Lock()
 	defer r.handedMu.Unlock()
+	if !r.mayPublishHanded() {
+		return nil, nil
+	}
 	take := r.handed[:min(len(r.handed), handedPerPass)]
 	r.handed = r.handed[len(take):]
 	if len(r.handed) == 0 {
 		r.handed = nil
 	}
-	if len(r.readNeeded) == 0 {
-		return take, nil
-	}
-	kept := take[:0:0]
-	for _, e := range take {
-		if !r.readNeeded[e.Partition] && !r.readNeeded[allPartitions] {
-			kept = append(kept, e)
-		}
-	}
-	return kept, nil
+	return take, nil
 }
 
 func (r *Relay) readOwnPending(ctx context.Context) ([]state.OutboxEntry, error) {

@@ -420,6 +420,16 @@ func (h *relayHarness) commitChain(t *testing.T, account, prefix string, n int) 
 	return results
 }
 
+// wantStoredInOrder checks that the balance_changed events stored for account are
+// want, in that order, each once.
+func (h *relayHarness) wantStoredInOrder(t *testing.T, account string, want []string) {
+	t.Helper()
+	got := h.idsInOrder(t, "refunds.account.balance_changed."+account)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("stored\n %v\nwant\n %v", got, want)
+	}
+}
+
 // idsInOrder lists the ids of the events stored on subject, in stream order.
 func (h *relayHarness) idsInOrder(t *testing.T, subject string) []string {
 	t.Helper()
@@ -434,6 +444,13 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 	h := startRelayHarness(t)
 	ctx := context.Background()
 
+	run := func(t *testing.T, relay *producers.Relay) {
+		t.Helper()
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = relay.Run(runCtx, time.Second); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	// startRelay runs a relay over outbox.
 	startRelay := func(t *testing.T, outbox producers.Outbox, cfg producers.RelayConfig) *producers.Relay {
 		t.Helper()
@@ -441,11 +458,18 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { _ = relay.Run(runCtx, time.Second); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
+		run(t, relay)
 		return relay
+	}
+
+	// startIdleRelay runs a relay that reads the outbox only as it starts (it polls
+	// hourly), and returns once it has.
+	startIdleRelay := func(t *testing.T, name string) (*producers.Relay, *countingOutbox) {
+		t.Helper()
+		outbox := &countingOutbox{Outbox: h.store}
+		relay := startRelay(t, outbox, producers.RelayConfig{Consumer: name, Poll: time.Hour})
+		waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
+		return relay, outbox
 	}
 
 	t.Run("a saved step names where the outbox holds each of its events", func(t *testing.T) {
@@ -479,10 +503,7 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 	})
 
 	t.Run("handed events are stored once, in order, and leave the outbox without a read", func(t *testing.T) {
-		outbox := &countingOutbox{Outbox: h.store}
-		relay := startRelay(t, outbox, producers.RelayConfig{Consumer: "relay-handed", Poll: time.Hour})
-		// The relay reads once as it starts; wait for that before counting.
-		waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
+		relay, outbox := startIdleRelay(t, "relay-handed")
 		readsBefore := outbox.reads.Load()
 		results := h.commitChain(t, "acct-handed", "rf-handed", 20)
 		for _, r := range results {
@@ -492,10 +513,7 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		if got := outbox.reads.Load() - readsBefore; got != 0 {
 			t.Fatalf("the relay read the outbox %d times for what it was handed", got)
 		}
-		got := h.idsInOrder(t, "refunds.account.balance_changed.acct-handed")
-		if want := idsOf("rf-handed", 20); strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Fatalf("stored\n %v\nwant\n %v", got, want)
-		}
+		h.wantStoredInOrder(t, "acct-handed", idsOf("rf-handed", 20))
 	})
 
 	t.Run("through a NATS outage handed events are stored once, in order, from the outbox", func(t *testing.T) {
@@ -519,13 +537,48 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		// outbox: it must not overtake them.
 		relay.Hand(results[12].Saved)
 		h.waitForEmptyOutbox(t)
-		got := h.idsInOrder(t, "refunds.account.balance_changed.acct-handed-outage")
-		if want := idsOf("rf-handed-outage", 13); strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Fatalf("stored\n %v\nwant\n %v", got, want)
-		}
+		h.wantStoredInOrder(t, "acct-handed-outage", idsOf("rf-handed-outage", 13))
 	})
 
-	t.Run("events handed to a relay that stops are published from the outbox by the next", func(t *testing.T) {
+	t.Run("after a restart, what is handed waits for the backlog an earlier process left", func(t *testing.T) {
+		// An earlier process saved 6 events of the account and died before publishing
+		// them; this one saves the 7th and hands it as its relay starts, reading 2
+		// entries a partition at a time.
+		results := h.commitChain(t, "acct-backlog", "rf-backlog", 7)
+		relay, err := producers.NewRelay(h.js, h.store, zerolog.New(zerolog.NewTestWriter(t)), producers.RelayConfig{Consumer: "relay-backlog", Poll: 50 * time.Millisecond, BatchSize: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay.Hand(results[6].Saved)
+		run(t, relay)
+		h.waitForEmptyOutbox(t)
+		h.wantStoredInOrder(t, "acct-backlog", idsOf("rf-backlog", 7))
+	})
+
+	t.Run("after a save whose outcome is not known, what is handed waits for a read of the outbox", func(t *testing.T) {
+		relay, _ := startIdleRelay(t, "relay-unknown")
+		// The first save's reply was lost: its event is in the outbox, never handed.
+		results := h.commitChain(t, "acct-unknown", "rf-unknown", 2)
+		relay.SavedUnhanded()
+		relay.Hand(results[1].Saved)
+		h.waitForEmptyOutbox(t)
+		h.wantStoredInOrder(t, "acct-unknown", idsOf("rf-unknown", 2))
+	})
+
+	t.Run("what is handed while a save that hands nothing runs waits for what that save wrote", func(t *testing.T) {
+		relay, _ := startIdleRelay(t, "relay-held")
+		// The timer runner saves the first event and does not hand it; the intake
+		// saves the second right after and hands it before the runner is done.
+		relay.HoldHanded()
+		results := h.commitChain(t, "acct-held", "rf-held", 2)
+		relay.Hand(results[1].Saved)
+		time.Sleep(100 * time.Millisecond) // time enough to publish it, were it not held
+		relay.ReleaseHanded(true)
+		h.waitForEmptyOutbox(t)
+		h.wantStoredInOrder(t, "acct-held", idsOf("rf-held", 2))
+	})
+
+	t.Run("events handed to a relay that never runs are published from the outbox by another", func(t *testing.T) {
 		stopped, err := producers.NewRelay(h.js, h.store, zerolog.New(zerolog.NewTestWriter(t)), producers.RelayConfig{Consumer: "relay-never-ran"})
 		if err != nil {
 			t.Fatal(err)
@@ -535,10 +588,7 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		}
 		startRelay(t, h.store, producers.RelayConfig{Consumer: "relay-next", Poll: 20 * time.Millisecond})
 		h.waitForEmptyOutbox(t)
-		got := h.idsInOrder(t, "refunds.account.balance_changed.acct-handed-lost")
-		if want := idsOf("rf-handed-lost", 5); strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Fatalf("stored\n %v\nwant\n %v", got, want)
-		}
+		h.wantStoredInOrder(t, "acct-handed-lost", idsOf("rf-handed-lost", 5))
 	})
 }
 

@@ -206,21 +206,21 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger, h *hooks) error {
 	metrics := consumers.NewMetrics(reg)
 	registerGauges(reg, store, cons, log)
 	intakeCfg := consumers.Config{
-		Rules:       &rules,
-		Metrics:     metrics,
-		AfterCommit: relay.Hand,
-		Tracer:      tracer,
+		Rules:   &rules,
+		Metrics: metrics,
+		Relay:   relay,
+		Tracer:  tracer,
 	}
 	if h.intakeConfig != nil {
 		h.intakeConfig(&intakeCfg)
 	}
 	intake := consumers.NewIntake(js, cons, store, log.With().Str("part", "intake").Logger(), intakeCfg)
 	countdownCfg := consumers.CountdownConfig{
-		Rules:       &rules,
-		Registerer:  reg,
-		Metrics:     metrics,
-		AfterCommit: relay.Hand,
-		Tracer:      tracer,
+		Rules:      &rules,
+		Registerer: reg,
+		Metrics:    metrics,
+		Relay:      relay,
+		Tracer:     tracer,
 	}
 	if h.countdownConfig != nil {
 		h.countdownConfig(&countdownCfg)
