@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,10 @@ type Relay struct {
 	// counts those moments; readsDone is readsWanted as it was when the last read
 	// that reached the end began. Handed entries wait while they differ.
 	readsWanted, readsDone uint64
+	// readUpTo is, by partition, the furthest position a read of new entries
+	// returned: a handed entry at or before it was read too, and is not published
+	// again from what was handed.
+	readUpTo map[int]position
 	// holds counts the saves under way whose entries are not handed (HoldHanded):
 	// handed entries wait for them, since one may be newer than what they save.
 	holds int
@@ -156,6 +161,7 @@ func NewRelay(js jetstream.JetStream, outbox Outbox, log zerolog.Logger, cfg Rel
 		strikes:     make(map[string]int),
 		ownPending:  true, // an earlier process under this name may have left some
 		readsWanted: 1,    // an earlier process may have left a backlog: read it first
+		readUpTo:    make(map[int]position),
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(r.published, r.failed, r.parked)
@@ -357,16 +363,47 @@ func (r *Relay) takeHanded(context.Context) ([]state.OutboxEntry, error) {
 	if len(r.handed) == 0 {
 		r.handed = nil
 	}
-	return take, nil
+	// An entry at or before where a read of its partition reached was read by this
+	// relay or another (or published and deleted already): it is theirs to publish.
+	kept := take[:0:0]
+	for _, e := range take {
+		if at, ok := parsePosition(e.Position); !ok || r.readUpTo[e.Partition].before(at) {
+			kept = append(kept, e)
+		}
+	}
+	return kept, nil
 }
 
 func (r *Relay) readOwnPending(ctx context.Context) ([]state.OutboxEntry, error) {
 	return r.outbox.ReadOwnPendingOutbox(ctx, r.cfg.Consumer, r.cfg.BatchSize)
 }
 
+// readNew reads entries no relay has read, and notes how far it read each partition.
 func (r *Relay) readNew(ctx context.Context) ([]state.OutboxEntry, error) {
-	return r.outbox.ReadOutbox(ctx, r.cfg.Consumer, r.cfg.BatchSize)
+	entries, err := r.outbox.ReadOutbox(ctx, r.cfg.Consumer, r.cfg.BatchSize)
+	for _, e := range entries {
+		if at, ok := parsePosition(e.Position); ok && r.readUpTo[e.Partition].before(at) {
+			r.readUpTo[e.Partition] = at
+		}
+	}
+	return entries, err
 }
+
+// position is a stream entry's id, "<ms>-<seq>": entries of a partition are saved in
+// the order of their positions.
+type position struct{ ms, seq uint64 }
+
+func parsePosition(id string) (position, bool) {
+	ms, seq, ok := strings.Cut(id, "-")
+	if !ok {
+		return position{}, false
+	}
+	m, err1 := strconv.ParseUint(ms, 10, 64)
+	n, err2 := strconv.ParseUint(seq, 10, 64)
+	return position{m, n}, err1 == nil && err2 == nil
+}
+
+func (p position) before(q position) bool { return p.ms < q.ms || p.ms == q.ms && p.seq < q.seq }
 
 func (r *Relay) claimStale(ctx context.Context) ([]state.OutboxEntry, error) {
 	return r.outbox.ClaimStaleOutbox(ctx, r.cfg.Consumer, r.cfg.ClaimAfter, r.cfg.BatchSize)

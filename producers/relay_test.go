@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -578,6 +579,25 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		h.wantStoredInOrder(t, "acct-held", idsOf("rf-held", 2))
 	})
 
+	t.Run("an event both read and handed is published once", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		outbox := &countingOutbox{Outbox: h.store}
+		relay := startRelay(t, outbox, producers.RelayConfig{Consumer: "relay-both", Poll: time.Hour, Registerer: reg})
+		waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
+		results := h.commitChain(t, "acct-both", "rf-both", 5)
+		// Read before what was handed is taken: the read publishes all five.
+		relay.Wake()
+		for _, r := range results {
+			relay.Hand(r.Saved)
+		}
+		h.waitForEmptyOutbox(t)
+		h.wantStoredInOrder(t, "acct-both", idsOf("rf-both", 5))
+		time.Sleep(100 * time.Millisecond) // anything published twice would be by now
+		if n := publishedTotal(t, reg); n != 5 {
+			t.Fatalf("the relay published %v events, want each of the 5 once", n)
+		}
+	})
+
 	t.Run("events handed to a relay that never runs are published from the outbox by another", func(t *testing.T) {
 		stopped, err := producers.NewRelay(h.js, h.store, zerolog.New(zerolog.NewTestWriter(t)), producers.RelayConfig{Consumer: "relay-never-ran"})
 		if err != nil {
@@ -606,4 +626,20 @@ func idsOf(prefix string, n int) []string {
 		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
 	}
 	return ids
+}
+
+// publishedTotal reads refunds_relay_published_total from reg.
+func publishedTotal(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "refunds_relay_published_total" {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatal("no refunds_relay_published_total")
+	return 0
 }
