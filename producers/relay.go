@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -123,9 +122,6 @@ type Relay struct {
 	// holds counts the saves under way whose entries are not handed (HoldHanded):
 	// handed entries wait for them, since one may be newer than what they save.
 	holds int
-	// readAll asks the next pass to read the outbox (Wake) rather than only publish
-	// what was handed.
-	readAll atomic.Bool
 }
 
 // maxHanded bounds the entries waiting to be published from memory: past it they
@@ -167,12 +163,6 @@ func NewRelay(js jetstream.JetStream, outbox Outbox, log zerolog.Logger, cfg Rel
 		cfg.Registerer.MustRegister(r.published, r.failed, r.parked)
 	}
 	return r, nil
-}
-
-// Wake makes the relay read the outbox now. It never blocks.
-func (r *Relay) Wake() {
-	r.readAll.Store(true)
-	r.poke()
 }
 
 // Hand gives the relay entries this process has just saved (state.StepResult.Saved),
@@ -242,15 +232,15 @@ func (r *Relay) poke() {
 }
 
 // Run relays until ctx is cancelled, then publishes what is already in the outbox
-// (for at most drainTimeout) and returns. It reads the outbox at start, on every
-// poll and on Wake; in between it publishes what is handed to it.
+// (for at most drainTimeout) and returns. It reads the outbox at start and on every
+// poll; in between it publishes what is handed to it.
 func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 	ticker := time.NewTicker(r.cfg.Poll)
 	defer ticker.Stop()
 	work := context.WithoutCancel(ctx)
 	read := true
 	for {
-		r.passes(ctx, work, read || r.readAll.Swap(false))
+		r.passes(ctx, work, read)
 		select {
 		case <-ctx.Done():
 			drainCtx, cancel := context.WithTimeout(work, drainTimeout)

@@ -586,7 +586,7 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
 		results := h.commitChain(t, "acct-both", "rf-both", 5)
 		// Read before what was handed is taken: the read publishes all five.
-		relay.Wake()
+		relay.SavedUnhanded()
 		for _, r := range results {
 			relay.Hand(r.Saved)
 		}

@@ -798,11 +798,8 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		count := len(c.args)
 		var core string
 		var err error
-		if c.args, core, outbound[i], err = appendStepArgs(append(c.args, 0), st, records, base); err != nil {
+		if c.args, core, outbound[i], err = appendStepArgs(append(c.args, 0), st, p, records, base); err != nil {
 			return nil, err
-		}
-		for k := range outbound[i] {
-			outbound[i][k].Partition = p
 		}
 		c.args[count] = len(c.args) - count - 1
 		if st.Account != nil {
@@ -1113,9 +1110,10 @@ func recordedDigest(digest, missing string, format recordFormat) (string, error)
 }
 
 // appendStepArgs appends apply.lua's arguments for a step to args, and returns the "c"
-// field of the account after it; base is the account Redis holds at the step's
-// expected version when it is known field by field, else nil.
-func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedis) (_ []any, core string, outbound []state.OutboxEntry, err error) {
+// field of the account after it and its outbound events as the outbox of partition
+// will hold them (but for their positions); base is the account Redis holds at the
+// step's expected version when it is known field by field, else nil.
+func appendStepArgs(args []any, st state.Step, partition int, records recordsArgs, base *onRedis) (_ []any, core string, outbound []state.OutboxEntry, err error) {
 	mode := ""
 	var writes accountWrites
 	if st.Account != nil {
@@ -1224,7 +1222,7 @@ func appendStepArgs(args []any, st state.Step, records recordsArgs, base *onRedi
 		}
 		subject := ev.NATSSubject()
 		args = append(args, ev.ID, subject, encoded)
-		outbound[k] = state.OutboxEntry{ID: ev.ID, Subject: subject, Body: encoded, TraceParent: st.TraceParent, TraceState: st.TraceState}
+		outbound[k] = state.OutboxEntry{ID: ev.ID, Subject: subject, Body: encoded, TraceParent: st.TraceParent, TraceState: st.TraceState, Partition: partition}
 	}
 	return args, core, outbound, nil
 }
