@@ -122,6 +122,11 @@ type Relay struct {
 	// holds counts the saves under way whose entries are not handed (HoldHanded):
 	// handed entries wait for them, since one may be newer than what they save.
 	holds int
+	// toDelete are handed entries JetStream stored, to be removed from the outbox
+	// (deleteHandedLater), since toDeleteSince; deleting is such a removal under way.
+	toDelete      []state.OutboxEntry
+	toDeleteSince time.Time
+	deleting      sync.WaitGroup
 }
 
 // maxHanded bounds the entries waiting to be published from memory: past it they
@@ -238,10 +243,20 @@ func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 	ticker := time.NewTicker(r.cfg.Poll)
 	defer ticker.Stop()
 	work := context.WithoutCancel(ctx)
+	// flush ends the wait of what deleteHandedLater holds when nothing else comes.
+	flush := time.NewTimer(time.Hour)
+	defer flush.Stop()
 	read := true
 	for {
 		r.passes(ctx, work, read)
+		flush.Stop()
+		if len(r.toDelete) > 0 {
+			flush.Reset(deleteAfter - time.Since(r.toDeleteSince))
+		}
 		select {
+		case <-flush.C:
+			r.deletePublished(work)
+			read = false
 		case <-ctx.Done():
 			drainCtx, cancel := context.WithTimeout(work, drainTimeout)
 			defer cancel()
@@ -250,6 +265,8 @@ func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 			r.handed = nil
 			r.handedMu.Unlock()
 			r.passes(drainCtx, drainCtx, true)
+			r.deletePublished(drainCtx)
+			r.deleting.Wait()
 			return nil
 		case <-r.wake:
 			read = false
@@ -290,6 +307,9 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 		mustRead := wanted != r.readsDone
 		r.handedMu.Unlock()
 		if read || r.ownPending || mustRead {
+			// Not to read what is published but not removed yet: it would go out twice.
+			r.deletePublished(work)
+			r.deleting.Wait()
 			if r.ownPending {
 				n, full := r.relay(work, r.readOwnPending, r.outbox.AckOutbox, blocked)
 				if n == 0 && len(blocked) == 0 {
@@ -309,7 +329,7 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 		}
 		// Handed entries were never read into the consumer group: deleting them is
 		// enough. One a read took meanwhile is acknowledged by that read's pass.
-		r.relay(work, r.takeHanded, r.outbox.DeleteOutbox, blocked)
+		r.relay(work, r.takeHanded, r.deleteHandedLater, blocked)
 		if len(blocked) > 0 {
 			// What was not stored is in the outbox, older than what comes next.
 			r.ownPending = true
@@ -326,6 +346,50 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 		}
 	}
 }
+
+// deleteHandedLater removes handed entries JetStream stored from the outbox later,
+// many passes' at once and while the relay goes on. A removal is a Redis write per
+// partition (with fsync always, one more disk sync the intake's saves queue behind),
+// and removing after every pass cost about one per outbound event while events
+// trickle in. Entries wait at most deleteAfter, or until the outbox is read, which
+// would find them (they were never read into the consumer group) and publish them
+// again; a removal that fails leaves them there for that read, and JetStream drops
+// the second publish as a duplicate by its id. A crash before the removal does the
+// same.
+func (r *Relay) deleteHandedLater(ctx context.Context, entries []state.OutboxEntry) error {
+	if len(r.toDelete) == 0 {
+		r.toDeleteSince = time.Now()
+	}
+	r.toDelete = append(r.toDelete, entries...)
+	if len(r.toDelete) >= deleteAtOnce || time.Since(r.toDeleteSince) >= deleteAfter {
+		r.deletePublished(ctx)
+	}
+	return nil
+}
+
+// deletePublished starts removing what deleteHandedLater holds, once the removal
+// under way has returned.
+func (r *Relay) deletePublished(ctx context.Context) {
+	r.deleting.Wait()
+	entries := r.toDelete
+	r.toDelete = nil
+	if len(entries) == 0 {
+		return
+	}
+	r.deleting.Go(func() {
+		if err := r.outbox.DeleteOutbox(ctx, entries); err != nil {
+			r.log.Error().Err(err).Int("entries", len(entries)).Msg("remove published outbound events from the outbox; the next read publishes them again")
+		}
+	})
+}
+
+// deleteAtOnce and deleteAfter bound what deleteHandedLater holds: published entries
+// stay in Redis's memory until removed (a read of the outbox, every poll, removes
+// them too).
+const (
+	deleteAtOnce = 2_000
+	deleteAfter  = 50 * time.Millisecond
+)
 
 // handedPerPass is the most handed entries one pass publishes: under nats.go's
 // default limit of 4,000 asynchronous publishes in flight.

@@ -2,6 +2,7 @@ package producers_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -401,6 +402,21 @@ func (o *countingOutbox) ReadOutbox(ctx context.Context, consumer string, count 
 	return o.Outbox.ReadOutbox(ctx, consumer, count)
 }
 
+// failingDeletes refuses to remove entries from the outbox while failing is set.
+type failingDeletes struct {
+	countingOutbox
+	failing atomic.Bool
+	failed  atomic.Int64
+}
+
+func (o *failingDeletes) DeleteOutbox(ctx context.Context, entries []state.OutboxEntry) error {
+	if o.failing.Load() {
+		o.failed.Add(1)
+		return errors.New("redis is away")
+	}
+	return o.countingOutbox.DeleteOutbox(ctx, entries)
+}
+
 // commitChain saves n steps of account through the store's Lua script, as the intake
 // does, each with one outbound event whose id and body are <prefix>-<i>, and returns
 // their results.
@@ -515,6 +531,23 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 			t.Fatalf("the relay read the outbox %d times for what it was handed", got)
 		}
 		h.wantStoredInOrder(t, "acct-handed", idsOf("rf-handed", 20))
+	})
+
+	t.Run("handed events whose removal from the outbox failed are read back and stored once", func(t *testing.T) {
+		outbox := &failingDeletes{countingOutbox: countingOutbox{Outbox: h.store}}
+		outbox.failing.Store(true)
+		relay := startRelay(t, outbox, producers.RelayConfig{Consumer: "relay-delete-fails", Poll: time.Hour})
+		waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
+		results := h.commitChain(t, "acct-delete-fails", "rf-delete-fails", 5)
+		for _, r := range results {
+			relay.Hand(r.Saved)
+		}
+		waitUntil(t, func() bool { return outbox.failed.Load() >= 1 })
+		outbox.failing.Store(false)
+		// The next read of the outbox, which the poll would make, finds them.
+		relay.SavedUnhanded()
+		h.waitForEmptyOutbox(t)
+		h.wantStoredInOrder(t, "acct-delete-fails", idsOf("rf-delete-fails", 5))
 	})
 
 	t.Run("through a NATS outage handed events are stored once, in order, from the outbox", func(t *testing.T) {
