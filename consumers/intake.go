@@ -36,17 +36,11 @@ type Store interface {
 
 // Config tunes the intake. Zero values take the defaults stated on each field.
 type Config struct {
-	// BatchSize is the most events decided and saved together. Default 500.
+	// BatchSize is the most events decided and saved together. Default 500. A batch
+	// never waits to fill: it is what came for a worker's accounts while the worker was
+	// busy with the one before (see inbox), so it is one event when events trickle in
+	// and grows with the load.
 	BatchSize int
-	// BatchLinger is how long a batch waits for one more event once it has at least
-	// one. Default 2ms: long enough to fill batches under load, short enough that a
-	// lone event is not delayed noticeably.
-	BatchLinger time.Duration
-	// BatchMaxWait is the longest a batch waits for more events after its first, however
-	// steadily they trickle in. Default 5ms. Without it, events arriving less than
-	// BatchLinger apart kept a batch open until it was full: at 2,500 events/s the first
-	// waited 200 ms. Under a backlog batches still fill at once from what was fetched.
-	BatchMaxWait time.Duration
 	// Workers is how many batches are decided and saved at once. Each owns a share of
 	// the accounts (by a hash of the account id), so they never race on an account and
 	// an account's events keep their order. Default GOMAXPROCS, at most 8.
@@ -102,12 +96,6 @@ func NewIntake(js jetstream.JetStream, cons jetstream.Consumer, store Store, log
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
 	}
-	if cfg.BatchLinger <= 0 {
-		cfg.BatchLinger = 2 * time.Millisecond
-	}
-	if cfg.BatchMaxWait <= 0 {
-		cfg.BatchMaxWait = 5 * time.Millisecond
-	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 24 * time.Hour
 	}
@@ -129,8 +117,11 @@ func NewIntake(js jetstream.JetStream, cons jetstream.Consumer, store Store, log
 // Run consumes until ctx is cancelled. Then it stops fetching, decides and saves the
 // events it already holds, acknowledges them, and returns nil.
 //
-// Fetching and decoding the next batch overlaps deciding and saving this one: they
-// need no state, and decoding is an eighth of the intake's work.
+// Each worker decides and saves the events of its share of the accounts (by a hash of
+// the account id), so workers never race on an account and an account's events keep
+// their order; one worker's Redis round trip overlaps another's decisions. Fetching
+// goes on while they work: what is fetched for a worker waits in its inbox, and the
+// worker takes it all (up to BatchSize) as its next batch once it is free.
 func (in *Intake) Run(ctx context.Context) error {
 	it, err := in.cons.Messages(jetstream.PullMaxMessages(2 * in.cfg.BatchSize))
 	if err != nil {
@@ -140,35 +131,29 @@ func (in *Intake) Run(ctx context.Context) error {
 	defer stop()
 	defer it.Stop()
 
-	batches := make(chan *Batch, 1)
-	fetched := make(chan error, 1)
-	go func() {
-		defer close(batches)
-		fetched <- in.fetch(ctx, it, batches)
-	}()
-
-	// Each worker decides and saves the events of its share of the accounts; one
-	// batch's shares are processed side by side, which overlaps one share's Redis round
-	// trip with another's decisions.
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		failure error
 	)
-	queues := make([]chan *Batch, in.cfg.Workers)
-	for w := range queues {
-		queues[w] = make(chan *Batch, 1)
+	inboxes := make([]*inbox, in.cfg.Workers)
+	for w := range inboxes {
+		inboxes[w] = newInbox(in.cfg.BatchSize)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for b := range queues[w] {
+			for {
+				msgs := inboxes[w].take()
+				if msgs == nil {
+					return
+				}
 				mu.Lock()
 				stopping := failure != nil
 				mu.Unlock()
 				if stopping {
 					continue // what is left is redelivered after the ack wait
 				}
-				if _, err := in.handle(context.WithoutCancel(ctx), b); err != nil {
+				if _, err := in.handle(context.WithoutCancel(ctx), NewBatch(msgs)); err != nil {
 					mu.Lock()
 					if failure == nil {
 						failure = err
@@ -179,62 +164,23 @@ func (in *Intake) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	for b := range batches {
-		for w, share := range b.split(len(queues)) {
-			if len(share.Msgs) > 0 {
-				queues[w] <- share
-			}
-		}
-	}
-	for _, q := range queues {
-		close(q)
+	fetched := in.fetch(ctx, it, inboxes)
+	for _, box := range inboxes {
+		box.close()
 	}
 	wg.Wait()
 	if failure != nil {
 		return failure
 	}
-	return <-fetched
+	return fetched
 }
 
-// split divides a batch by account into n shares, keeping each account's events in
-// their order. A message that did not decode goes by its subject's last token, which
-// is where an account id would be.
-func (b *Batch) split(n int) []*Batch {
-	if n == 1 {
-		return []*Batch{b}
-	}
-	// Each message's share first, so that each share's slices are made once, at their
-	// size: a decoded message is large, and growing them was much of the garbage.
-	which := make([]uint32, len(b.Msgs))
-	sizes := make([]int, n)
-	for i, m := range b.Msgs {
-		account := b.decoded[i].event.Subject
-		if b.decoded[i].err != nil {
-			subject := m.Subject()
-			account = subject[strings.LastIndexByte(subject, '.')+1:]
-		}
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(account))
-		which[i] = h.Sum32() % uint32(n)
-		sizes[which[i]]++
-	}
-	shares := make([]*Batch, n)
-	for i := range shares {
-		shares[i] = &Batch{Msgs: make([]jetstream.Msg, 0, sizes[i]), decoded: make([]decodedMsg, 0, sizes[i])}
-	}
-	for i, m := range b.Msgs {
-		share := shares[which[i]]
-		share.Msgs = append(share.Msgs, m)
-		share.decoded = append(share.decoded, b.decoded[i])
-	}
-	return shares
-}
-
-// fetch collects batches from it, decodes them, and hands them over until the iterator
-// closes: nil when ctx was cancelled (drained on shutdown), else an error.
-func (in *Intake) fetch(ctx context.Context, it jetstream.MessagesContext, batches chan<- *Batch) error {
+// fetch hands each fetched message to the inbox of the worker that owns its account,
+// until the iterator closes: nil when ctx was cancelled (drained on shutdown), else an
+// error.
+func (in *Intake) fetch(ctx context.Context, it jetstream.MessagesContext, inboxes []*inbox) error {
 	for {
-		first, err := it.Next()
+		msg, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 			if ctx.Err() != nil {
 				return nil // drained on shutdown
@@ -247,30 +193,89 @@ func (in *Intake) fetch(ctx context.Context, it jetstream.MessagesContext, batch
 			in.log.Warn().Err(err).Msg("fetch inbound events")
 			continue
 		}
-		next := func(wait time.Duration) (jetstream.Msg, error) { return it.Next(jetstream.NextMaxWait(wait)) }
-		batches <- NewBatch(collectBatch(first, next, in.cfg.BatchSize, in.cfg.BatchLinger, in.cfg.BatchMaxWait, time.Now))
+		inboxes[shareOf(msg.Subject(), len(inboxes))].put(msg)
 	}
 }
 
-// collectBatch gathers the batch that starts with first: more messages from next until
-// the batch holds size, none came within linger, or maxWait has passed since first.
-// next waits at most the duration it is given.
-func collectBatch(first jetstream.Msg, next func(time.Duration) (jetstream.Msg, error), size int, linger, maxWait time.Duration, now func() time.Time) []jetstream.Msg {
-	msgs := make([]jetstream.Msg, 1, size)
-	msgs[0] = first
-	closeAt := now().Add(maxWait)
-	for len(msgs) < size {
-		wait := min(linger, closeAt.Sub(now()))
-		if wait <= 0 {
-			break
-		}
-		msg, err := next(wait)
-		if err != nil {
-			break
-		}
-		msgs = append(msgs, msg)
+// shareOf is the worker that owns the account a message is for, by the last token of
+// its subject: an event's subject ends with its account id, and one that does not
+// (it is refused when decoded) goes wherever that token says.
+func shareOf(subject string, workers int) int {
+	if workers == 1 {
+		return 0
 	}
-	return msgs
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(subject[strings.LastIndexByte(subject, '.')+1:]))
+	return int(h.Sum32() % uint32(workers))
+}
+
+// inbox holds the fetched messages of one worker's accounts, in the order they came,
+// until the worker takes them as its next batch. A batch is thus whatever came while
+// the worker was busy with the one before: a lone event goes at once instead of
+// waiting for others that may never come (batches used to linger 2 to 5 ms for that),
+// and under load batches grow by themselves, up to the batch size. An inbox holding
+// a full batch makes the fetcher wait: what it has not taken stays with JetStream.
+type inbox struct {
+	mu     sync.Mutex
+	msgs   []jetstream.Msg
+	closed bool
+	size   int
+	// ready and room wake the worker (messages or close) and the fetcher (room).
+	ready, room chan struct{}
+}
+
+func newInbox(size int) *inbox {
+	return &inbox{size: size, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+}
+
+// put adds a message, waiting while the inbox holds a full batch.
+func (b *inbox) put(msg jetstream.Msg) {
+	b.mu.Lock()
+	for len(b.msgs) >= b.size {
+		b.mu.Unlock()
+		<-b.room
+		b.mu.Lock()
+	}
+	b.msgs = append(b.msgs, msg)
+	b.mu.Unlock()
+	wake(b.ready)
+}
+
+// take waits for messages and returns them, at most a batch, oldest first; nil once
+// the inbox is closed and empty.
+func (b *inbox) take() []jetstream.Msg {
+	for {
+		b.mu.Lock()
+		if n := min(len(b.msgs), b.size); n > 0 {
+			// Capped at n: what is put after lands past the batch, never in it.
+			msgs := b.msgs[:n:n]
+			b.msgs = b.msgs[n:]
+			b.mu.Unlock()
+			wake(b.room)
+			return msgs
+		}
+		closed := b.closed
+		b.mu.Unlock()
+		if closed {
+			return nil
+		}
+		<-b.ready
+	}
+}
+
+// close tells the worker no more messages come: it takes what is left, then stops.
+func (b *inbox) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	wake(b.ready)
+}
+
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // Batch is a fetched batch of messages, decoded.
@@ -279,7 +284,7 @@ type Batch struct {
 	decoded []decodedMsg
 }
 
-// NewBatch decodes msgs on every core.
+// NewBatch decodes msgs, a large batch on every core.
 func NewBatch(msgs []jetstream.Msg) *Batch {
 	return &Batch{Msgs: msgs, decoded: decodeAll(msgs)}
 }
@@ -664,24 +669,32 @@ type decodedMsg struct {
 // the intake's work, and it does not depend on order. The results keep the batch's order.
 func decodeAll(msgs []jetstream.Msg) []decodedMsg {
 	out := make([]decodedMsg, len(msgs))
-	workers := min(runtime.GOMAXPROCS(0), len(msgs))
+	decode := func(first, step int) {
+		for i := first; i < len(msgs); i += step {
+			out[i].trace = tracing.FromHeader(msgs[i].Headers())
+			out[i].event, out[i].err = decodeInbound(msgs[i])
+			if out[i].err == nil {
+				out[i].digest, out[i].factDigest = out[i].event.Digests()
+			}
+		}
+	}
+	// A few events decode faster than goroutines start: a batch taken as events
+	// trickle in is one or two.
+	workers := min(runtime.GOMAXPROCS(0), 1+len(msgs)/decodePerGoroutine)
+	if workers == 1 {
+		decode(0, 1)
+		return out
+	}
 	var wg sync.WaitGroup
 	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(msgs); i += workers {
-				out[i].trace = tracing.FromHeader(msgs[i].Headers())
-				out[i].event, out[i].err = decodeInbound(msgs[i])
-				if out[i].err == nil {
-					out[i].digest, out[i].factDigest = out[i].event.Digests()
-				}
-			}
-		}()
+		wg.Go(func() { decode(w, workers) })
 	}
 	wg.Wait()
 	return out
 }
+
+// decodePerGoroutine is about how many events make it worth decoding on one more core.
+const decodePerGoroutine = 16
 
 // decodeInbound decodes and validates an event, and refuses one whose NATS subject does
 // not match its envelope: the subject is what publishers are authorised on, so an event

@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/payinfra/refunds/events"
 )
 
-func TestABatchSplitsByAccountKeepingEachAccountsOrder(t *testing.T) {
-	var msgs []jetstream.Msg
+func TestEveryEventOfAnAccountGoesToTheSameWorker(t *testing.T) {
+	const workers = 3
+	owner := map[string]int{}
+	used := map[int]bool{}
 	for i := range 60 {
 		acct := fmt.Sprintf("acct-%d", i%7)
 		ev, err := events.New(events.ConsumptionRecorded, acct, "/t", fmt.Sprintf("e%02d", i), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
@@ -19,48 +19,20 @@ func TestABatchSplitsByAccountKeepingEachAccountsOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := ev.Encode()
-		msgs = append(msgs, &simMsg{subject: ev.NATSSubject(), data: body})
-	}
-	msgs = append(msgs, &simMsg{subject: "billing.consumption.recorded.acct-3", data: []byte("{not json")})
-	b := NewBatch(msgs)
-	shares := b.split(3)
-	total, owner := 0, map[string]int{}
-	for w, share := range shares {
-		total += len(share.Msgs)
-		last := map[string]string{}
-		for i, m := range share.Msgs {
-			acct := share.decoded[i].event.Subject
-			if share.decoded[i].err != nil {
-				acct = "acct-3"
-			}
-			if o, seen := owner[acct]; seen && o != w {
-				t.Fatalf("account %s is in shares %d and %d", acct, o, w)
-			}
-			owner[acct] = w
-			if id := share.decoded[i].event.ID; id != "" && id < last[acct] {
-				t.Fatalf("account %s: %s after %s", acct, id, last[acct])
-			} else if id != "" {
-				last[acct] = id
-			}
-			if m != msgs[indexOf(msgs, m)] {
-				t.Fatal("a share holds a message the batch did not")
-			}
+		w := shareOf(ev.NATSSubject(), workers)
+		if o, seen := owner[acct]; seen && o != w {
+			t.Fatalf("account %s goes to workers %d and %d", acct, o, w)
 		}
+		owner[acct], used[w] = w, true
 	}
-	if total != len(msgs) {
-		t.Fatalf("shares hold %d messages, the batch %d", total, len(msgs))
+	// A message that will not decode goes where its subject's account goes.
+	if w := shareOf("billing.topup.succeeded.acct-3", workers); w != owner["acct-3"] {
+		t.Fatalf("a malformed message of acct-3 goes to worker %d, its account's events to %d", w, owner["acct-3"])
 	}
-	if one := b.split(1); len(one) != 1 || one[0] != b {
-		t.Fatal("one worker does not get the batch as it is")
+	if len(used) < 2 {
+		t.Fatalf("7 accounts all went to one of %d workers", workers)
 	}
-}
-
-func indexOf(msgs []jetstream.Msg, m jetstream.Msg) int {
-	for i := range msgs {
-		if msgs[i] == m {
-			return i
-		}
+	if w := shareOf("billing.topup.succeeded.acct-3", 1); w != 0 {
+		t.Fatalf("one worker: share %d", w)
 	}
-	return -1
 }
