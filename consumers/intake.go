@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/fnv1a"
 	"github.com/payinfra/refunds/internal/tracing"
 	"github.com/payinfra/refunds/state"
 )
@@ -204,9 +204,7 @@ func shareOf(subject string, workers int) int {
 	if workers == 1 {
 		return 0
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(subject[strings.LastIndexByte(subject, '.')+1:]))
-	return int(h.Sum32() % uint32(workers))
+	return int(fnv1a.Sum32(subject[strings.LastIndexByte(subject, '.')+1:]) % uint32(workers))
 }
 
 // inbox holds the fetched messages of one worker's accounts, in the order they came,
@@ -665,8 +663,9 @@ type decodedMsg struct {
 	trace trace.SpanContext
 }
 
-// decodeAll decodes a batch on every core: decoding and validating is a large part of
-// the intake's work, and it does not depend on order. The results keep the batch's order.
+// decodeAll decodes a batch, a large one on every core: decoding and validating is a
+// large part of the intake's work, and it does not depend on order. The results keep
+// the batch's order.
 func decodeAll(msgs []jetstream.Msg) []decodedMsg {
 	out := make([]decodedMsg, len(msgs))
 	decode := func(first, step int) {

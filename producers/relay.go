@@ -265,8 +265,7 @@ func (r *Relay) Run(ctx context.Context, drainTimeout time.Duration) error {
 			r.handed = nil
 			r.handedMu.Unlock()
 			r.passes(drainCtx, drainCtx, true)
-			r.deletePublished(drainCtx)
-			r.deleting.Wait()
+			r.deletePublishedNow(drainCtx)
 			return nil
 		case <-r.wake:
 			read = false
@@ -308,8 +307,7 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 		r.handedMu.Unlock()
 		if read || r.ownPending || mustRead {
 			// Not to read what is published but not removed yet: it would go out twice.
-			r.deletePublished(work)
-			r.deleting.Wait()
+			r.deletePublishedNow(work)
 			if r.ownPending {
 				n, full := r.relay(work, r.readOwnPending, r.outbox.AckOutbox, blocked)
 				if n == 0 && len(blocked) == 0 {
@@ -381,6 +379,13 @@ func (r *Relay) deletePublished(ctx context.Context) {
 			r.log.Error().Err(err).Int("entries", len(entries)).Msg("remove published outbound events from the outbox; the next read publishes them again")
 		}
 	})
+}
+
+// deletePublishedNow removes what deleteHandedLater holds and returns once it is
+// removed (or the removal failed).
+func (r *Relay) deletePublishedNow(ctx context.Context) {
+	r.deletePublished(ctx)
+	r.deleting.Wait()
 }
 
 // deleteAtOnce and deleteAfter bound what deleteHandedLater holds: published entries

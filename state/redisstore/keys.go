@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/fnv1a"
 )
 
 // Partitions is the number of hash-tag partitions accounts are spread over. Every key
@@ -81,17 +82,7 @@ const keyPrefix = "rf:"
 // Partition is the partition an account's keys live in: FNV-1a (32 bits) of the id,
 // modulo Partitions. It is computed inline, without hash/fnv's allocation, for every
 // key of every step; a test holds it to hash/fnv.
-func Partition(accountID string) int { return int(fnv32a(accountID) % Partitions) }
-
-func fnv32a(s string) uint32 {
-	const offset32, prime32 = 2166136261, 16777619
-	h := uint32(offset32)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= prime32
-	}
-	return h
-}
+func Partition(accountID string) int { return int(fnv1a.Sum32(accountID) % Partitions) }
 
 // tags are the partitions' key prefixes, "rf:{pNN}:", formatted once.
 var tags = func() (t [Partitions]string) {
@@ -206,7 +197,7 @@ func holderOverdueKey(holderName string) string {
 // a small hash is a listpack, where a case costs its two ids and a few bytes, and a
 // key of its own cost about 120 B.
 func caseIndexKey(caseID string) string {
-	h := fnv32a(caseID)
+	h := fnv1a.Sum32(caseID)
 	return tag(int(h%Partitions)) + "case-index:" + strconv.Itoa(int(h/Partitions%caseIndexBuckets))
 }
 
