@@ -55,13 +55,8 @@
 -- An outbox entry has the fields id, subject, body, and traceparent and tracestate
 -- only when they are not empty: an entry without them (as every entry written before
 -- they were kept) is published without a trace context.
-local remember = ARGV[4] ~= '0'
-local fact = ARGV[8] ~= ''
-local legacy = ARGV[19] == '1'
-local retention, now = tonumber(ARGV[4]), tonumber(ARGV[16])
-local eventField, factField = ARGV[17], ARGV[18]
--- The hour a record is written in, since the Unix epoch: what the trim reads.
-local hour = math.floor(now / 3600)
+-- The helpers come first, outside the step: they are made once per call of the batch
+-- script, not once per step (each Lua closure is an allocation, and a step made ten).
 -- newRecord is what a record holds: its digest and the hour it was written.
 --
 -- Short (11 bytes): the digest's first 8 bytes (packed in Go from its first 16 hex
@@ -72,8 +67,8 @@ local hour = math.floor(now / 3600)
 -- ':' and the hour in digits, 31 bytes for a digest in hex; "1" and "-" (no digest
 -- known) are always text. A text record is never 11 or 15 bytes long: that would take
 -- a digest of 4 or 8 characters, which the store never sends.
-local function newRecord(digest)
-  if (ARGV[19] == 's' and #digest == 8) or (ARGV[19] == 'c' and #digest == 12) then
+local function newRecord(digest, format, hour)
+  if (format == 's' and #digest == 8) or (format == 'c' and #digest == 12) then
     return digest .. string.char(math.floor(hour / 65536) % 256, math.floor(hour / 256) % 256, hour % 256)
   end
   return digest .. ':' .. hour
@@ -137,20 +132,6 @@ local function kindInScore(score)
   end
   return timerKinds[math.floor(tonumber(score) % 1 * 16 + 0.5)] or ''
 end
--- Both records, and when the account's records were last trimmed, in one call: each
--- call from a script costs.
-local seen, counted, trimmedAt = false, false, false
-if remember or fact then
-  local records = redis.call('HMGET', KEYS[2], '~', eventField, factField)
-  trimmedAt = records[1]
-  seen = remember and records[2]
-  counted = fact and records[3]
-  if legacy and ((remember and not seen) or (fact and not counted)) then
-    local old = redis.call('MGET', KEYS[6], KEYS[11])
-    seen = seen or (remember and old[1])
-    counted = counted or (fact and old[2])
-  end
-end
 -- keep writes the step's records, and trims the old ones a page at a time.
 --
 -- Redis cannot expire one field of a hash (before 7.4), so records older than the
@@ -165,7 +146,10 @@ end
 -- every write comes less than a fifth after that (or begins a pass itself), so the
 -- hash outlives its latest record by the retention, with an hour for an instance
 -- whose clock is ahead. An account that goes quiet leaves nothing behind.
-local function keep(withEvent, withFact)
+local function keep(KEYS, ARGV, trimmedAt, withEvent, withFact)
+  local retention, now = tonumber(ARGV[4]), tonumber(ARGV[16])
+  -- The hour a record is written in, since the Unix epoch: what the trim reads.
+  local hour = math.floor(now / 3600)
   local every = math.max(1, math.floor(retention / 5))
   local hours = math.ceil(retention / 3600) + 1
   local began, cursor = nil, ''
@@ -200,10 +184,10 @@ local function keep(withEvent, withFact)
     record[#record + 1] = value
   end
   if withEvent then
-    put(eventField, newRecord(ARGV[9]))
+    put(ARGV[17], newRecord(ARGV[9], ARGV[19], hour))
   end
   if withFact then
-    put(factField, newRecord(ARGV[8]))
+    put(ARGV[18], newRecord(ARGV[8], ARGV[19], hour))
   end
   if cursor ~= '' then
     put('~', pass)
@@ -213,117 +197,12 @@ local function keep(withEvent, withFact)
     -- After the HSET: the hash of a new account exists only now.
     redis.call('EXPIRE', KEYS[2], retention + every + 3600)
   end
-  if legacy and withEvent then
+  if ARGV[19] == '1' and withEvent then
     redis.call('SET', KEYS[6], ARGV[9], 'EX', retention)
   end
-  if legacy and withFact then
+  if ARGV[19] == '1' and withFact then
     redis.call('SET', KEYS[11], ARGV[8], 'EX', retention)
   end
-end
-if seen then
-  local digest = parseRecord(seen)
-  if digest ~= '1' and not sameDigest(digest, ARGV[9]) then
-    return 'ID_CONFLICT'
-  end
-  return 'DUPLICATE'
-end
-if fact then
-  if counted then
-    if not sameDigest(parseRecord(counted), ARGV[8]) then
-      -- The same fact id with other data: not a repeat, a contradiction.
-      return 'FACT_CONFLICT'
-    end
-    -- The same fact under another event id: counted already. The event id is
-    -- remembered so its redeliveries stop here at once.
-    keep(true, false)
-    return 'DUPLICATE'
-  end
-end
-local current = redis.call('HGET', KEYS[1], 'v') or ''
-if current ~= ARGV[1] then
-  return 'CONFLICT'
-end
-local closed, fields, deleted = tonumber(ARGV[14]), tonumber(ARGV[10]), tonumber(ARGV[15])
-local first = 22 + 2 * closed
-if ARGV[3] ~= '' then
-  if ARGV[3] == '!' then
-    -- Every field but the ended cases kept in the hash, which are not part of the
-    -- document the step was decided on.
-    local gone = {}
-    for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-      if string.sub(field, 1, 3) ~= 'ce:' then
-        gone[#gone + 1] = field
-      end
-    end
-    for i = 1, #gone, 400 do
-      redis.call('HDEL', KEYS[1], unpack(gone, i, math.min(i + 399, #gone)))
-    end
-  end
-  -- Deleted first: an entry that moved (a top-up whose time changed) is deleted under
-  -- its old place and set under its new one, which may be the same field.
-  if deleted > 0 then
-    redis.call('HDEL', KEYS[1], unpack(ARGV, first + 2 * fields, first + 2 * fields + deleted - 1))
-  end
-  -- The version with the first fields; the rest in slices, so a large account does
-  -- not overflow Lua's stack with one unpack.
-  local last = first + 2 * fields - 1
-  redis.call('HSET', KEYS[1], 'v', ARGV[2], unpack(ARGV, first, math.min(first + 399, last)))
-  for i = first + 400, last, 400 do
-    redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 399, last)))
-  end
-end
-if remember or fact then
-  keep(remember, fact)
-end
-if ARGV[5] ~= '' then
-  local at, kind = string.match(ARGV[5], '^(%d*):?(.*)$')
-  -- The kind counted for the account's deadline until now: in the score of the
-  -- pending one, or of its claim while an instance holds it, or (set or claimed by a
-  -- version before, whose scores carry none) in KEYS[8]. An account with neither has
-  -- nothing counted.
-  local score, claimScore = redis.call('ZSCORE', KEYS[4], ARGV[7]), false
-  if not score then
-    claimScore = redis.call('ZSCORE', KEYS[5], ARGV[7])
-    score = claimScore
-  end
-  local was = kindInScore(score)
-  if score and was == '' then
-    was = redis.call('HGET', KEYS[8], ARGV[7]) or ''
-  end
-  if claimScore and was ~= '' and ARGV[6] ~= '1' then
-    -- A claim's kind is uncounted once: this step, which moves or removes the
-    -- deadline while an instance holds it, takes it, and the claim keeps its lease
-    -- without it, so the step that fires the claim finds nothing more to uncount.
-    redis.call('ZADD', KEYS[5], 'XX', string.format('%.0f', math.floor(tonumber(claimScore))), ARGV[7])
-  end
-  if ARGV[5] == '-' then
-    redis.call('ZREM', KEYS[4], ARGV[7])
-    kind = ''
-  else
-    redis.call('ZADD', KEYS[4], at .. kindFraction(kind), ARGV[7])
-  end
-  if was ~= kind then
-    if was ~= '' then
-      redis.call('HINCRBY', KEYS[9], was, -1)
-    end
-    if kind ~= '' then
-      redis.call('HINCRBY', KEYS[9], kind, 1)
-    end
-  end
-  if ARGV[20] == '1' and kind ~= '' then
-    redis.call('HSET', KEYS[8], ARGV[7], kind)
-  else
-    redis.call('HDEL', KEYS[8], ARGV[7])
-  end
-end
-if ARGV[6] == '1' then
-  redis.call('ZREM', KEYS[5], ARGV[7])
-end
-for from, to in string.gmatch(ARGV[13], '(%S+)>(%S+)') do
-  if string.sub(from, -1) ~= '/' then
-    redis.call('HINCRBY', KEYS[10], from, -1)
-  end
-  redis.call('HINCRBY', KEYS[10], to, 1)
 end
 -- keepEnded keeps an ended case: in the account's own hash, as "ce:<case id>", where
 -- it costs no key of its own (a keyspace entry, its name and object: about 90 bytes an
@@ -334,8 +213,8 @@ end
 -- every step searches the listpack end to end, so an account with many fields keeps
 -- further cases apart. The case is deleted from the other place, where an earlier step
 -- may have kept it before it changed.
-local endedInAccount, endedMaxBytes, accountMaxFields = ARGV[21] == '1', 400, 32
-local function keepEnded(id, body)
+local endedMaxBytes, accountMaxFields = 400, 32
+local function keepEnded(KEYS, endedInAccount, id, body)
   if endedInAccount and #body <= endedMaxBytes and redis.call('HLEN', KEYS[1]) < accountMaxFields then
     redis.call('HSET', KEYS[1], 'ce:' .. id, body)
     redis.call('HDEL', KEYS[7], id)
@@ -344,24 +223,151 @@ local function keepEnded(id, body)
     redis.call('HDEL', KEYS[1], 'ce:' .. id)
   end
 end
-for i = 22, 21 + 2 * closed, 2 do
-  keepEnded(ARGV[i], ARGV[i + 1])
-end
-local traceparent, tracestate = ARGV[11], ARGV[12]
--- The reply names each outbound event's position in the outbox, so the process that
--- saved them can hand them to its relay, which then removes them without reading them.
-local reply = 'APPLIED'
-for i = first + 2 * fields + deleted, #ARGV, 3 do
-  local position
-  if traceparent == '' then
-    position = redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
-  elseif tracestate == '' then
-    position = redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
-      'traceparent', traceparent)
-  else
-    position = redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
-      'traceparent', traceparent, 'tracestate', tracestate)
+-- applyStep is one step.
+local function applyStep(KEYS, ARGV)
+  local remember = ARGV[4] ~= '0'
+  local fact = ARGV[8] ~= ''
+  local legacy = ARGV[19] == '1'
+  local eventField, factField = ARGV[17], ARGV[18]
+  -- Both records, and when the account's records were last trimmed, in one call: each
+  -- call from a script costs.
+  local seen, counted, trimmedAt = false, false, false
+  if remember or fact then
+    local records = redis.call('HMGET', KEYS[2], '~', eventField, factField)
+    trimmedAt = records[1]
+    seen = remember and records[2]
+    counted = fact and records[3]
+    if legacy and ((remember and not seen) or (fact and not counted)) then
+      local old = redis.call('MGET', KEYS[6], KEYS[11])
+      seen = seen or (remember and old[1])
+      counted = counted or (fact and old[2])
+    end
   end
-  reply = reply .. ' ' .. position
+  if seen then
+    local digest = parseRecord(seen)
+    if digest ~= '1' and not sameDigest(digest, ARGV[9]) then
+      return 'ID_CONFLICT'
+    end
+    return 'DUPLICATE'
+  end
+  if fact then
+    if counted then
+      if not sameDigest(parseRecord(counted), ARGV[8]) then
+        -- The same fact id with other data: not a repeat, a contradiction.
+        return 'FACT_CONFLICT'
+      end
+      -- The same fact under another event id: counted already. The event id is
+      -- remembered so its redeliveries stop here at once.
+      keep(KEYS, ARGV, trimmedAt, true, false)
+      return 'DUPLICATE'
+    end
+  end
+  local current = redis.call('HGET', KEYS[1], 'v') or ''
+  if current ~= ARGV[1] then
+    return 'CONFLICT'
+  end
+  local closed, fields, deleted = tonumber(ARGV[14]), tonumber(ARGV[10]), tonumber(ARGV[15])
+  local first = 22 + 2 * closed
+  if ARGV[3] ~= '' then
+    if ARGV[3] == '!' then
+      -- Every field but the ended cases kept in the hash, which are not part of the
+      -- document the step was decided on.
+      local gone = {}
+      for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+        if string.sub(field, 1, 3) ~= 'ce:' then
+          gone[#gone + 1] = field
+        end
+      end
+      for i = 1, #gone, 400 do
+        redis.call('HDEL', KEYS[1], unpack(gone, i, math.min(i + 399, #gone)))
+      end
+    end
+    -- Deleted first: an entry that moved (a top-up whose time changed) is deleted under
+    -- its old place and set under its new one, which may be the same field.
+    if deleted > 0 then
+      redis.call('HDEL', KEYS[1], unpack(ARGV, first + 2 * fields, first + 2 * fields + deleted - 1))
+    end
+    -- The version with the first fields; the rest in slices, so a large account does
+    -- not overflow Lua's stack with one unpack.
+    local last = first + 2 * fields - 1
+    redis.call('HSET', KEYS[1], 'v', ARGV[2], unpack(ARGV, first, math.min(first + 399, last)))
+    for i = first + 400, last, 400 do
+      redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 399, last)))
+    end
+  end
+  if remember or fact then
+    keep(KEYS, ARGV, trimmedAt, remember, fact)
+  end
+  if ARGV[5] ~= '' then
+    local at, kind = string.match(ARGV[5], '^(%d*):?(.*)$')
+    -- The kind counted for the account's deadline until now: in the score of the
+    -- pending one, or of its claim while an instance holds it, or (set or claimed by a
+    -- version before, whose scores carry none) in KEYS[8]. An account with neither has
+    -- nothing counted.
+    local score, claimScore = redis.call('ZSCORE', KEYS[4], ARGV[7]), false
+    if not score then
+      claimScore = redis.call('ZSCORE', KEYS[5], ARGV[7])
+      score = claimScore
+    end
+    local was = kindInScore(score)
+    if score and was == '' then
+      was = redis.call('HGET', KEYS[8], ARGV[7]) or ''
+    end
+    if claimScore and was ~= '' and ARGV[6] ~= '1' then
+      -- A claim's kind is uncounted once: this step, which moves or removes the
+      -- deadline while an instance holds it, takes it, and the claim keeps its lease
+      -- without it, so the step that fires the claim finds nothing more to uncount.
+      redis.call('ZADD', KEYS[5], 'XX', string.format('%.0f', math.floor(tonumber(claimScore))), ARGV[7])
+    end
+    if ARGV[5] == '-' then
+      redis.call('ZREM', KEYS[4], ARGV[7])
+      kind = ''
+    else
+      redis.call('ZADD', KEYS[4], at .. kindFraction(kind), ARGV[7])
+    end
+    if was ~= kind then
+      if was ~= '' then
+        redis.call('HINCRBY', KEYS[9], was, -1)
+      end
+      if kind ~= '' then
+        redis.call('HINCRBY', KEYS[9], kind, 1)
+      end
+    end
+    if ARGV[20] == '1' and kind ~= '' then
+      redis.call('HSET', KEYS[8], ARGV[7], kind)
+    else
+      redis.call('HDEL', KEYS[8], ARGV[7])
+    end
+  end
+  if ARGV[6] == '1' then
+    redis.call('ZREM', KEYS[5], ARGV[7])
+  end
+  for from, to in string.gmatch(ARGV[13], '(%S+)>(%S+)') do
+    if string.sub(from, -1) ~= '/' then
+      redis.call('HINCRBY', KEYS[10], from, -1)
+    end
+    redis.call('HINCRBY', KEYS[10], to, 1)
+  end
+  local endedInAccount = ARGV[21] == '1'
+  for i = 22, 21 + 2 * closed, 2 do
+    keepEnded(KEYS, endedInAccount, ARGV[i], ARGV[i + 1])
+  end
+  local traceparent, tracestate = ARGV[11], ARGV[12]
+  -- The reply names each outbound event's position in the outbox, so the process that
+  -- saved them can hand them to its relay, which then removes them without reading them.
+  local reply = 'APPLIED'
+  for i = first + 2 * fields + deleted, #ARGV, 3 do
+    local position
+    if traceparent == '' then
+      position = redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2])
+    elseif tracestate == '' then
+      position = redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
+        'traceparent', traceparent)
+    else
+      position = redis.call('XADD', KEYS[3], '*', 'id', ARGV[i], 'subject', ARGV[i + 1], 'body', ARGV[i + 2],
+        'traceparent', traceparent, 'tracestate', tracestate)
+    end
+    reply = reply .. ' ' .. position
+  end
+  return reply
 end
-return reply

@@ -43,7 +43,7 @@ var claimLua string
 // what the earlier ones wrote (a later step of the same account conflicts when an
 // earlier one did not save), and an error in one step is that step's reply: the others
 // go on, as they did when each step was its own call.
-var applyBatchLua = "local function apply(KEYS, ARGV)\n" + applyLua + "\nend\n" + `
+var applyBatchLua = applyLua + `
 local replies = {}
 local per = tonumber(ARGV[2])
 local at = 3
@@ -55,7 +55,7 @@ for s = 1, tonumber(ARGV[1]) do
     keys[6], keys[11] = KEYS[k + 4], KEYS[k + 5]
   end
   local argv = {unpack(ARGV, at + 1, at + n)}
-  local ok, reply = pcall(apply, keys, argv)
+  local ok, reply = pcall(applyStep, keys, argv)
   if ok then
     replies[s] = reply
   elseif type(reply) == 'table' and reply.err then
