@@ -319,7 +319,7 @@ func (d *decider) receiveTransfer(a *Account, p *events.TransferReceivedData) (e
 	if existing, ok := a.Transfers[p.TransferID]; ok {
 		return unchanged, repeat("transfer "+p.TransferID+" already received with amount", existing.Received, p.Amount.Decimal)
 	}
-	put(&a.Transfers, p.TransferID, Transfer{Received: p.Amount.Decimal})
+	own(a, sharedTransfers, &a.Transfers)[p.TransferID] = Transfer{Received: p.Amount.Decimal}
 	return changed, nil
 }
 
@@ -335,7 +335,7 @@ func (d *decider) recallTransfer(a *Account, p *events.TransferRecalledData) (ef
 		return unchanged, err
 	}
 	t.Recalled = recalled
-	keepUnlessDone(a.Transfers, p.TransferID, t, all)
+	keepUnlessDone(own(a, sharedTransfers, &a.Transfers), p.TransferID, t, all)
 	return changed, nil
 }
 
@@ -347,7 +347,7 @@ func (d *decider) accrueUsage(a *Account, p *events.UsageAccruedData) (effect, e
 		return unchanged, nil
 	}
 	c.Accrued = c.Accrued.Add(p.Amount.Decimal)
-	put(&a.Cycles, p.Cycle, c)
+	own(a, sharedCycles, &a.Cycles)[p.Cycle] = c
 	return changed, nil
 }
 
@@ -359,7 +359,7 @@ func (d *decider) settleCycle(a *Account, p *events.CycleSettledData) (effect, e
 	settled := p.Amount.Decimal
 	// Only the fact that the cycle settled is kept: its accrued usage no longer
 	// holds anything back, so a late accrual cannot either.
-	put(&a.Cycles, p.Cycle, Cycle{Settled: &settled})
+	own(a, sharedCycles, &a.Cycles)[p.Cycle] = Cycle{Settled: &settled}
 	a.Consumed = a.Consumed.Add(settled)
 	return changed, nil
 }
@@ -368,7 +368,7 @@ func (d *decider) issueBill(a *Account, p *events.BillIssuedData) (effect, error
 	if existing, ok := a.Bills[p.BillID]; ok {
 		return unchanged, repeat("bill "+p.BillID+" already issued for", existing.Amount, p.Amount.Decimal)
 	}
-	put(&a.Bills, p.BillID, Bill{Amount: p.Amount.Decimal})
+	own(a, sharedBills, &a.Bills)[p.BillID] = Bill{Amount: p.Amount.Decimal}
 	return changed, nil
 }
 
@@ -385,7 +385,7 @@ func (d *decider) payBill(a *Account, p *events.BillPaidData) (effect, error) {
 		return unchanged, err
 	}
 	b.Paid = paid
-	keepUnlessDone(a.Bills, p.BillID, b, all)
+	keepUnlessDone(own(a, sharedBills, &a.Bills), p.BillID, b, all)
 	if p.FromBalance {
 		a.Consumed = a.Consumed.Add(p.Amount.Decimal)
 	}
@@ -399,7 +399,7 @@ func (d *decider) issueCreditNote(a *Account, p *events.CreditNoteData) (effect,
 	if existing, ok := a.CreditNotes[p.CreditNoteID]; ok {
 		return unchanged, repeat("credit note "+p.CreditNoteID+" already issued for", existing.Amount, p.Amount.Decimal)
 	}
-	put(&a.CreditNotes, p.CreditNoteID, CreditNote{Amount: p.Amount.Decimal})
+	own(a, sharedCreditNotes, &a.CreditNotes)[p.CreditNoteID] = CreditNote{Amount: p.Amount.Decimal}
 	return changed, nil
 }
 
@@ -420,7 +420,7 @@ func (d *decider) resolveCreditNote(a *Account, p *events.CreditNoteData) (effec
 		return unchanged, err
 	}
 	n.Resolved = resolved
-	keepUnlessDone(a.CreditNotes, p.CreditNoteID, n, all)
+	keepUnlessDone(own(a, sharedCreditNotes, &a.CreditNotes), p.CreditNoteID, n, all)
 	return changed, nil
 }
 
@@ -431,7 +431,7 @@ func (d *decider) issueInvoice(a *Account, p *events.InvoiceData) (effect, error
 		}
 		return unchanged, refuse("invoice %s already issued for top-up %q, not %q", p.InvoiceID, existing.TopupID, p.TopupID)
 	}
-	put(&a.Invoices, p.InvoiceID, Invoice{TopupID: p.TopupID})
+	own(a, sharedInvoices, &a.Invoices)[p.InvoiceID] = Invoice{TopupID: p.TopupID}
 	return changed, nil
 }
 
@@ -444,7 +444,7 @@ func (d *decider) reverseInvoice(a *Account, p *events.InvoiceData) (effect, err
 		return unchanged, nil
 	}
 	inv.Reversed = true
-	a.Invoices[p.InvoiceID] = inv
+	own(a, sharedInvoices, &a.Invoices)[p.InvoiceID] = inv
 	return changed, d.invoiceReversed(a, p.InvoiceID)
 }
 

@@ -109,6 +109,25 @@ func TestApplyNeverChangesTheAccountItWasGiven(t *testing.T) {
 	}
 }
 
+// A decision shares the maps of the account it was given until it writes one: the
+// write must go to a copy. A second release of a resource not yet created rewrites an
+// entry in place, which no generated history does.
+func TestASecondReleaseBeforeTheCreateLeavesTheAccountItWasDecidedOnAsItWas(t *testing.T) {
+	first := applyAll(t, openedAccount(t),
+		event(t, events.ResourceReleased, "e-r1", day0, &events.ResourceReleasedData{ResourceID: "ecs-1"}))
+	before := mustJSON(t, first)
+	d, err := state.Apply(first, event(t, events.ResourceReleased, "e-r2", day0.Add(time.Hour), &events.ResourceReleasedData{ResourceID: "ecs-1"}), rules, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Changed {
+		t.Fatal("the later release changed nothing: the test does not reach the rewrite")
+	}
+	if got := mustJSON(t, first); got != before {
+		t.Fatalf("the account decided on changed:\n got %s\nwant %s", got, before)
+	}
+}
+
 func TestBalanceChangesArePublishedWithDeterministicIDs(t *testing.T) {
 	a := openedAccount(t)
 	ev := event(t, events.TopupReceived, "e-t1", day0, topUp("t1", "100.00"))

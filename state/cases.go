@@ -235,11 +235,11 @@ func (d *decider) happenedAt() time.Time {
 // ended one out of it, to be stored apart with the decision (Decision.ClosedCases).
 func (d *decider) saveCase(a *Account, c Case) {
 	if !c.Final() {
-		put(&a.Cases, c.ID, c)
+		own(a, sharedCases, &a.Cases)[c.ID] = c
 		return
 	}
-	delete(a.Cases, c.ID)
-	put(&a.closed, c.ID, c)
+	delete(own(a, sharedCases, &a.Cases), c.ID)
+	own(a, sharedClosed, &a.closed)[c.ID] = c
 	if d.closed == nil {
 		d.closed = make(map[string]bool)
 	}
@@ -270,9 +270,9 @@ func (d *decider) advanceWithCode(a *Account, c *Case, to string, by Actor, code
 	before, after := m.money[from], m.money[to]
 	switch {
 	case before != moneyPaidOut && after == moneyPaidOut:
-		put(&a.PaidOut, c.TopupID, a.PaidOut[c.TopupID].Add(c.Amount))
+		own(a, sharedPaidOut, &a.PaidOut)[c.TopupID] = a.PaidOut[c.TopupID].Add(c.Amount)
 	case before == moneyPaidOut && after != moneyPaidOut:
-		put(&a.PaidOut, c.TopupID, a.PaidOut[c.TopupID].Sub(c.Amount))
+		own(a, sharedPaidOut, &a.PaidOut)[c.TopupID] = a.PaidOut[c.TopupID].Sub(c.Amount)
 	case before != moneyCredited && after == moneyCredited:
 		a.Credited = a.Credited.Add(c.Amount)
 	}

@@ -73,7 +73,7 @@ func (d *decider) purchasePackage(a *Account, p *events.PackageData) (effect, er
 		}
 		return unchanged, refuse("package %s was already purchased with price %s and %d units", p.PackageID, cny(existing.Price), existing.Units)
 	}
-	put(&a.Packages, p.PackageID, Package{Price: price, Units: p.Units})
+	own(a, sharedPackages, &a.Packages)[p.PackageID] = Package{Price: price, Units: p.Units}
 	return changed, nil
 }
 
@@ -88,7 +88,7 @@ func (d *decider) consumePackage(a *Account, p *events.PackageData) (effect, err
 		return unchanged, refuse("consuming %d units of package %s exceeds the %d left", p.Units, p.PackageID, pkg.Units-pkg.Used)
 	}
 	pkg.Used += p.Units
-	a.Packages[p.PackageID] = pkg
+	own(a, sharedPackages, &a.Packages)[p.PackageID] = pkg
 	return changed, nil
 }
 
@@ -109,7 +109,7 @@ func (d *decider) purchaseOrder(a *Account, p *events.OrderData) (effect, error)
 	if o.Used.GreaterThan(o.Amount) {
 		return unchanged, refuse("order %s: used %s exceeds its amount %s", p.OrderID, cny(o.Used), cny(o.Amount))
 	}
-	put(&a.Orders, p.OrderID, o)
+	own(a, sharedOrders, &a.Orders)[p.OrderID] = o
 	return changed, nil
 }
 
@@ -127,7 +127,7 @@ func (d *decider) useOrder(a *Account, p *events.OrderData) (effect, error) {
 		return unchanged, refuse("order %s: used %s exceeds its amount %s", p.OrderID, cny(p.UsedAmount.Decimal), cny(o.Amount))
 	}
 	o.Used = p.UsedAmount.Decimal
-	a.Orders[p.OrderID] = o
+	own(a, sharedOrders, &a.Orders)[p.OrderID] = o
 	return changed, nil
 }
 
@@ -209,7 +209,7 @@ func (d *decider) requestPackageRefund(a *Account, c *Case, p *events.RefundRequ
 		return d.refuseAtOnce(a, c, ReasonNothingToRefund, "package "+p.PackageID+" has no balance left")
 	}
 	pkg.Closed = true
-	a.Packages[p.PackageID] = pkg
+	own(a, sharedPackages, &a.Packages)[p.PackageID] = pkg
 	recent := a.recentPackageRefunds(d.happenedAt(), d.rules.PackageRefundWindow)
 	a.PackageRefunds = append(recent, d.happenedAt())
 	if len(recent) >= d.rules.PackageRefundsBeforeReview {

@@ -17,13 +17,13 @@ func (d *decider) createResource(a *Account, p *events.ResourceCreatedData) (eff
 	if known && r.ReleasedAt != nil {
 		// Its release arrived first: the resource is already gone. Now that its mode
 		// is known, its release counts for the countdown if it was pay-as-you-go.
-		delete(a.Resources, p.ResourceID)
+		delete(own(a, sharedResources, &a.Resources), p.ResourceID)
 		if payg {
 			a.noteRelease(*r.ReleasedAt)
 		}
 		return changed, nil
 	}
-	put(&a.Resources, p.ResourceID, Resource{Created: true, PayAsYouGo: payg})
+	own(a, sharedResources, &a.Resources)[p.ResourceID] = Resource{Created: true, PayAsYouGo: payg}
 	a.noteDiscontinuationResources(d.ev.Time.UTC())
 	return changed, nil
 }
@@ -49,7 +49,7 @@ func (d *decider) releaseResource(a *Account, p *events.ResourceReleasedData) (e
 	at := d.ev.Time.UTC()
 	switch {
 	case known && r.Created:
-		delete(a.Resources, p.ResourceID)
+		delete(own(a, sharedResources, &a.Resources), p.ResourceID)
 		if r.PayAsYouGo {
 			a.noteRelease(at)
 		}
@@ -59,14 +59,14 @@ func (d *decider) releaseResource(a *Account, p *events.ResourceReleasedData) (e
 		if !at.After(*r.ReleasedAt) {
 			return unchanged, nil
 		}
-		put(&a.Resources, p.ResourceID, Resource{ReleasedAt: &at})
+		own(a, sharedResources, &a.Resources)[p.ResourceID] = Resource{ReleasedAt: &at}
 	default:
 		if a.orphanReleases() >= d.rules.MaxOrphanReleases {
 			// Not refused: if its create came later, a lost release would leave the
 			// resource active for ever. It waits, and is dead-lettered if it waits long.
 			return unchanged, wait("release of resource %s: the account already keeps %d releases of resources not yet created", p.ResourceID, d.rules.MaxOrphanReleases)
 		}
-		put(&a.Resources, p.ResourceID, Resource{ReleasedAt: &at})
+		own(a, sharedResources, &a.Resources)[p.ResourceID] = Resource{ReleasedAt: &at}
 	}
 	return changed, nil
 }
