@@ -11,6 +11,7 @@ import (
 	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/internal/workload"
 	"github.com/payinfra/refunds/state"
+	"github.com/payinfra/refunds/state/redisstore"
 )
 
 // commitBatchSize is how many steps one Commit saves: about what one of the intake's two
@@ -148,4 +149,39 @@ func decidedWorkload(tb testing.TB, n int) (batches [][]state.Step, steps int) {
 		tb.Fatal(fmt.Errorf("the workload decided no step"))
 	}
 	return batches, steps
+}
+
+// BenchmarkStepWrites works out the hash writes of every step of the workload that
+// BenchmarkCommitWorkload saves, each from the account as the step before it left it:
+// the Go side of a commit, without Redis.
+// Run: go test -run '^$' -bench StepWrites ./state/redisstore/
+func BenchmarkStepWrites(b *testing.B) {
+	batches, steps := decidedWorkload(b, 1000)
+	type change struct{ base, next *state.Account }
+	var changes []change
+	latest := map[string]*state.Account{}
+	for _, batch := range batches {
+		for _, st := range batch {
+			if st.Account == nil {
+				continue
+			}
+			base := latest[st.Event.AccountID]
+			if base == nil {
+				fresh := state.NewAccount(st.Event.AccountID)
+				base = &fresh
+			}
+			changes = append(changes, change{base, st.Account})
+			latest[st.Event.AccountID] = st.Account
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, c := range changes {
+			if err := redisstore.StepWritesForTest(c.base, c.next); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(changes)), "ns/step")
+	b.Logf("%d of %d steps change their account", len(changes), steps)
 }

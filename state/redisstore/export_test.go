@@ -109,3 +109,10 @@ var StepScriptForTest = applyLua
 
 // HolderOverdueKeyForTest is the key of the holder index entry of a holder name.
 func HolderOverdueKeyForTest(name string) string { return holderOverdueKey(name) }
+
+// StepWritesForTest works out a step's writes from base, cached field by field, to
+// next, as Commit does.
+func StepWritesForTest(base, next *state.Account) error {
+	_, _, err := writesFor(&onRedis{account: base}, next)
+	return err
+}

@@ -255,6 +255,13 @@ func decodeEntry(a *state.Account, field, value string) error {
 	return fmt.Errorf("field %q is not one this version knows", field)
 }
 
+// sameMap says a and b are the very same map (or both nil). A decision shares each
+// map of the account it was given until it writes it, and never changes a shared one
+// (state's own), so a map the event did not write is this one, and has no writes.
+func sameMap[V any](a, b map[string]V) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
 // collection is one kind of entry an account keeps by id.
 type collection interface {
 	prefix() string
@@ -297,6 +304,9 @@ func (e entries[V, S]) diff(base, next *state.Account, w *accountWrites) error {
 	var old map[string]V
 	if base != nil {
 		old = *e.of(base)
+		if sameMap(old, *e.of(next)) {
+			return nil
+		}
 	}
 	for key, v := range *e.of(next) {
 		if was, ok := old[key]; ok && was == v {
@@ -431,6 +441,9 @@ func (caseEntries) diff(base, next *state.Account, w *accountWrites) error {
 	var old map[string]state.Case
 	if base != nil {
 		old = base.Cases
+		if sameMap(old, next.Cases) {
+			return nil
+		}
 	}
 	for id, c := range next.Cases {
 		if was, ok := old[id]; ok && reflect.DeepEqual(was, c) {
