@@ -32,6 +32,8 @@ type cpuSample struct {
 	// time once it has ended: one still rewriting at the closing sample counts under
 	// the rest of the machine.
 	redis, redisForks time.Duration
+	// nats is the NATS server's (/proc/<pid>/stat), when its process is known.
+	nats time.Duration
 }
 
 // sampleCPU reads the machine's and Redis's CPU time so far, beside the consumer's,
@@ -41,6 +43,9 @@ func (e *env) sampleCPU(s *scope, consumer time.Duration) cpuSample {
 	c := cpuSample{at: time.Now(), consumer: consumer}
 	c.machineBusy, c.cores = machineBusy(s)
 	c.redis, c.redisForks = e.redisCPU(s)
+	if e.natsPID != 0 {
+		c.nats = processCPU(s, e.natsPID)
+	}
 	return c
 }
 
@@ -66,7 +71,8 @@ func daemonsCPU(s *scope, ds []*daemon) time.Duration {
 
 // cpuPerEvent is where a scenario's CPU went, per event consumed.
 type cpuPerEvent struct {
-	consumer, redis, redisForks, rest time.Duration
+	// nats is -1 when the NATS server's process is not known: rest holds it then.
+	consumer, redis, redisForks, nats, rest time.Duration
 	// busy is how much of the machine was busy, 1 for every core all the time.
 	busy float64
 }
@@ -75,20 +81,29 @@ type cpuPerEvent struct {
 func perEvent(from, to cpuSample, events int) cpuPerEvent {
 	per := func(d time.Duration) time.Duration { return d / time.Duration(max(1, events)) }
 	machine := to.machineBusy - from.machineBusy
-	consumer, redis := to.consumer-from.consumer, to.redis-from.redis
+	consumer, redis, nats := to.consumer-from.consumer, to.redis-from.redis, to.nats-from.nats
+	natsPerEvent := time.Duration(-1)
+	if to.nats > 0 {
+		natsPerEvent = per(nats)
+	}
 	return cpuPerEvent{
 		consumer:   per(consumer),
 		redis:      per(redis),
 		redisForks: per(to.redisForks - from.redisForks),
-		rest:       per(max(0, machine-consumer-redis)),
+		nats:       natsPerEvent,
+		rest:       per(max(0, machine-consumer-redis-nats)),
 		busy:       machine.Seconds() / (to.at.Sub(from.at).Seconds() * float64(max(1, to.cores))),
 	}
 }
 
 func (c cpuPerEvent) String() string {
 	us := func(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
-	return fmt.Sprintf("CPU per event: consumer %s, Redis %s (%s of it rewriting the append-only file), the rest of the machine %s (NATS, the kernel's network, this bench); the machine %.0f%% busy",
-		us(c.consumer), us(c.redis), us(c.redisForks), us(c.rest), 100*c.busy)
+	if c.nats < 0 {
+		return fmt.Sprintf("CPU per event: consumer %s, Redis %s (%s of it rewriting the append-only file), the rest of the machine %s (NATS, the kernel's network, this bench); the machine %.0f%% busy",
+			us(c.consumer), us(c.redis), us(c.redisForks), us(c.rest), 100*c.busy)
+	}
+	return fmt.Sprintf("CPU per event: consumer %s, Redis %s (%s of it rewriting the append-only file), NATS %s, the rest of the machine %s (the kernel's network and disk, this bench); the machine %.0f%% busy",
+		us(c.consumer), us(c.redis), us(c.redisForks), us(c.nats), us(c.rest), 100*c.busy)
 }
 
 // machineBusy is the time every core has spent not idle since boot (/proc/stat's cpu

@@ -31,6 +31,9 @@ const (
 // created as refundd creates them (consumers.EnsureStreams, default settings).
 type env struct {
 	natsURL, redisURL string
+	// natsPID is the NATS server's process on this host, 0 when not known (servers
+	// given by address): its CPU time is then counted in the rest of the machine.
+	natsPID int
 	nc                *nats.Conn
 	js                jetstream.JetStream
 	cons              jetstream.Consumer
@@ -53,7 +56,8 @@ func newEnv(s *scope, aof aofMode) *env {
 		// per message) in every scenario, so only Redis's setting differs (set below).
 		// Both on the host's network with their data in a host directory, as in
 		// production: no Docker port proxy or overlay filesystem in the figures.
-		e.natsURL = testenv.StartNATSForBench(s).URL
+		n := testenv.StartNATSForBench(s)
+		e.natsURL, e.natsPID = n.URL, n.HostPID
 		e.redisURL = testenv.StartRedisForBench(s).URL
 	}
 	// The minute starts once the servers run: on a new machine the first start builds

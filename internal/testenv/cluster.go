@@ -240,11 +240,20 @@ func runOnHostNetworkWith(tb testing.TB, name, image, readyLog string, opts []te
 // address, with its data on a volume. It cannot be killed or restarted.
 func StartNATSForBench(tb testing.TB) *NATS {
 	tb.Helper()
-	port := hostNetworkServer(tb, "nats (bench)", requireImagesFor(tb).nats, "Server is ready",
-		func(port int) []string {
-			return []string{"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data"}
-		}, dataOnHost(tb))
-	return &NATS{URL: "nats://127.0.0.1:" + strconv.Itoa(port)}
+	port, err := pickHostPort()
+	if err != nil {
+		tb.Fatalf("testenv: nats (bench): %v", err)
+	}
+	ctr := runOnHostNetworkWith(tb, "nats (bench)", requireImagesFor(tb).nats, "Server is ready",
+		[]testcontainers.ContainerCustomizer{dataOnHost(tb)},
+		"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data")
+	n := &NATS{URL: "nats://127.0.0.1:" + strconv.Itoa(port)}
+	// The server's process as the host sees it, for a bench to read its CPU time from
+	// /proc. A bench without it reports none.
+	if info, err := ctr.Inspect(context.Background()); err == nil && info.State != nil {
+		n.HostPID = info.State.Pid
+	}
+	return n
 }
 
 // StartRedisForBench starts a Redis server (append-only file, fsynced every second, as

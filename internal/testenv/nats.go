@@ -17,6 +17,8 @@ type NATS struct {
 	// URL is nats://host:port. It stays valid across Stop, Start and Restart:
 	// the host port is pinned, so connected clients can simply reconnect.
 	URL string
+	// HostPID is the server's process id on the host, when known (StartNATSForBench).
+	HostPID int
 
 	server *server
 }
