@@ -35,23 +35,12 @@ func newAccountCache(max int) *accountCache {
 	return &accountCache{max: max, accounts: make(map[string]*cached, max)}
 }
 
-// has says an account is cached, at whatever version.
-func (c *accountCache) has(id string) bool {
+// lookup is the account cached under id, at whatever version, or nil. An entry is
+// never changed, so it may be kept after the lock.
+func (c *accountCache) lookup(id string) *cached {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.accounts[id]
-	return ok
-}
-
-// get is the cached account id at version, if that is the one cached.
-func (c *accountCache) get(id, version string) (state.Account, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.accounts[id]
-	if !ok || v.Version != version {
-		return state.Account{}, false
-	}
-	return v.Account, true
+	return c.accounts[id]
 }
 
 // storedFieldByField is the account Redis holds at version, when that is the one

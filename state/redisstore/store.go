@@ -368,8 +368,11 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 	pipe := s.rdb.Pipeline()
 	versionCmds := make([]*redis.StringCmd, len(accountIDs))
 	wholeCmds := make([]*redis.MapStringStringCmd, len(accountIDs))
+	// What the cache held when the read was sent: the entry to compare with the
+	// version read, without a second lookup (and a second lock) per account.
+	cachedAt := make([]*cached, len(accountIDs))
 	for i, id := range accountIDs {
-		if s.cache.has(id) {
+		if cachedAt[i] = s.cache.lookup(id); cachedAt[i] != nil {
 			// Most likely the cached version is still the stored one: read only the
 			// version, not the whole account again.
 			versionCmds[i] = pipe.HGet(ctx, accountKey(id), fieldVersion)
@@ -427,8 +430,8 @@ func (s *Store) Load(ctx context.Context, accountIDs []string, refs []state.Even
 	var stale []string // cached, but another write came since: read them whole
 	for i, id := range accountIDs {
 		if versionCmds[i] != nil {
-			if a, ok := s.cache.get(id, versionCmds[i].Val()); ok {
-				accounts[id] = state.Versioned{Account: a, Version: versionCmds[i].Val()}
+			if c := cachedAt[i]; c.Version == versionCmds[i].Val() {
+				accounts[id] = state.Versioned{Account: c.Account, Version: c.Version}
 			} else {
 				stale = append(stale, id)
 			}
