@@ -34,11 +34,11 @@ type env struct {
 	// natsPID is the NATS server's process on this host, 0 when not known (servers
 	// given by address): its CPU time is then counted in the rest of the machine.
 	natsPID int
-	nc                *nats.Conn
-	js                jetstream.JetStream
-	cons              jetstream.Consumer
-	rdb               *redis.Client
-	store             *redisstore.Store
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	rdb     *redis.Client
+	store   *redisstore.Store
 }
 
 // newEnv starts fresh NATS and Redis containers, or, when BENCH_NATS_URL and
