@@ -3,7 +3,10 @@ package e2ebench
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -176,4 +179,41 @@ func (e *env) redisCPU(s *scope) (all, forks time.Duration) {
 		s.Fatal(err)
 	}
 	return c.Threads + c.Forks, c.Forks
+}
+
+// natsProfileSlice is how long each CPU profile of the NATS server lasts: pprof takes
+// the duration up front, and a scenario's length is not known before it ends.
+const natsProfileSlice = 2 * time.Second
+
+// profileNATS writes CPU profiles of the NATS server to dir, one per
+// natsProfileSlice, as <run>-nats-<k>.pprof, until stop is closed; the profile under
+// way then completes. `go tool pprof` takes them all at once. The returned channel
+// closes when it is done. Without a profile URL it writes nothing.
+func (e *env) profileNATS(dir, run string, stop <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	if e.natsProfileURL == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", e.natsProfileURL, int(natsProfileSlice/time.Second))
+		for k := 1; ; k++ {
+			resp, err := http.Get(url)
+			if err != nil {
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == http.StatusOK {
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-nats-%d.pprof", run, k)), body, 0o644)
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	return done
 }

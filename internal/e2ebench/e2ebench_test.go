@@ -314,8 +314,17 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		}
 		cpuFrom := e.sampleCPU(s, 0) // refundd has used nothing yet
 		start := time.Now()
-		ds := startDaemons(s, bin, e, profileRun(sc.key), sc.instances, extra...)
+		run := profileRun(sc.key)
+		stopNATSProfile, natsProfiled := make(chan struct{}), (<-chan struct{})(nil)
+		if *benchCPUProfiles != "" {
+			natsProfiled = e.profileNATS(*benchCPUProfiles, run, stopNATSProfile)
+		}
+		ds := startDaemons(s, bin, e, run, sc.instances, extra...)
 		end := e.waitSettled(s, true, scenarioTimeout, func() string { return sc.name + "\n" + ds[0].logTail(10) })
+		close(stopNATSProfile)
+		if natsProfiled != nil {
+			<-natsProfiled
+		}
 		res.elapsed = end.Sub(start)
 		for _, d := range ds {
 			if d.panicked() {
@@ -528,6 +537,8 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 	if *benchCPUProfiles != "" {
 		fmt.Fprintf(w, "\nrefundd's CPU profiles are in %s, one per process and run (<scenario>-<run>-refundd-<instance>.pprof): go tool pprof -top %s\n",
 			*benchCPUProfiles, filepath.Join(*benchCPUProfiles, "<file>"))
+		fmt.Fprintf(w, "the NATS server's, while refundd ran, in slices of %s (<scenario>-<run>-nats-<k>.pprof), when the bench started it: go tool pprof -top %s\n",
+			natsProfileSlice, filepath.Join(*benchCPUProfiles, "<scenario>-<run>-nats-*.pprof"))
 	}
 	fmt.Fprintf(w, "\ntargets (refundd ×1, AOF fsync always):\n")
 	if r1, ok := median(results["refundd1"]); ok {

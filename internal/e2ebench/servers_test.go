@@ -34,11 +34,13 @@ type env struct {
 	// natsPID is the NATS server's process on this host, 0 when not known (servers
 	// given by address): its CPU time is then counted in the rest of the machine.
 	natsPID int
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	cons    jetstream.Consumer
-	rdb     *redis.Client
-	store   *redisstore.Store
+	// natsProfileURL serves the NATS server's pprof, "" when not known.
+	natsProfileURL string
+	nc             *nats.Conn
+	js             jetstream.JetStream
+	cons           jetstream.Consumer
+	rdb            *redis.Client
+	store          *redisstore.Store
 }
 
 // newEnv starts fresh NATS and Redis containers, or, when BENCH_NATS_URL and
@@ -57,7 +59,7 @@ func newEnv(s *scope, aof aofMode) *env {
 		// Both on the host's network with their data in a host directory, as in
 		// production: no Docker port proxy or overlay filesystem in the figures.
 		n := testenv.StartNATSForBench(s)
-		e.natsURL, e.natsPID = n.URL, n.HostPID
+		e.natsURL, e.natsPID, e.natsProfileURL = n.URL, n.HostPID, n.ProfileURL
 		e.redisURL = testenv.StartRedisForBench(s).URL
 	}
 	// The minute starts once the servers run: on a new machine the first start builds

@@ -244,10 +244,17 @@ func StartNATSForBench(tb testing.TB) *NATS {
 	if err != nil {
 		tb.Fatalf("testenv: nats (bench): %v", err)
 	}
+	profilePort, err := pickHostPort()
+	if err != nil {
+		tb.Fatalf("testenv: nats (bench): %v", err)
+	}
+	// --profile serves Go's pprof on 127.0.0.1 (idle unless asked), so a bench can
+	// profile the server as it profiles refundd.
 	ctr := runOnHostNetworkWith(tb, "nats (bench)", requireImagesFor(tb).nats, "Server is ready",
 		[]testcontainers.ContainerCustomizer{dataOnHost(tb)},
-		"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data")
-	n := &NATS{URL: "nats://127.0.0.1:" + strconv.Itoa(port)}
+		"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data",
+		"--profile", strconv.Itoa(profilePort))
+	n := &NATS{URL: "nats://127.0.0.1:" + strconv.Itoa(port), ProfileURL: "http://127.0.0.1:" + strconv.Itoa(profilePort)}
 	// The server's process as the host sees it, for a bench to read its CPU time from
 	// /proc. A bench without it reports none.
 	if info, err := ctr.Inspect(context.Background()); err == nil && info.State != nil {

@@ -19,6 +19,9 @@ type NATS struct {
 	URL string
 	// HostPID is the server's process id on the host, when known (StartNATSForBench).
 	HostPID int
+	// ProfileURL serves the server's pprof (/debug/pprof/), when it was started with
+	// one (StartNATSForBench).
+	ProfileURL string
 
 	server *server
 }
