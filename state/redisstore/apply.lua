@@ -1,6 +1,7 @@
--- One atomic step: remember the event, save the account, keep its next deadline,
--- queue its outbound events. No money arithmetic happens here; the state is decided in
--- Go and passed whole.
+-- applyStep, at the end, is one atomic step: remember the event, save the account,
+-- keep its next deadline, queue its outbound events. No money arithmetic happens here;
+-- the state is decided in Go and passed whole. The keys and arguments below are
+-- applyStep's; applyBatchLua (store.go) calls it for each step of a batch.
 --
 -- KEYS[1] account hash   KEYS[2] the account's idempotency records (hash)   KEYS[3] outbox stream
 -- KEYS[4] pending deadlines: each account's earliest timer, any kind (sorted set, score = deadline in unix ms,
@@ -55,6 +56,7 @@
 -- An outbox entry has the fields id, subject, body, and traceparent and tracestate
 -- only when they are not empty: an entry without them (as every entry written before
 -- they were kept) is published without a trace context.
+
 -- The helpers come first, outside the step: they are made once per call of the batch
 -- script, not once per step (each Lua closure is an allocation, and a step made ten).
 -- newRecord is what a record holds: its digest and the hour it was written.

@@ -30,7 +30,7 @@ var applyLua string
 //go:embed claim.lua
 var claimLua string
 
-// applyBatchLua runs apply.lua for several steps of one partition in one call: one
+// applyBatchLua runs apply.lua's applyStep for several steps of one partition in one call: one
 // round of Redis's command loop instead of one per step. KEYS are the partition's six
 // keys that apply.lua takes (KEYS[3], [4], [5], [8], [9] and [10] there: the outbox,
 // the deadlines, the claims, the deadline kinds and counts, the case counts), once,
@@ -39,7 +39,7 @@ var claimLua string
 // exist by the two of those (KEYS[6] and [11] there): the same six keys for every step
 // would only be sent and read again. ARGV[1] is the number of steps, ARGV[2] the
 // number of keys of each (3 or 5), then for each step its count of arguments and the
-// arguments. Each step runs as apply.lua alone would, in order, so a step decides on
+// arguments. Each step runs as applyStep alone would, in order, so a step decides on
 // what the earlier ones wrote (a later step of the same account conflicts when an
 // earlier one did not save), and an error in one step is that step's reply: the others
 // go on, as they did when each step was its own call.
