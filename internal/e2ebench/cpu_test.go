@@ -198,8 +198,10 @@ func (e *env) profileNATS(dir, run string, stop <-chan struct{}) <-chan struct{}
 	go func() {
 		defer close(done)
 		url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", e.natsProfileURL, int(natsProfileSlice/time.Second))
+		// A server that stops answering must not hold the scenario up for ever.
+		client := &http.Client{Timeout: natsProfileSlice + 10*time.Second}
 		for k := 1; ; k++ {
-			resp, err := http.Get(url)
+			resp, err := client.Get(url)
 			if err != nil {
 				return
 			}

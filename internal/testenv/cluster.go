@@ -158,7 +158,7 @@ func StartNATSCluster(tb testing.TB) *NATSCluster {
 // password, on the host's network, and returns its URL without credentials.
 func StartNATSWithAuth(tb testing.TB, user, password string) string {
 	tb.Helper()
-	port := hostNetworkServer(tb, "nats (auth)", requireImagesFor(tb).nats, "Server is ready",
+	port, _ := hostNetworkServer(tb, "nats (auth)", requireImagesFor(tb).nats, "Server is ready",
 		func(port int) []string {
 			return []string{"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data",
 				"--user", user, "--pass", password}
@@ -170,7 +170,7 @@ func StartNATSWithAuth(tb testing.TB, user, password string) string {
 // default user is off), on the host's network, and returns its URL without credentials.
 func StartRedisWithACL(tb testing.TB, user, password string) string {
 	tb.Helper()
-	port := hostNetworkServer(tb, "redis (acl)", requireImagesFor(tb).redis, "Ready to accept connections",
+	port, _ := hostNetworkServer(tb, "redis (acl)", requireImagesFor(tb).redis, "Ready to accept connections",
 		func(port int) []string {
 			return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", "/data", "--appendonly", "yes",
 				"--user", "default", "off",
@@ -188,15 +188,14 @@ func requireImagesFor(tb testing.TB) images {
 
 // hostNetworkServer runs image with the arguments args gives for a free port, and
 // opts (files, environment), on the host's network, until the test ends, and returns
-// the port.
-func hostNetworkServer(tb testing.TB, name, image, readyLog string, args func(port int) []string, opts ...testcontainers.ContainerCustomizer) int {
+// the port and the container.
+func hostNetworkServer(tb testing.TB, name, image, readyLog string, args func(port int) []string, opts ...testcontainers.ContainerCustomizer) (int, *testcontainers.DockerContainer) {
 	tb.Helper()
 	port, err := pickHostPort()
 	if err != nil {
 		tb.Fatalf("testenv: %s: %v", name, err)
 	}
-	runOnHostNetworkWith(tb, name, image, readyLog, opts, args(port)...)
-	return port
+	return port, runOnHostNetworkWith(tb, name, image, readyLog, opts, args(port)...)
 }
 
 // runOnHostNetwork runs image with args on the host's network, so that the addresses a
@@ -240,20 +239,17 @@ func runOnHostNetworkWith(tb testing.TB, name, image, readyLog string, opts []te
 // address, with its data on a volume. It cannot be killed or restarted.
 func StartNATSForBench(tb testing.TB) *NATS {
 	tb.Helper()
-	port, err := pickHostPort()
-	if err != nil {
-		tb.Fatalf("testenv: nats (bench): %v", err)
-	}
 	profilePort, err := pickHostPort()
 	if err != nil {
 		tb.Fatalf("testenv: nats (bench): %v", err)
 	}
 	// --profile serves Go's pprof on 127.0.0.1 (idle unless asked), so a bench can
 	// profile the server as it profiles refundd.
-	ctr := runOnHostNetworkWith(tb, "nats (bench)", requireImagesFor(tb).nats, "Server is ready",
-		[]testcontainers.ContainerCustomizer{dataOnHost(tb)},
-		"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data",
-		"--profile", strconv.Itoa(profilePort))
+	port, ctr := hostNetworkServer(tb, "nats (bench)", requireImagesFor(tb).nats, "Server is ready",
+		func(port int) []string {
+			return []string{"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data",
+				"--profile", strconv.Itoa(profilePort)}
+		}, dataOnHost(tb))
 	n := &NATS{URL: "nats://127.0.0.1:" + strconv.Itoa(port), ProfileURL: "http://127.0.0.1:" + strconv.Itoa(profilePort)}
 	// The server's process as the host sees it, for a bench to read its CPU time from
 	// /proc. A bench without it reports none.
@@ -268,7 +264,7 @@ func StartNATSForBench(tb testing.TB) *NATS {
 // with its data in a directory of the host. It cannot be killed or restarted.
 func StartRedisForBench(tb testing.TB) *Redis {
 	tb.Helper()
-	port := hostNetworkServer(tb, "redis (bench)", requireImagesFor(tb).redis, "Ready to accept connections",
+	port, _ := hostNetworkServer(tb, "redis (bench)", requireImagesFor(tb).redis, "Ready to accept connections",
 		func(port int) []string {
 			return append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", "/data", "--appendonly", "yes"},
 				ListpackArgs...)

@@ -148,10 +148,11 @@ func startNATSWithConfig(tb testing.TB, name, conf string, files, env map[string
 	if len(env) > 0 {
 		opts = append(opts, testcontainers.WithEnv(env))
 	}
-	return hostNetworkServer(tb, name, requireImagesFor(tb).nats, "Server is ready",
+	port, _ := hostNetworkServer(tb, name, requireImagesFor(tb).nats, "Server is ready",
 		func(port int) []string {
 			return []string{"-c", natsConfDir + "/nats.conf", "--addr", "127.0.0.1", "--port", strconv.Itoa(port)}
 		}, opts...)
+	return port
 }
 
 // StartRedisWithTLS starts one Redis server that accepts only TLS connections, with a
@@ -172,7 +173,7 @@ func StartRedisWithTLS(tb testing.TB, clientCerts bool) (url string, ca *CA) {
 	if clientCerts {
 		authClients = "yes"
 	}
-	port := hostNetworkServer(tb, "redis (tls)", requireImagesFor(tb).redis, "Ready to accept connections",
+	port, _ := hostNetworkServer(tb, "redis (tls)", requireImagesFor(tb).redis, "Ready to accept connections",
 		func(port int) []string {
 			return []string{"--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
 				"--dir", "/data", "--appendonly", "yes",

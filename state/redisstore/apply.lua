@@ -149,6 +149,7 @@ end
 -- hash outlives its latest record by the retention, with an hour for an instance
 -- whose clock is ahead. An account that goes quiet leaves nothing behind.
 local function keep(KEYS, ARGV, trimmedAt, withEvent, withFact)
+  local legacy = ARGV[19] == '1'
   local retention, now = tonumber(ARGV[4]), tonumber(ARGV[16])
   -- The hour a record is written in, since the Unix epoch: what the trim reads.
   local hour = math.floor(now / 3600)
@@ -180,29 +181,25 @@ local function keep(KEYS, ARGV, trimmedAt, withEvent, withFact)
       pass = began .. ':' .. page[1]
     end
   end
-  local record = {}
-  local function put(field, value)
-    record[#record + 1] = field
-    record[#record + 1] = value
-  end
+  local record, n = {}, 0
   if withEvent then
-    put(ARGV[17], newRecord(ARGV[9], ARGV[19], hour))
+    record[n + 1], record[n + 2], n = ARGV[17], newRecord(ARGV[9], ARGV[19], hour), n + 2
   end
   if withFact then
-    put(ARGV[18], newRecord(ARGV[8], ARGV[19], hour))
+    record[n + 1], record[n + 2], n = ARGV[18], newRecord(ARGV[8], ARGV[19], hour), n + 2
   end
   if cursor ~= '' then
-    put('~', pass)
+    record[n + 1], record[n + 2] = '~', pass
   end
   redis.call('HSET', KEYS[2], unpack(record))
   if newPass then
     -- After the HSET: the hash of a new account exists only now.
     redis.call('EXPIRE', KEYS[2], retention + every + 3600)
   end
-  if ARGV[19] == '1' and withEvent then
+  if legacy and withEvent then
     redis.call('SET', KEYS[6], ARGV[9], 'EX', retention)
   end
-  if ARGV[19] == '1' and withFact then
+  if legacy and withFact then
     redis.call('SET', KEYS[11], ARGV[8], 'EX', retention)
   end
 end

@@ -79,9 +79,8 @@ const Partitions = 16
 // accounts can never make one account's event a duplicate of the other's.
 const keyPrefix = "rf:"
 
-// Partition is the partition an account's keys live in: FNV-1a (32 bits) of the id,
-// modulo Partitions. It is computed inline, without hash/fnv's allocation, for every
-// key of every step; a test holds it to hash/fnv.
+// Partition is the partition an account's keys live in: FNV-1a (32 bits) of the id
+// (internal/fnv1a, which allocates nothing), modulo Partitions.
 func Partition(accountID string) int { return int(fnv1a.Sum32(accountID) % Partitions) }
 
 // tags are the partitions' key prefixes, "rf:{pNN}:", formatted once.
