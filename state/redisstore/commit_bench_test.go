@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +26,16 @@ const commitBatchSize = 250
 // step, and the step script's share of it with what the script's Redis calls took: the
 // store's share of Redis's work without NATS, the decoding or the decisions around it.
 // Run: go test -run '^$' -bench CommitWorkload -benchtime 3x ./state/redisstore/
+//
+// With BENCH_REDIS_URL it runs against that server instead, which it empties
+// (FLUSHALL): for instance a redis-server under valgrind --tool=callgrind, whose count
+// of instructions, unlike a time, does not move with the machine's other load. See
+// deploy/images/callgrind-redis.sh.
 func BenchmarkCommitWorkload(b *testing.B) {
-	srv := testenv.StartRedisForBench(b)
+	srv := &testenv.Redis{URL: os.Getenv("BENCH_REDIS_URL")}
+	if srv.URL == "" {
+		srv = testenv.StartRedisForBench(b)
+	}
 	rdb := srv.Client(b)
 	ctx := context.Background()
 	batches, steps := decidedWorkload(b, 1000)

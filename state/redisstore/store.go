@@ -47,15 +47,19 @@ var applyBatchLua = applyLua + `
 local replies = {}
 local per = tonumber(ARGV[2])
 local at = 3
+-- One table of keys for every step, its step's keys set in place: applyStep keeps no
+-- reference to it, and a table made per step is Lua work Redis's one thread does.
+local keys = {false, false, KEYS[1], KEYS[2], KEYS[3], false, false, KEYS[4], KEYS[5], KEYS[6], false}
 for s = 1, tonumber(ARGV[1]) do
-  local n = tonumber(ARGV[at])
+  local n = number(ARGV[at])
   local k = 6 + (s - 1) * per
-  local keys = {KEYS[k + 1], KEYS[k + 2], KEYS[1], KEYS[2], KEYS[3], false, KEYS[k + 3], KEYS[4], KEYS[5], KEYS[6], false}
+  keys[1], keys[2], keys[7] = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   if per == 5 then
     keys[6], keys[11] = KEYS[k + 4], KEYS[k + 5]
   end
-  local argv = {unpack(ARGV, at + 1, at + n)}
-  local ok, reply = pcall(applyStep, keys, argv)
+  -- The step's arguments are ARGV[at + 1] to ARGV[at + n], read where they are rather
+  -- than copied into a table of their own.
+  local ok, reply = pcall(applyStep, keys, ARGV, at, n)
   if ok then
     replies[s] = reply
   elseif type(reply) == 'table' and reply.err then

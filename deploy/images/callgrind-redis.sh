@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Counts the instructions Redis executes to save the end-to-end bench's workload
+# (state/redisstore's BenchmarkCommitWorkload, one run): the store's Redis side,
+# measured so that two versions of apply.lua can be told apart on a busy machine.
+# A time moves by 5 to 10% from one run to the next here; an instruction count
+# moves by about 0.1%.
+#
+# It runs the redis-server of the test image (refunds-test/redis, the same binary and
+# libraries) on the host under valgrind --tool=callgrind, with the bench's settings
+# but no append-only file, and points the bench at it (BENCH_REDIS_URL).
+#
+# Usage:
+#   deploy/images/callgrind-redis.sh [dir]   dir: a checkout to run the bench from
+#                                            (default: this one), e.g. a git worktree
+#                                            of the commit to compare with
+#
+# Prints the bench's line, Redis's instructions in all (its startup included: about
+# 30 million, some 1,300 per step) and per step, and leaves the profile in
+# $TMPDIR/callgrind-redis.<pid>.out for callgrind_annotate.
+#
+# Needs: valgrind, docker (to export the image's files), go. About 20 s.
+set -euo pipefail
+
+readonly script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly repo_root="$(cd "$script_dir/../.." && pwd)"
+readonly checkout="$(cd "${1:-$repo_root}" && pwd)"
+readonly port=16500
+
+command -v valgrind >/dev/null || { echo "callgrind-redis.sh: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+
+image="$("$script_dir/build.sh" | sed -n 's/^REDIS_IMAGE=//p')"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+container="$(docker create "$image" /redis-server)"
+docker export "$container" | tar -x -C "$work"
+docker rm "$container" >/dev/null
+mkdir -p "$work/data"
+
+out="${TMPDIR:-/tmp}/callgrind-redis.$$.out"
+LD_LIBRARY_PATH="$work/usr/lib/x86_64-linux-gnu:$work/lib/x86_64-linux-gnu" \
+	valgrind --tool=callgrind --callgrind-out-file="$out" \
+	"$work/usr/bin/redis-server" --port "$port" --bind 127.0.0.1 --dir "$work/data" \
+	--appendonly no --save '' --hash-max-listpack-value 512 >"$work/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 1 150); do
+	grep -q 'Ready to accept' "$work/redis.log" && break
+	kill -0 "$redis_pid" 2>/dev/null || { cat "$work/redis.log" >&2; exit 1; }
+	sleep 0.2
+done
+
+bench="$(cd "$checkout" && BENCH_REDIS_URL="redis://127.0.0.1:$port/0" \
+	go test -run '^$' -bench CommitWorkload -benchtime 1x -v ./state/redisstore/ 2>&1)" || { echo "$bench" >&2; kill -INT "$redis_pid"; exit 1; }
+kill -INT "$redis_pid"
+wait "$redis_pid" || true
+
+steps="$(echo "$bench" | sed -n 's/.* \([0-9]\+\) steps of .*/\1/p' | head -1)"
+total="$(callgrind_annotate "$out" 2>/dev/null | sed -n 's/^ *\([0-9,]\+\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)"
+echo "$bench" | grep '^BenchmarkCommitWorkload-'
+echo "Redis executed $total instructions for $steps steps: $((total / steps)) per step (startup included)"
+echo "profile: $out (callgrind_annotate $out)"
