@@ -85,8 +85,15 @@ func (st Step) NextVersion() string {
 	if st.Account == nil {
 		return st.ExpectedVersion
 	}
-	sum := sha256.Sum256([]byte(st.ExpectedVersion + "\x00" + st.Event.EventID))
-	return hex.EncodeToString(sum[:8])
+	// Hashed and encoded in buffers on the stack: a step's next version is asked for
+	// three times on its way (decide, commit, settle), and the concatenation, its bytes
+	// and the hex string were each an allocation.
+	var in [128]byte
+	b := append(append(append(in[:0], st.ExpectedVersion...), 0), st.Event.EventID...)
+	sum := sha256.Sum256(b)
+	var out [16]byte
+	hex.Encode(out[:], sum[:8])
+	return string(out[:])
 }
 
 // Outcome is what a store did with one step.

@@ -194,3 +194,36 @@ func BenchmarkStepWrites(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(changes)), "ns/step")
 	b.Logf("%d of %d steps change their account", len(changes), steps)
 }
+
+// BenchmarkStepArgs builds apply.lua's arguments for every step of the workload, as
+// Commit does for each step of a batch: the account's writes, the digests, the ended
+// cases and the outbound events encoded. It is the Go side of a commit without Redis,
+// with its allocations.
+// Run: go test -run '^$' -bench StepArgs -benchmem ./state/redisstore/
+func BenchmarkStepArgs(b *testing.B) {
+	batches, steps := decidedWorkload(b, 1000)
+	bases := make([][]*state.Account, len(batches))
+	latest := map[string]*state.Account{}
+	for i, batch := range batches {
+		bases[i] = make([]*state.Account, len(batch))
+		for j, st := range batch {
+			bases[i][j] = latest[st.Event.AccountID]
+			if st.Account != nil {
+				latest[st.Event.AccountID] = st.Account
+			}
+		}
+	}
+	var args []any
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, batch := range batches {
+			for j, st := range batch {
+				var err error
+				if args, err = redisstore.StepArgsForTest(args, st, bases[i][j]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps), "ns/step")
+}

@@ -116,3 +116,16 @@ func StepWritesForTest(base, next *state.Account) error {
 	_, _, err := writesFor(&onRedis{account: base}, next)
 	return err
 }
+
+// StepArgsForTest builds a step's arguments to apply.lua into args (emptied first) as
+// Commit does once every layout upgrade is done, from base, cached field by field (nil
+// for an account not cached), and returns them.
+func StepArgsForTest(args []any, st state.Step, base *state.Account) ([]any, error) {
+	records := recordsArgs{retention: any("3024000"), now: any("1796601600"), format: shortRecords, endedCasesInAccounts: true}
+	var cached *onRedis
+	if base != nil {
+		cached = &onRedis{account: base}
+	}
+	args, _, _, err := appendStepArgs(args[:0], st, 0, records, cached)
+	return args, err
+}

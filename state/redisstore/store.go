@@ -724,8 +724,8 @@ func (s *Store) Commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepResult, error) {
 	now := s.now()
 	records := recordsArgs{
-		retention: strconv.FormatInt(int64(s.retention/time.Second), 10),
-		now:       strconv.FormatInt(now.Unix(), 10),
+		retention: any(strconv.FormatInt(int64(s.retention/time.Second), 10)),
+		now:       any(strconv.FormatInt(now.Unix(), 10)),
 	}
 	records.legacy, records.format = s.recordLayout(now)
 	records.kindsApart = now.Before(s.kindsInScoresFrom)
@@ -1068,9 +1068,11 @@ func isErrorReply(err error) bool {
 // recordsArgs are how a batch's steps write their idempotency records (apply.lua's
 // ARGV[4], [16] and [19]).
 type recordsArgs struct {
-	retention string // seconds
-	now       string // unix seconds
-	legacy    bool   // the older layout's records may exist: read and write them too
+	// retention (seconds) and now (unix seconds) are strings, held as apply.lua's
+	// arguments: boxed once per commit, not once per step.
+	retention any
+	now       any
+	legacy    bool // the older layout's records may exist: read and write them too
 	format    recordFormat
 	// kindsApart: the kinds of deadlines are kept in their hash too, which an instance
 	// of the version before, reading no kind from a score, may still read.
@@ -1121,7 +1123,9 @@ func recordedDigest(digest, missing string, format recordFormat) (string, error)
 // will hold them (but for their positions); base is the account Redis holds at the
 // step's expected version when it is known field by field, else nil.
 func appendStepArgs(args []any, st state.Step, partition int, records recordsArgs, base *onRedis) (_ []any, core string, outbound []state.OutboxEntry, err error) {
-	mode := ""
+	// The flags are held as any from the start: a constant string so held costs no
+	// allocation, while a string variable is boxed anew for every step it is passed in.
+	var mode any = ""
 	var writes accountWrites
 	if st.Account != nil {
 		if writes, core, err = writesFor(base, st.Account); err != nil {
@@ -1140,7 +1144,7 @@ func appendStepArgs(args []any, st state.Step, partition int, records recordsArg
 		}
 		retention = "0"
 	}
-	layout := ""
+	var layout any = ""
 	switch {
 	case records.legacy:
 		layout = "1"
@@ -1160,7 +1164,7 @@ func appendStepArgs(args []any, st state.Step, partition int, records recordsArg
 			deadline = strconv.FormatInt(st.NextDeadline.UnixMilli(), 10) + ":" + st.NextDeadlineKind
 		}
 	}
-	fired := "0"
+	var fired any = "0"
 	if st.Fired {
 		fired = "1"
 	}
@@ -1176,7 +1180,7 @@ func appendStepArgs(args []any, st state.Step, partition int, records recordsArg
 			moves = append(moves, c.Kind+"/"+c.Previous+">"+c.Kind+"/"+c.Status)
 		}
 	}
-	kindsApart, endedCasesInAccount := "0", "0"
+	var kindsApart, endedCasesInAccount any = "0", "0"
 	if records.kindsApart {
 		kindsApart = "1"
 	}
