@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/payinfra/refunds/internal/connect"
 )
 
 // Redis is a redis-server with append-only persistence (appendonly yes, the
@@ -82,6 +84,8 @@ func (r *Redis) Client(tb testing.TB) *redis.Client {
 	if err != nil {
 		tb.Fatalf("testenv: redis url %s: %v", r.URL, err)
 	}
+	// As refundd's clients speak (connect.DefaultRedisProtocol).
+	opts.Protocol = connect.DefaultRedisProtocol
 	c := redis.NewClient(opts)
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
