@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/payinfra/refunds/consumers"
+	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/producers"
 	"github.com/payinfra/refunds/state/redisstore"
@@ -78,6 +79,9 @@ func newEnv(s *scope, aof aofMode) *env {
 	if err != nil {
 		s.Fatal(err)
 	}
+	// The loops speak to Redis as refundd does, so the protocol is no part of the
+	// difference between them.
+	opts.Protocol = connect.DefaultRedisProtocol
 	e.rdb = redis.NewClient(opts)
 	s.Cleanup(func() { _ = e.rdb.Close() })
 	if given {
