@@ -177,6 +177,26 @@ func TestOriginalRouteWindowsFollowTheBankTable(t *testing.T) {
 	}
 }
 
+// An outbound event's id is its Nats-Msg-Id, and a cause decided again after an
+// upgrade must publish under the ids the version before gave it, or JetStream would
+// not drop the repeat: the derivation never changes (these were computed at 503cc65).
+func TestOutboundIDsAreTheSameFromVersionToVersion(t *testing.T) {
+	long := "evt-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789"
+	for _, c := range []struct {
+		account, cause string
+		n              int
+		want           string
+	}{
+		{"acct-1", "evt-1", 0, "rf-99e66696ab6c238810338517-0"},
+		{"acct-42", "", 12, "rf-952ab1688e1aa49393bbafe3-12"},
+		{"acct-9", long, 3, "rf-c1ad11e6d4cd12aed94bb438-3"},
+	} {
+		if got := state.OutboundID(c.account, c.cause, c.n); got != c.want {
+			t.Errorf("OutboundID(%q, %q, %d) = %s, want %s", c.account, c.cause, c.n, got, c.want)
+		}
+	}
+}
+
 func TestTwoAccountsNeverShareAnOutboundIDEvenWhenTheirCausesDo(t *testing.T) {
 	if state.OutboundID("acct-1", "evt-1", 0) == state.OutboundID("acct-2", "evt-1", 0) {
 		t.Fatal("the same cause id on two accounts gives the same outbound id, so JetStream would drop one")
