@@ -4,19 +4,21 @@
 -- applyStep's; applyBatchLua (store.go) calls it for each step of a batch. A step's
 -- arguments stay where the batch call's ARGV holds them: ARGV[k] below is ARGV[o + k]
 -- in the code, o being where the step's arguments begin, and n how many there are.
+-- What is the same for every step of a batch (BATCH below) comes once, in the batch
+-- call's first arguments, and applyStep takes it as its own arguments.
 --
 -- KEYS[1] account hash   KEYS[2] the account's idempotency records (hash)   KEYS[3] outbox stream
 -- KEYS[4] pending deadlines: each account's earliest timer, any kind (sorted set, score = deadline in unix ms,
 --         its fraction the timer's kind: see kindInScore)
 -- KEYS[5] claimed deadlines (sorted set, score = claim lease expiry)
--- KEYS[6] the event's record in the older layout, a key of its own (only when ARGV[19] = "1")
+-- KEYS[6] the event's record in the older layout, a key of its own (only when BATCH layout = "1")
 -- KEYS[7] the account's ended cases kept apart (hash: case id -> case), as versions
 --         before kept them all: see keepEnded
 -- KEYS[8] the kind of each account's pending deadline, as versions before kept it apart
---         (hash: account id -> kind); written while ARGV[20] = "1"
+--         (hash: account id -> kind); written while BATCH kindsApart
 -- KEYS[9] pending deadlines by kind (hash: kind -> count), for the metrics
 -- KEYS[10] cases by kind and status (hash: "kind/status" -> count), for the metrics
--- KEYS[11] the fact's record in the older layout (only when ARGV[19] = "1"; KEYS[6]
+-- KEYS[11] the fact's record in the older layout (only when BATCH layout = "1"; KEYS[6]
 --          stands in when the event announces no fact)
 -- ARGV[1] version the decision was made on ("" for a new account)
 -- ARGV[2] version to store
@@ -41,19 +43,19 @@
 --          alone as the previous status of a case just opened), "" none
 -- ARGV[14] n, the number of ended cases to keep
 -- ARGV[15] d, the number of account fields to delete
--- ARGV[16] now, in unix seconds: when the step's records are written
--- ARGV[17] the event's field in KEYS[2]   ARGV[18] the fact's field there, "" none
--- ARGV[19] "1" while records of the older layout (a key per record) may exist: they are
---          read, and written too, so an instance of the older version still finds
---          what this one applied; "c" when records are written compact, "s" short (see
---          newRecord)
--- ARGV[20] "1" while an instance of the version before may run: the kinds of deadlines
---         are kept in KEYS[8] too, which it reads
--- ARGV[21] "1" when ended cases may be kept in the account's hash: no instance of a
---         version that cannot read such an account may still run
--- ARGV[22 ...] n (case id, case) pairs, then k (field, value) pairs of the account,
+-- ARGV[16] the event's field in KEYS[2]   ARGV[17] the fact's field there, "" none
+-- ARGV[18 ...] n (case id, case) pairs, then k (field, value) pairs of the account,
 --          then d fields to delete from it, then outbound events as (id, subject, body)
 --          triples
+-- BATCH now: unix seconds (a number), when the steps' records are written
+-- BATCH layout: "1" while records of the older layout (a key per record) may exist:
+--          they are read, and written too, so an instance of the older version still
+--          finds what this one applied; "c" when records are written compact, "s"
+--          short (see newRecord)
+-- BATCH kindsApart: true while an instance of the version before may run: the kinds of
+--          deadlines are kept in KEYS[8] too, which it reads
+-- BATCH endedInAccount: true when ended cases may be kept in the account's hash: no
+--          instance of a version that cannot read such an account may still run
 --
 -- An outbox entry has the fields id, subject, body, and traceparent and tracestate
 -- only when they are not empty: an entry without them (as every entry written before
@@ -72,9 +74,9 @@ local floor, min, max, ceil = math.floor, math.min, math.max, math.ceil
 --
 -- Short (11 bytes): the digest's first 8 bytes (packed in Go from its first 16 hex
 -- digits) and the hour in 3 bytes, big-endian (good until the year 3883). Written only
--- once no instance of a version that cannot read it may still run (ARGV[19] "s").
+-- once no instance of a version that cannot read it may still run (BATCH layout "s").
 -- Compact (15 bytes): the whole digest, 12 bytes, and the hour; what the version before
--- writes (ARGV[19] "c"), and this one for a day after its upgrade. Text: the digest,
+-- writes (BATCH layout "c"), and this one for a day after its upgrade. Text: the digest,
 -- ':' and the hour in digits, 31 bytes for a digest in hex; "1" and "-" (no digest
 -- known) are always text. A text record is never 11 or 15 bytes long: that would take
 -- a digest of 4 or 8 characters, which the store never sends.
@@ -171,9 +173,9 @@ end
 -- every write comes less than a fifth after that (or begins a pass itself), so the
 -- hash outlives its latest record by the retention, with an hour for an instance
 -- whose clock is ahead. An account that goes quiet leaves nothing behind.
-local function keep(KEYS, ARGV, o, trimmedAt, withEvent, withFact)
-  local legacy = ARGV[o + 19] == '1'
-  local retention, now = number(ARGV[o + 4]), number(ARGV[o + 16])
+local function keep(KEYS, ARGV, o, now, layout, trimmedAt, withEvent, withFact)
+  local legacy = layout == '1'
+  local retention = number(ARGV[o + 4])
   -- The hour a record is written in, since the Unix epoch: what the trim reads.
   local hour = floor(now / 3600)
   local every = max(1, floor(retention / 5))
@@ -206,10 +208,10 @@ local function keep(KEYS, ARGV, o, trimmedAt, withEvent, withFact)
   end
   local record, n = {}, 0
   if withEvent then
-    record[n + 1], record[n + 2], n = ARGV[o + 17], newRecord(ARGV[o + 9], ARGV[o + 19], hour), n + 2
+    record[n + 1], record[n + 2], n = ARGV[o + 16], newRecord(ARGV[o + 9], layout, hour), n + 2
   end
   if withFact then
-    record[n + 1], record[n + 2], n = ARGV[o + 18], newRecord(ARGV[o + 8], ARGV[o + 19], hour), n + 2
+    record[n + 1], record[n + 2], n = ARGV[o + 17], newRecord(ARGV[o + 8], layout, hour), n + 2
   end
   if cursor ~= '' then
     record[n + 1], record[n + 2] = '~', pass
@@ -246,11 +248,11 @@ local function keepEnded(KEYS, endedInAccount, id, body)
   end
 end
 -- applyStep is one step: its arguments are ARGV[o + 1] to ARGV[o + n] (see the header).
-local function applyStep(KEYS, ARGV, o, n)
+local function applyStep(KEYS, ARGV, o, n, now, layout, kindsApart, endedInAccount)
   local remember = ARGV[o + 4] ~= '0'
   local fact = ARGV[o + 8] ~= ''
-  local legacy = ARGV[o + 19] == '1'
-  local eventField, factField = ARGV[o + 17], ARGV[o + 18]
+  local legacy = layout == '1'
+  local eventField, factField = ARGV[o + 16], ARGV[o + 17]
   -- Both records, and when the account's records were last trimmed, in one call: each
   -- call from a script costs.
   local seen, counted, trimmedAt = false, false, false
@@ -280,7 +282,7 @@ local function applyStep(KEYS, ARGV, o, n)
       end
       -- The same fact under another event id: counted already. The event id is
       -- remembered so its redeliveries stop here at once.
-      keep(KEYS, ARGV, o, trimmedAt, true, false)
+      keep(KEYS, ARGV, o, now, layout, trimmedAt, true, false)
       return 'DUPLICATE'
     end
   end
@@ -289,7 +291,7 @@ local function applyStep(KEYS, ARGV, o, n)
     return 'CONFLICT'
   end
   local closed, fields, deleted = number(ARGV[o + 14]), number(ARGV[o + 10]), number(ARGV[o + 15])
-  local first = 22 + 2 * closed
+  local first = 18 + 2 * closed
   if ARGV[o + 3] ~= '' then
     if ARGV[o + 3] == '!' then
       -- Every field but the ended cases kept in the hash, which are not part of the
@@ -318,7 +320,7 @@ local function applyStep(KEYS, ARGV, o, n)
     end
   end
   if remember or fact then
-    keep(KEYS, ARGV, o, trimmedAt, remember, fact)
+    keep(KEYS, ARGV, o, now, layout, trimmedAt, remember, fact)
   end
   if ARGV[o + 5] ~= '' then
     local at, kind = match(ARGV[o + 5], '^(%d*):?(.*)$')
@@ -355,7 +357,7 @@ local function applyStep(KEYS, ARGV, o, n)
         call('HINCRBY', KEYS[9], kind, 1)
       end
     end
-    if ARGV[o + 20] == '1' and kind ~= '' then
+    if kindsApart and kind ~= '' then
       call('HSET', KEYS[8], ARGV[o + 7], kind)
     else
       call('HDEL', KEYS[8], ARGV[o + 7])
@@ -373,8 +375,7 @@ local function applyStep(KEYS, ARGV, o, n)
       call('HINCRBY', KEYS[10], to, 1)
     end
   end
-  local endedInAccount = ARGV[o + 21] == '1'
-  for i = 22, 21 + 2 * closed, 2 do
+  for i = 18, 17 + 2 * closed, 2 do
     keepEnded(KEYS, endedInAccount, ARGV[o + i], ARGV[o + i + 1])
   end
   local traceparent, tracestate = ARGV[o + 11], ARGV[o + 12]

@@ -38,15 +38,18 @@ var claimLua string
 // idempotency records, its ended cases), followed while the older layout's records may
 // exist by the two of those (KEYS[6] and [11] there): the same six keys for every step
 // would only be sent and read again. ARGV[1] is the number of steps, ARGV[2] the
-// number of keys of each (3 or 5), then for each step its count of arguments and the
-// arguments. Each step runs as applyStep alone would, in order, so a step decides on
+// number of keys of each (3 or 5), ARGV[3] to [6] what apply.lua calls BATCH, the same
+// for every step (now, the records' layout, and "1" or "0" for kindsApart and
+// endedInAccount: recordsArgs.batch), then for each step its count of arguments and
+// the arguments. Each step runs as applyStep alone would, in order, so a step decides on
 // what the earlier ones wrote (a later step of the same account conflicts when an
 // earlier one did not save), and an error in one step is that step's reply: the others
 // go on, as they did when each step was its own call.
 var applyBatchLua = applyLua + `
 local replies = {}
 local per = tonumber(ARGV[2])
-local at = 3
+local now, layout, kindsApart, endedInAccount = tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1', ARGV[6] == '1'
+local at = 7
 -- One table of keys for every step, its step's keys set in place: applyStep keeps no
 -- reference to it, and a table made per step is Lua work Redis's one thread does.
 local keys = {false, false, KEYS[1], KEYS[2], KEYS[3], false, false, KEYS[4], KEYS[5], KEYS[6], false}
@@ -59,7 +62,7 @@ for s = 1, tonumber(ARGV[1]) do
   end
   -- The step's arguments are ARGV[at + 1] to ARGV[at + n], read where they are rather
   -- than copied into a table of their own.
-  local ok, reply = pcall(applyStep, keys, ARGV, at, n)
+  local ok, reply = pcall(applyStep, keys, ARGV, at, n, now, layout, kindsApart, endedInAccount)
   if ok then
     replies[s] = reply
   elseif type(reply) == 'table' and reply.err then
@@ -736,6 +739,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	if records.legacy {
 		keysPerStep = 5
 	}
+	batchArgs := records.batch()
 	idx := indexWritesOf(steps)
 	pipe := s.rdb.Pipeline()
 	// The case index and the holder's additions go before every step, so a crash in
@@ -789,7 +793,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 		}
 		c := calls[p]
 		if c == nil {
-			c = &call{args: append(callArgs.get(), 0, keysPerStep), keys: append(callKeys.get(),
+			c = &call{args: append(append(callArgs.get(), 0, keysPerStep), batchArgs[:]...), keys: append(callKeys.get(),
 				outboxKey(p), timersDueKey(p), timersClaimedKey(p), timerKindsKey(p), timerCountsKey(p), caseCountsKey(p),
 			)}
 			calls[p] = c
@@ -1066,7 +1070,7 @@ func isErrorReply(err error) bool {
 }
 
 // recordsArgs are how a batch's steps write their idempotency records (apply.lua's
-// ARGV[4], [16] and [19]).
+// ARGV[4] and BATCH now and layout), and which compatibility writes they make.
 type recordsArgs struct {
 	// retention (seconds) and now (unix seconds) are strings, held as apply.lua's
 	// arguments: boxed once per commit, not once per step.
@@ -1081,6 +1085,28 @@ type recordsArgs struct {
 	// no instance of the version before, unable to read such an account, may still
 	// read.
 	endedCasesInAccounts bool
+}
+
+// batch is apply.lua's BATCH, the batch call's ARGV[3] to [6]: now, the records'
+// layout, kindsApart and endedInAccount.
+func (r recordsArgs) batch() [4]any {
+	var layout any = ""
+	switch {
+	case r.legacy:
+		layout = "1"
+	case r.format == compactRecords:
+		layout = "c"
+	case r.format == shortRecords:
+		layout = "s"
+	}
+	var kindsApart, endedCasesInAccounts any = "0", "0"
+	if r.kindsApart {
+		kindsApart = "1"
+	}
+	if r.endedCasesInAccounts {
+		endedCasesInAccounts = "1"
+	}
+	return [4]any{r.now, layout, kindsApart, endedCasesInAccounts}
 }
 
 // digestLen and packedDigestLen are a digest's length in hex (events.Event.Digests)
@@ -1144,15 +1170,6 @@ func appendStepArgs(args []any, st state.Step, partition int, records recordsArg
 		}
 		retention = "0"
 	}
-	var layout any = ""
-	switch {
-	case records.legacy:
-		layout = "1"
-	case records.format == compactRecords:
-		layout = "c"
-	case records.format == shortRecords:
-		layout = "s"
-	}
 	digest, err := recordedDigest(st.Digest, "1", records.format)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("account %s event %s: %w", st.Event.AccountID, st.Event.EventID, err)
@@ -1180,13 +1197,6 @@ func appendStepArgs(args []any, st state.Step, partition int, records recordsArg
 			moves = append(moves, c.Kind+"/"+c.Previous+">"+c.Kind+"/"+c.Status)
 		}
 	}
-	var kindsApart, endedCasesInAccount any = "0", "0"
-	if records.kindsApart {
-		kindsApart = "1"
-	}
-	if records.endedCasesInAccounts {
-		endedCasesInAccount = "1"
-	}
 	args = append(args,
 		st.ExpectedVersion,
 		st.NextVersion(),
@@ -1203,12 +1213,8 @@ func appendStepArgs(args []any, st state.Step, partition int, records recordsArg
 		strings.Join(moves, " "),
 		len(st.ClosedCases),
 		len(writes.del),
-		records.now,
 		eventField(st.Event.EventID),
 		factField(st.Fact),
-		layout,
-		kindsApart,
-		endedCasesInAccount,
 	)
 	for _, c := range st.ClosedCases {
 		encoded, err := encodeEndedCase(c, !records.legacy)
