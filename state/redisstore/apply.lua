@@ -65,7 +65,7 @@
 -- lookups by name each time, and a step makes dozens (2% of Redis's instructions for
 -- a batch, counted with deploy/images/callgrind-redis.sh).
 local call = redis.call
-local match, sub, char, byte, format = string.match, string.sub, string.char, string.byte, string.format
+local match, find, sub, char, byte, format = string.match, string.find, string.sub, string.char, string.byte, string.format
 local floor, min, max, ceil = math.floor, math.min, math.max, math.ceil
 
 -- The helpers come first, outside the step: they are made once per call of the batch
@@ -80,9 +80,15 @@ local floor, min, max, ceil = math.floor, math.min, math.max, math.ceil
 -- ':' and the hour in digits, 31 bytes for a digest in hex; "1" and "-" (no digest
 -- known) are always text. A text record is never 11 or 15 bytes long: that would take
 -- a digest of 4 or 8 characters, which the store never sends.
+--
+-- The hour's 3 bytes are made once per hour seen: a batch's steps share their hour.
+local packedHour, packedHourOf = '', -1
 local function newRecord(digest, format, hour)
   if (format == 's' and #digest == 8) or (format == 'c' and #digest == 12) then
-    return digest .. char(floor(hour / 65536) % 256, floor(hour / 256) % 256, hour % 256)
+    if hour ~= packedHourOf then
+      packedHour, packedHourOf = char(floor(hour / 65536) % 256, floor(hour / 256) % 256, hour % 256), hour
+    end
+    return digest .. packedHour
   end
   return digest .. ':' .. hour
 end
@@ -182,8 +188,14 @@ local function keep(KEYS, ARGV, o, now, layout, trimmedAt, withEvent, withFact)
   local hours = ceil(retention / 3600) + 1
   local began, cursor = nil, ''
   if trimmedAt then
-    local b, c = match(trimmedAt, '^(%d+):?(%d*)$')
-    began, cursor = number(b), c or ''
+    -- "<began>" or "<began>:<cursor>", found without a pattern: most steps come
+    -- between passes, where it is the time alone.
+    local colon = find(trimmedAt, ':', 1, true)
+    if colon then
+      began, cursor = number(sub(trimmedAt, 1, colon - 1)), sub(trimmedAt, colon + 1)
+    else
+      began = number(trimmedAt)
+    end
   end
   local newPass = not began or now - began >= every
   if newPass then
@@ -206,17 +218,29 @@ local function keep(KEYS, ARGV, o, now, layout, trimmedAt, withEvent, withFact)
       pass = began .. ':' .. page[1]
     end
   end
-  local record, n = {}, 0
-  if withEvent then
-    record[n + 1], record[n + 2], n = ARGV[o + 16], newRecord(ARGV[o + 9], layout, hour), n + 2
-  end
-  if withFact then
-    record[n + 1], record[n + 2], n = ARGV[o + 17], newRecord(ARGV[o + 8], layout, hour), n + 2
-  end
-  if cursor ~= '' then
+  -- One HSET, its arguments named rather than gathered in a table: between passes
+  -- (no cursor), a step writes the event's record, the fact's, or both.
+  local eventRecord = withEvent and newRecord(ARGV[o + 9], layout, hour)
+  local factRecord = withFact and newRecord(ARGV[o + 8], layout, hour)
+  if cursor == '' then
+    if withEvent and withFact then
+      call('HSET', KEYS[2], ARGV[o + 16], eventRecord, ARGV[o + 17], factRecord)
+    elseif withEvent then
+      call('HSET', KEYS[2], ARGV[o + 16], eventRecord)
+    else
+      call('HSET', KEYS[2], ARGV[o + 17], factRecord)
+    end
+  else
+    local record, n = {}, 0
+    if withEvent then
+      record[n + 1], record[n + 2], n = ARGV[o + 16], eventRecord, n + 2
+    end
+    if withFact then
+      record[n + 1], record[n + 2], n = ARGV[o + 17], factRecord, n + 2
+    end
     record[n + 1], record[n + 2] = '~', pass
+    call('HSET', KEYS[2], unpack(record))
   end
-  call('HSET', KEYS[2], unpack(record))
   if newPass then
     -- After the HSET: the hash of a new account exists only now.
     call('EXPIRE', KEYS[2], retention + every + 3600)
