@@ -13,6 +13,7 @@ import (
 
 	"github.com/payinfra/refunds/consumers"
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
@@ -49,7 +50,7 @@ func (s *lockstepStore) Load(ctx context.Context, ids []string, refs []state.Eve
 func TestTwoRunnersFiringTheSameDeadlineTogetherReleaseTheReserveOnce(t *testing.T) {
 	for name, rdb := range map[string]func(t *testing.T) *redis.Client{
 		"miniredis": func(t *testing.T) *redis.Client {
-			return redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+			return redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr(), Protocol: connect.DefaultRedisProtocol})
 		},
 		"redis-server": func(t *testing.T) *redis.Client { return testenv.StartRedis(t).Client(t) },
 	} {
@@ -179,7 +180,7 @@ func (h *holdLog) Commit(ctx context.Context, steps []state.Step) ([]state.StepR
 // goroutine: it holds the relay's handed events while it saves, and has what it
 // saved read from the outbox before them.
 func TestTheTimerRunnerHoldsHandedEventsWhileItSaves(t *testing.T) {
-	client := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	client := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr(), Protocol: connect.DefaultRedisProtocol})
 	t.Cleanup(func() { _ = client.Close() })
 	store := testenv.PreparedStore(t, client)
 	rules := state.DefaultRules()

@@ -17,6 +17,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
@@ -120,7 +121,7 @@ func simRun(t *testing.T, seed uint64, history []events.Event, withFaults bool, 
 		instances = 2
 	}
 	for range instances {
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), Protocol: connect.DefaultRedisProtocol})
 		t.Cleanup(func() { _ = rdb.Close() })
 		clients = append(clients, rdb)
 		store := redisstore.New(rdb)

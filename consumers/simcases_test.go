@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/internal/workload"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
@@ -59,7 +60,7 @@ func simCases(t *testing.T, seed uint64, faults map[string]int) {
 	var runners []*Countdowns
 	var stores []*redisstore.Store
 	for range 2 {
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), Protocol: connect.DefaultRedisProtocol})
 		t.Cleanup(func() { _ = rdb.Close() })
 		store := redisstore.New(rdb)
 		if err := store.Prepare(context.Background()); err != nil {

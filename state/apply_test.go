@@ -197,6 +197,31 @@ func TestOutboundIDsAreTheSameFromVersionToVersion(t *testing.T) {
 	}
 }
 
+// A step's next version names the write (see Step.NextVersion): an instance of the
+// version before and one of this version, deciding the same event on the same
+// version, must name the same write, or a batch's later steps of the account would
+// conflict with what the other saved. The golden values are the derivation at 503cc65
+// (sha256 of the version, a zero byte and the event id; 16 hex digits), one of them
+// with an event id longer than the buffer NextVersion hashes on the stack.
+func TestANextVersionIsTheSameFromVersionToVersion(t *testing.T) {
+	opened := state.NewAccount("acct-1")
+	for _, c := range []struct{ expected, eventID, want string }{
+		{"", "evt-1", "8f30a6d802df8111"},
+		{"0123456789abcdef", "evt-42", "3e5c6747e515b237"},
+		{"0123456789abcdef01234567", strings.Repeat("evt-0123456789", 12), "83cac91f1b683b5b"},
+	} {
+		st := state.Step{ExpectedVersion: c.expected, Account: &opened}
+		st.Event.EventID = c.eventID
+		if got := st.NextVersion(); got != c.want {
+			t.Errorf("NextVersion after %q for %q = %s, want %s", c.expected, c.eventID, got, c.want)
+		}
+	}
+	unchanged := state.Step{ExpectedVersion: "0123456789abcdef"}
+	if got := unchanged.NextVersion(); got != "0123456789abcdef" {
+		t.Errorf("a step that changes no account keeps its version, got %s", got)
+	}
+}
+
 func TestTwoAccountsNeverShareAnOutboundIDEvenWhenTheirCausesDo(t *testing.T) {
 	if state.OutboundID("acct-1", "evt-1", 0) == state.OutboundID("acct-2", "evt-1", 0) {
 		t.Fatal("the same cause id on two accounts gives the same outbound id, so JetStream would drop one")

@@ -12,13 +12,14 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
 )
 
 func TestEndedCasesApartMovesEveryEndedCaseOutOfItsAccountAndSaysHowMany(t *testing.T) {
 	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), Protocol: connect.DefaultRedisProtocol})
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx := context.Background()
 	store := redisstore.New(rdb)

@@ -13,6 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/payinfra/refunds/internal/connect"
 )
 
 // StartRedisCluster starts a Redis Cluster of masters nodes (no replicas), each in its
@@ -85,7 +87,7 @@ func StartRedisCluster(tb testing.TB, masters int) *redis.ClusterClient {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Protocol: connect.DefaultRedisProtocol})
 	tb.Cleanup(func() { _ = client.Close() })
 	return client
 }

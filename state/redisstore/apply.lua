@@ -3,7 +3,8 @@
 -- the state is decided in Go and passed whole. The keys and arguments below are
 -- applyStep's; applyBatchLua (store.go) calls it for each step of a batch. A step's
 -- arguments stay where the batch call's ARGV holds them: ARGV[k] below is ARGV[o + k]
--- in the code, o being where the step's arguments begin, and n how many there are.
+-- in the code, o being the position of the step's count of arguments, and n that
+-- count.
 -- What is the same for every step of a batch (BATCH below) comes once, in the batch
 -- call's first arguments, and applyStep takes it as its own arguments.
 --
@@ -41,10 +42,10 @@
 -- ARGV[12] its tracestate, "" none
 -- ARGV[13] the step's case moves, space-separated "kind/previous>kind/status" ("kind/"
 --          alone as the previous status of a case just opened), "" none
--- ARGV[14] n, the number of ended cases to keep
+-- ARGV[14] c, the number of ended cases to keep
 -- ARGV[15] d, the number of account fields to delete
 -- ARGV[16] the event's field in KEYS[2]   ARGV[17] the fact's field there, "" none
--- ARGV[18 ...] n (case id, case) pairs, then k (field, value) pairs of the account,
+-- ARGV[18 ...] c (case id, case) pairs, then k (field, value) pairs of the account,
 --          then d fields to delete from it, then outbound events as (id, subject, body)
 --          triples
 -- BATCH now: unix seconds (a number), when the steps' records are written
@@ -83,8 +84,8 @@ local floor, min, max, ceil = math.floor, math.min, math.max, math.ceil
 --
 -- The hour's 3 bytes are made once per hour seen: a batch's steps share their hour.
 local packedHour, packedHourOf = '', -1
-local function newRecord(digest, format, hour)
-  if (format == 's' and #digest == 8) or (format == 'c' and #digest == 12) then
+local function newRecord(digest, layout, hour)
+  if (layout == 's' and #digest == 8) or (layout == 'c' and #digest == 12) then
     if hour ~= packedHourOf then
       packedHour, packedHourOf = char(floor(hour / 65536) % 256, floor(hour / 256) % 256, hour % 256), hour
     end
@@ -128,10 +129,11 @@ local function sameDigest(recorded, given)
   return recorded == given
 end
 -- number is tonumber, remembered for the call: a batch's steps bring the same few
--- strings again and again (their counts of fields, the retention, the time), and
--- tonumber converts with strtod, twice (Lua 5.1's tonumber asks whether it is a number,
--- then converts): 6% of Redis's instructions for a batch, counted with
--- deploy/images/callgrind-redis.sh, against a table lookup.
+-- strings again and again (their counts of arguments and fields, the retention, when
+-- their records were last trimmed), and tonumber converts with strtod, twice (Lua
+-- 5.1's tonumber asks whether it is a number, then converts): 6.5% of Redis's
+-- instructions for a batch, counted with deploy/images/callgrind-redis.sh, against a
+-- table lookup.
 local numbers = {}
 local function number(s)
   local v = numbers[s]

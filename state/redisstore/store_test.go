@@ -19,6 +19,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/payinfra/refunds/events"
+	"github.com/payinfra/refunds/internal/connect"
 	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
 	"github.com/payinfra/refunds/state/redisstore"
@@ -34,7 +35,7 @@ func forEachRedis(t *testing.T, suite func(t *testing.T, s *redisstore.Store)) {
 func forEachEmptyRedis(t *testing.T, suite func(t *testing.T, rdb *redis.Client)) {
 	t.Run("miniredis", func(t *testing.T) {
 		mr := miniredis.RunT(t)
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), Protocol: connect.DefaultRedisProtocol})
 		t.Cleanup(func() { _ = rdb.Close() })
 		suite(t, rdb)
 	})
