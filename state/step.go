@@ -86,8 +86,9 @@ func (st Step) NextVersion() string {
 		return st.ExpectedVersion
 	}
 	// Hashed and encoded in buffers on the stack: a step's next version is asked for
-	// three times on its way (decide, commit, settle), and the concatenation, its bytes
-	// and the hex string were each an allocation.
+	// on its way by the intake (to chain the batch's next step of the account) and by
+	// the store's commit, and the concatenation, its bytes and the hex string were
+	// each an allocation.
 	var in [128]byte
 	b := append(append(append(in[:0], st.ExpectedVersion...), 0), st.Event.EventID...)
 	sum := sha256.Sum256(b)

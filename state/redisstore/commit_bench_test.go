@@ -166,21 +166,20 @@ func decidedWorkload(tb testing.TB, n int) (batches [][]state.Step, steps int) {
 // Run: go test -run '^$' -bench StepWrites ./state/redisstore/
 func BenchmarkStepWrites(b *testing.B) {
 	batches, steps := decidedWorkload(b, 1000)
+	bases := accountsBefore(batches)
 	type change struct{ base, next *state.Account }
 	var changes []change
-	latest := map[string]*state.Account{}
-	for _, batch := range batches {
-		for _, st := range batch {
+	for i, batch := range batches {
+		for j, st := range batch {
 			if st.Account == nil {
 				continue
 			}
-			base := latest[st.Event.AccountID]
+			base := bases[i][j]
 			if base == nil {
 				fresh := state.NewAccount(st.Event.AccountID)
 				base = &fresh
 			}
 			changes = append(changes, change{base, st.Account})
-			latest[st.Event.AccountID] = st.Account
 		}
 	}
 	b.ReportAllocs()
@@ -202,17 +201,7 @@ func BenchmarkStepWrites(b *testing.B) {
 // Run: go test -run '^$' -bench StepArgs -benchmem ./state/redisstore/
 func BenchmarkStepArgs(b *testing.B) {
 	batches, steps := decidedWorkload(b, 1000)
-	bases := make([][]*state.Account, len(batches))
-	latest := map[string]*state.Account{}
-	for i, batch := range batches {
-		bases[i] = make([]*state.Account, len(batch))
-		for j, st := range batch {
-			bases[i][j] = latest[st.Event.AccountID]
-			if st.Account != nil {
-				latest[st.Event.AccountID] = st.Account
-			}
-		}
-	}
+	bases := accountsBefore(batches)
 	var args []any
 	b.ReportAllocs()
 	for b.Loop() {
@@ -226,4 +215,21 @@ func BenchmarkStepArgs(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps), "ns/step")
+}
+
+// accountsBefore is, for each step of batches, the account as the steps before it left
+// it (nil before the account's first change): what Redis holds when it is saved.
+func accountsBefore(batches [][]state.Step) [][]*state.Account {
+	bases := make([][]*state.Account, len(batches))
+	latest := map[string]*state.Account{}
+	for i, batch := range batches {
+		bases[i] = make([]*state.Account, len(batch))
+		for j, st := range batch {
+			bases[i][j] = latest[st.Event.AccountID]
+			if st.Account != nil {
+				latest[st.Event.AccountID] = st.Account
+			}
+		}
+	}
+	return bases
 }

@@ -126,6 +126,6 @@ func StepArgsForTest(args []any, st state.Step, base *state.Account) ([]any, err
 	if base != nil {
 		cached = &onRedis{account: base}
 	}
-	args, _, _, err := appendStepArgs(args[:0], st, 0, records, cached)
+	args, _, _, err := appendStepArgs(args[:0], st, st.NextVersion(), 0, records, cached)
 	return args, err
 }

@@ -768,7 +768,8 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 	// conflicts (its expected version is never stored), so assuming the earlier ones
 	// saved is safe.
 	inBatch := make(map[string]*onRedis)
-	cores := make([]string, len(steps)) // each step's "c" field, to cache once saved
+	// Each step's account as it is saved, to cache once the reply says so.
+	saved := make([]savedAccount, len(steps))
 	// Each step's outbound events as the outbox holds them, but for their positions,
 	// which only the reply tells.
 	outbound := make([][]state.OutboxEntry, len(steps))
@@ -805,17 +806,17 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 				base = s.cache.storedFieldByField(st.Event.AccountID, st.ExpectedVersion)
 			}
 		}
-		// The step's arguments, after their count.
+		// The step's arguments, after their count. Its next version is hashed once here,
+		// for the script and for the cache.
 		count := len(c.args)
-		var core string
+		saved[i].version = st.NextVersion()
 		var err error
-		if c.args, core, outbound[i], err = appendStepArgs(append(c.args, 0), st, p, records, base); err != nil {
+		if c.args, saved[i].core, outbound[i], err = appendStepArgs(append(c.args, 0), st, saved[i].version, p, records, base); err != nil {
 			return nil, err
 		}
 		c.args[count] = len(c.args) - count - 1
 		if st.Account != nil {
-			inBatch[st.Event.AccountID] = &onRedis{account: st.Account, core: core}
-			cores[i] = core
+			inBatch[st.Event.AccountID] = &onRedis{account: st.Account, core: saved[i].core}
 		}
 		c.steps = append(c.steps, i)
 		c.keys = append(c.keys, keys[:keysPerStep]...)
@@ -868,7 +869,7 @@ func (s *Store) commit(ctx context.Context, steps []state.Step) ([]state.StepRes
 			return nil, fmt.Errorf("commit %d steps: unexpected reply %v (%v)", len(c.steps), cmd.Val(), err)
 		}
 		for k, i := range c.steps {
-			if err := s.settleStep(steps[i], cores[i], outbound[i], replies[k], &results[i]); err != nil {
+			if err := s.settleStep(steps[i], saved[i], outbound[i], replies[k], &results[i]); err != nil {
 				return nil, err
 			}
 		}
@@ -1021,10 +1022,14 @@ func indexWritesOf(steps []state.Step) indexWrites {
 	return w
 }
 
-// settleStep reads one step's reply into its result, and caches what it saved (core
-// is its "c" field). An applied step's reply is "APPLIED" and the outbox position of
-// each of its outbound events, in order; outbound are those events, for the result.
-func (s *Store) settleStep(st state.Step, core string, outbound []state.OutboxEntry, reply string, result *state.StepResult) error {
+// savedAccount is a step's account as the commit saves it: its next version
+// (Step.NextVersion) and its "c" field.
+type savedAccount struct{ version, core string }
+
+// settleStep reads one step's reply into its result, and caches the account it saved.
+// An applied step's reply is "APPLIED" and the outbox position of each of its outbound
+// events, in order; outbound are those events, for the result.
+func (s *Store) settleStep(st state.Step, saved savedAccount, outbound []state.OutboxEntry, reply string, result *state.StepResult) error {
 	if reply == "APPLIED" || strings.HasPrefix(reply, "APPLIED ") {
 		result.Outcome = state.Applied
 		if at := strings.Fields(reply[len("APPLIED"):]); len(at) == len(outbound) {
@@ -1039,7 +1044,7 @@ func (s *Store) settleStep(st state.Step, core string, outbound []state.OutboxEn
 				Msg("the step script's reply names another number of outbox positions than the step has outbound events")
 		}
 		if st.Account != nil {
-			s.cache.put(st.Event.AccountID, st.NextVersion(), *st.Account, true, core)
+			s.cache.put(st.Event.AccountID, saved.version, *st.Account, true, saved.core)
 		}
 		return nil
 	}
@@ -1146,9 +1151,10 @@ func recordedDigest(digest, missing string, format recordFormat) (string, error)
 
 // appendStepArgs appends apply.lua's arguments for a step to args, and returns the "c"
 // field of the account after it and its outbound events as the outbox of partition
-// will hold them (but for their positions); base is the account Redis holds at the
-// step's expected version when it is known field by field, else nil.
-func appendStepArgs(args []any, st state.Step, partition int, records recordsArgs, base *onRedis) (_ []any, core string, outbound []state.OutboxEntry, err error) {
+// will hold them (but for their positions); next is st.NextVersion(), and base is the
+// account Redis holds at the step's expected version when it is known field by field,
+// else nil.
+func appendStepArgs(args []any, st state.Step, next string, partition int, records recordsArgs, base *onRedis) (_ []any, core string, outbound []state.OutboxEntry, err error) {
 	// The flags are held as any from the start: a constant string so held costs no
 	// allocation, while a string variable is boxed anew for every step it is passed in.
 	var mode any = ""
@@ -1199,7 +1205,7 @@ func appendStepArgs(args []any, st state.Step, partition int, records recordsArg
 	}
 	args = append(args,
 		st.ExpectedVersion,
-		st.NextVersion(),
+		next,
 		mode,
 		retention,
 		deadline,
