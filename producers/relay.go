@@ -294,7 +294,7 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 		if time.Since(r.lastClaim) >= r.cfg.ClaimAfter/2 {
 			r.lastClaim = time.Now()
 			claimBlocked := map[int]bool{}
-			r.relay(work, r.claimStale, r.outbox.AckOutbox, claimBlocked)
+			r.relay(work, r.claimStale, r.outbox.AckOutbox, claimBlocked, nil)
 			if len(claimBlocked) > 0 {
 				r.ownPending = true // claimed, so this relay's now, and not yet stored
 			}
@@ -309,13 +309,13 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 			// Not to read what is published but not removed yet: it would go out twice.
 			r.deletePublishedNow(work)
 			if r.ownPending {
-				n, full := r.relay(work, r.readOwnPending, r.outbox.AckOutbox, blocked)
+				n, full := r.relay(work, r.readOwnPending, r.outbox.AckOutbox, blocked, nil)
 				if n == 0 && len(blocked) == 0 {
 					r.ownPending = false
 				}
 				taken, more = taken+n, more+full
 			}
-			n, full := r.relay(work, r.readNew, r.outbox.AckOutbox, blocked)
+			n, full := r.relay(work, r.readNew, r.outbox.AckOutbox, blocked, nil)
 			taken, more = taken+n, more+full
 			if len(blocked) == 0 && more == 0 {
 				// Read to the end: what was saved before the read began is published,
@@ -327,7 +327,7 @@ func (r *Relay) passes(stop, work context.Context, read bool) {
 		}
 		// Handed entries were never read into the consumer group: deleting them is
 		// enough. One a read took meanwhile is acknowledged by that read's pass.
-		r.relay(work, r.takeHanded, r.deleteHandedLater, blocked)
+		r.relay(work, r.takeHanded, r.deleteHandedLater, blocked, r.joinHanded)
 		if len(blocked) > 0 {
 			// What was not stored is in the outbox, older than what comes next.
 			r.ownPending = true
@@ -400,6 +400,11 @@ const (
 // default limit of 4,000 asynchronous publishes in flight.
 const handedPerPass = 3_200
 
+// joinFor is how long a pass takes in what is handed while it waits for acks: past it
+// the pass ends once its acks are in, so its removals and the reads it may owe are
+// not put off while handed entries keep coming.
+const joinFor = 250 * time.Millisecond
+
 // handedWaiting says handed entries wait that may be published now.
 func (r *Relay) handedWaiting() bool {
 	r.handedMu.Lock()
@@ -412,12 +417,18 @@ func (r *Relay) mayPublishHanded() bool { return r.holds == 0 && r.readsWanted =
 // takeHanded takes what was handed to the relay, up to handedPerPass, when it may be
 // published (mayPublishHanded); otherwise it stays for a later pass.
 func (r *Relay) takeHanded(context.Context) ([]state.OutboxEntry, error) {
+	return r.joinHanded(handedPerPass), nil
+}
+
+// joinHanded is takeHanded for at most limit entries: what a pass under way takes
+// when more is handed while it waits for JetStream's acks.
+func (r *Relay) joinHanded(limit int) []state.OutboxEntry {
 	r.handedMu.Lock()
 	defer r.handedMu.Unlock()
-	if !r.mayPublishHanded() {
-		return nil, nil
+	if !r.mayPublishHanded() || limit <= 0 {
+		return nil
 	}
-	take := r.handed[:min(len(r.handed), handedPerPass)]
+	take := r.handed[:min(len(r.handed), limit)]
 	r.handed = r.handed[len(take):]
 	if len(r.handed) == 0 {
 		r.handed = nil
@@ -430,7 +441,7 @@ func (r *Relay) takeHanded(context.Context) ([]state.OutboxEntry, error) {
 			kept = append(kept, e)
 		}
 	}
-	return kept, nil
+	return kept
 }
 
 func (r *Relay) readOwnPending(ctx context.Context) ([]state.OutboxEntry, error) {
@@ -471,8 +482,9 @@ func (r *Relay) claimStale(ctx context.Context) ([]state.OutboxEntry, error) {
 // relay takes one set of entries, publishes those of partitions not blocked, and
 // acknowledges the ones stored; partitions where an entry was not stored are added to
 // blocked. It returns how many entries it took, and how many partitions gave a full
-// BatchSize (and may hold more).
-func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.OutboxEntry, error), ack func(context.Context, []state.OutboxEntry) error, blocked map[int]bool) (taken, full int) {
+// BatchSize (and may hold more). With join, entries that come while the set waits for
+// JetStream's acks join it (see publish).
+func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.OutboxEntry, error), ack func(context.Context, []state.OutboxEntry) error, blocked map[int]bool, join func(limit int) []state.OutboxEntry) (taken, full int) {
 	entries, err := take(ctx)
 	if err != nil {
 		r.log.Error().Err(err).Msg("read outbox")
@@ -488,7 +500,7 @@ func (r *Relay) relay(ctx context.Context, take func(context.Context) ([]state.O
 			full++
 		}
 	}
-	done, poison := r.publish(ctx, entries, blocked)
+	entries, done, poison := r.publish(ctx, entries, blocked, join)
 	if len(poison) > 0 {
 		if err := r.outbox.ParkOutbox(ctx, poison); err != nil {
 			r.log.Error().Err(err).Msg("park outbound events JetStream keeps refusing")
@@ -525,12 +537,19 @@ const allPartitions = -1
 // order in the stream as long as JetStream stores what it is sent; after a failure the
 // rest of that partition goes again, in order. Several relays sharing the outbox do
 // not order between them.
-func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocked map[int]bool) (done, poison []state.OutboxEntry) {
-	futures := make([]jetstream.PubAckFuture, len(entries))
-	errs := make([]error, len(entries))
+//
+// With join, what is handed while the set waits for its acks is sent at once and
+// joins the set (up to handedPerPass in all, for joinFor), rather than waiting for
+// the next pass: a round trip to JetStream less for an outbound event handed during
+// one. It is published after what the set sent, on the same connection, so the order
+// is what a pass that took both at once would give. It returns every entry sent or
+// passed over, in the order it was taken.
+func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocked map[int]bool, join func(limit int) []state.OutboxEntry) (taken, done, poison []state.OutboxEntry) {
+	taken = make([]state.OutboxEntry, 0, len(entries))
+	futures := make([]jetstream.PubAckFuture, 0, len(entries))
+	errs := make([]error, 0, len(entries))
 	var spans []trace.Span
 	if r.cfg.Tracer != nil {
-		spans = make([]trace.Span, len(entries))
 		defer func() {
 			for i, span := range spans {
 				if span == nil {
@@ -543,44 +562,77 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 			}
 		}()
 	}
-	for i, e := range entries {
-		if blocked[e.Partition] || blocked[allPartitions] || e.Subject == "" {
-			continue
+	send := func(entries []state.OutboxEntry) {
+		for _, e := range entries {
+			var (
+				future jetstream.PubAckFuture
+				err    error
+				span   trace.Span
+			)
+			if !blocked[e.Partition] && !blocked[allPartitions] && e.Subject != "" {
+				msg := nats.NewMsg(e.Subject)
+				msg.Data = e.Body
+				msg.Header.Set(nats.MsgIdHdr, e.ID)
+				msg.Header.Set("Content-Type", "application/cloudevents+json")
+				if r.cfg.Tracer != nil && e.TraceParent != "" {
+					span = r.startPublishSpan(ctx, e, msg.Header)
+				} else {
+					tracing.SetHeaders(msg.Header, e.TraceParent, e.TraceState)
+				}
+				future, err = r.js.PublishMsgAsync(msg)
+			}
+			taken, futures, errs = append(taken, e), append(futures, future), append(errs, err)
+			if r.cfg.Tracer != nil {
+				spans = append(spans, span)
+			}
 		}
-		msg := nats.NewMsg(e.Subject)
-		msg.Data = e.Body
-		msg.Header.Set(nats.MsgIdHdr, e.ID)
-		msg.Header.Set("Content-Type", "application/cloudevents+json")
-		if spans != nil && e.TraceParent != "" {
-			spans[i] = r.startPublishSpan(ctx, e, msg.Header)
-		} else {
-			tracing.SetHeaders(msg.Header, e.TraceParent, e.TraceState)
-		}
-		futures[i], errs[i] = r.js.PublishMsgAsync(msg)
 	}
+	send(entries)
 	// One deadline for the whole set: once it passes, every wait below ends at once.
+	// Joining stops long before it, so what joins late has the same time for its ack.
+	begin := time.Now()
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	stored := make([]bool, len(entries))
-	anyStored := false
-	for i, f := range futures {
+	stored := make([]bool, 0, len(futures))
+	anyStored, woken := false, false
+	for i := 0; i < len(futures); i++ {
+		stored = append(stored, false)
+		f := futures[i]
 		if f == nil {
 			continue
 		}
-		select {
-		case <-f.Ok():
-			stored[i], anyStored = true, true
-		case err := <-f.Err():
-			errs[i] = err
-		case <-waitCtx.Done():
-			errs[i] = fmt.Errorf("no ack from JetStream: %w", waitCtx.Err())
+	wait:
+		for {
+			var handed chan struct{} // nil: not joining, never ready
+			if join != nil && len(taken) < handedPerPass && time.Since(begin) < joinFor {
+				handed = r.wake
+			}
+			select {
+			case <-f.Ok():
+				stored[i], anyStored = true, true
+				break wait
+			case err := <-f.Err():
+				errs[i] = err
+				break wait
+			case <-waitCtx.Done():
+				errs[i] = fmt.Errorf("no ack from JetStream: %w", waitCtx.Err())
+				break wait
+			case <-handed:
+				woken = true
+				send(join(handedPerPass - len(taken)))
+			}
 		}
+	}
+	if woken {
+		// The wake may have been for something other than handed entries (a read
+		// wanted, a hold released): the relay's loop must see it too.
+		r.poke()
 	}
 	var firstErr error
 	failed := 0
 	jetStreamUp := anyStored // evidently up if it stored something; asked below otherwise
 	asked := false
-	for i, e := range entries {
+	for i, e := range taken {
 		p := e.Partition
 		switch {
 		case e.Subject == "":
@@ -615,7 +667,7 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 		r.failed.Add(float64(failed))
 		r.log.Warn().Err(firstErr).Int("not_stored", failed).Int("stored", len(done)).Msg("outbound events not stored; will retry in order")
 	}
-	return done, poison
+	return taken, done, poison
 }
 
 // startPublishSpan starts the span of an entry's publish, a child of the trace

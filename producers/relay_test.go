@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -533,6 +535,40 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		h.wantStoredInOrder(t, "acct-handed", idsOf("rf-handed", 20))
 	})
 
+	t.Run("what is handed while a pass waits for its acks is sent in that pass, after what it sent", func(t *testing.T) {
+		js := &heldAcks{JetStream: h.js, release: make(chan struct{})}
+		outbox := &countingOutbox{Outbox: h.store}
+		relay, err := producers.NewRelay(js, outbox, zerolog.New(zerolog.NewTestWriter(t)), producers.RelayConfig{Consumer: "relay-join", Poll: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, relay)
+		waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
+		results := h.commitChain(t, "acct-join", "rf-join", 6)
+		for _, r := range results[:3] {
+			relay.Hand(r.Saved)
+		}
+		waitUntil(t, func() bool { return len(js.sentIDs()) == 3 })
+		// JetStream has not acknowledged the first three: without joining, the pass
+		// would wait for those acks before it sent anything more.
+		for _, r := range results[3:] {
+			relay.Hand(r.Saved)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for len(js.sentIDs()) < 6 {
+			if time.Now().After(deadline) {
+				t.Fatalf("sent %v while the first acks were held; want the later three sent too", js.sentIDs())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(js.release)
+		h.waitForEmptyOutbox(t)
+		if got := strings.Join(js.sentIDs(), " "); got != strings.Join(idsOf("rf-join", 6), " ") {
+			t.Fatalf("sent %s, want them in the order they were saved", got)
+		}
+		h.wantStoredInOrder(t, "acct-join", idsOf("rf-join", 6))
+	})
+
 	t.Run("handed events whose removal from the outbox failed are read back and stored once", func(t *testing.T) {
 		outbox := &failingDeletes{countingOutbox: countingOutbox{Outbox: h.store}}
 		outbox.failing.Store(true)
@@ -676,3 +712,48 @@ func publishedTotal(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Fatal("no refunds_relay_published_total")
 	return 0
 }
+
+// heldAcks is JetStream whose acks of asynchronous publishes reach the caller only
+// once release is closed; it records the ids it was asked to publish, in order.
+type heldAcks struct {
+	jetstream.JetStream
+	release chan struct{}
+	mu      sync.Mutex
+	sent    []string
+}
+
+func (j *heldAcks) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	j.mu.Lock()
+	j.sent = append(j.sent, m.Header.Get(nats.MsgIdHdr))
+	j.mu.Unlock()
+	f, err := j.JetStream.PublishMsgAsync(m, opts...)
+	if err != nil {
+		return nil, err
+	}
+	held := &heldFuture{PubAckFuture: f, ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
+	go func() {
+		<-j.release
+		select {
+		case ack := <-f.Ok():
+			held.ok <- ack
+		case err := <-f.Err():
+			held.err <- err
+		}
+	}()
+	return held, nil
+}
+
+func (j *heldAcks) sentIDs() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.sent)
+}
+
+type heldFuture struct {
+	jetstream.PubAckFuture
+	ok  chan *jetstream.PubAck
+	err chan error
+}
+
+func (f *heldFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
+func (f *heldFuture) Err() <-chan error            { return f.err }
