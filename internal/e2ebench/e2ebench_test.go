@@ -36,6 +36,8 @@ var (
 	benchLatencyFor = flag.Duration("e2e.latency", 20*time.Second, "how long the paced publishing of the latency phase lasts")
 	benchOutOfOrder = flag.Float64("e2e.outoforder", 0, "share of dependent events published before their parent (the chaos test's 0.2); "+
 		"0: none, since such an event waits and is retried 200ms later by design, which would be counted as latency")
+	benchSpread = flag.Float64("e2e.spread", 0, "the share of the stream each account's events are published over, from a random start (workload.Options.Spread), in (0, 1): "+
+		"the stream is then a steady mix of accounts at every stage; 0: every account at the same stage at once, so the stream's last third is withdrawals, reviews and payouts")
 	benchLatencyRate = flag.Float64("e2e.latency-rate", 0, "events/s of the latency phase; default half of refundd ×1's measured peak")
 	benchNaiveEvents = flag.Int("e2e.naive-events", 5000, "the naive loop is timed over the stream's first this many events (it takes one at a time, "+
 		"about 5 ms each with fsync always: the whole default workload would take six minutes per round)")
@@ -81,7 +83,7 @@ func prepare(tb testing.TB, accounts int, seed uint64, outOfOrder float64) prepa
 	if outOfOrder <= 0 {
 		outOfOrder = 1e-12 // Options treats 0 as "the default 0.2"
 	}
-	w := workload.Generate(workload.Options{Accounts: accounts, Seed: seed, OutOfOrder: outOfOrder, LateDuplicates: 1e-12})
+	w := workload.Generate(workload.Options{Accounts: accounts, Seed: seed, OutOfOrder: outOfOrder, LateDuplicates: 1e-12, Spread: *benchSpread})
 	r := rand.New(rand.NewPCG(seed, 0x1a7e))
 	n := len(w.Publications)
 	before := make([][]workload.Publication, n+1)
@@ -402,6 +404,9 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		len(p.w.Accounts), *benchSeed, *benchRounds)
 	fmt.Fprintf(w, "workload: %d events, %d publications (%d same-id duplicates, %d past the duplicate window, %d out of order, %d to refuse); %d stored in the stream\n",
 		p.w.Events, len(p.msgs), p.w.SameIDDuplicates, p.lateDuplicates, p.w.OutOfOrder, len(p.w.Refused), stored)
+	if *benchSpread > 0 && *benchSpread < 1 {
+		fmt.Fprintf(w, "each account's events spread over %.0f%% of the stream from a random start (-e2e.spread), not interleaved from the start\n", 100**benchSpread)
+	}
 	fmt.Fprintf(w, "every scenario on fresh NATS (JetStream, default sync) and Redis containers, the workload published before the clock starts;\n"+
 		"refundd is timed from its processes' start until its consumer has nothing pending or unacknowledged and its outbox is empty,\n"+
 		"the loops from their start until their consumer is empty; rounds alternate the order of the scenarios;\n")

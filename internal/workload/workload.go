@@ -44,6 +44,14 @@ type Options struct {
 	// RefusedEvery makes one account in every RefusedEvery receive a top-up in another
 	// currency, which the engine must refuse (dead-letter). Default 10; -1 for none.
 	RefusedEvery int
+	// Spread is the share of the stream one account's events are published over,
+	// from a start drawn at random for each account, in (0, 1). The stream is then at
+	// each moment a mix of accounts at every stage of their history, as a console's
+	// traffic is, apart from its first and last Spread. By default (0, or 1 and more)
+	// the accounts are interleaved at random from the start: every account is at the
+	// same stage at the same time, so the stream's last third is its withdrawals,
+	// reviews and payouts.
+	Spread float64
 }
 
 func (o Options) withDefaults() Options {
@@ -105,7 +113,18 @@ func Generate(opts Options) Workload {
 		w.History[acct] = g.events
 		perAccount = append(perAccount, g.events)
 	}
-	// Interleave the accounts at random, keeping each account's own order.
+	if o.Spread > 0 && o.Spread < 1 {
+		w.publishSpread(perAccount, r, o)
+	} else {
+		w.publishInterleaved(perAccount, r, o)
+	}
+	w.addLateDuplicates(r, o)
+	return w
+}
+
+// publishInterleaved publishes the accounts' events interleaved at random, keeping
+// each account's own order.
+func (w *Workload) publishInterleaved(perAccount [][]events.Event, r *rand.Rand, o Options) {
 	next := make([]int, len(perAccount))
 	var live []int
 	for i := range perAccount {
@@ -120,13 +139,45 @@ func Generate(opts Options) Workload {
 			live[k] = live[len(live)-1]
 			live = live[:len(live)-1]
 		}
-		w.Events++
-		w.Publications = append(w.Publications, Publication{Event: ev, MsgID: ev.ID})
-		if r.Float64() < o.Duplicates {
-			w.SameIDDuplicates++
-			w.Publications = append(w.Publications, Publication{Event: ev, MsgID: ev.ID})
+		w.publish(ev, r, o)
+	}
+}
+
+// publishSpread publishes each account's events, in its own order, evenly over a
+// window of o.Spread of the stream that starts at a random point.
+func (w *Workload) publishSpread(perAccount [][]events.Event, r *rand.Rand, o Options) {
+	type placed struct {
+		at float64 // where in the stream, in [0, 1)
+		ev events.Event
+	}
+	var all []placed
+	for _, evs := range perAccount {
+		start := r.Float64() * (1 - o.Spread)
+		for k, ev := range evs {
+			all = append(all, placed{at: start + o.Spread*float64(k)/float64(len(evs)), ev: ev})
 		}
 	}
+	// Stable: an account's events never share a place, so its order is kept.
+	sort.SliceStable(all, func(a, b int) bool { return all[a].at < all[b].at })
+	for _, p := range all {
+		w.publish(p.ev, r, o)
+	}
+}
+
+// publish appends an event's publication, and with the workload's share a second one
+// under the same message id.
+func (w *Workload) publish(ev events.Event, r *rand.Rand, o Options) {
+	w.Events++
+	w.Publications = append(w.Publications, Publication{Event: ev, MsgID: ev.ID})
+	if r.Float64() < o.Duplicates {
+		w.SameIDDuplicates++
+		w.Publications = append(w.Publications, Publication{Event: ev, MsgID: ev.ID})
+	}
+}
+
+// addLateDuplicates publishes, with the workload's share, events again past the
+// duplicate window.
+func (w *Workload) addLateDuplicates(r *rand.Rand, o Options) {
 	// Late duplicates go anywhere after their original, under another message id. Each
 	// is given a position past its original and the list is rebuilt once: inserting
 	// one at a time would be quadratic in the workload's size.
@@ -154,7 +205,6 @@ func Generate(opts Options) Workload {
 		}
 	}
 	w.Publications = merged
-	return w
 }
 
 // account builds one account's history.

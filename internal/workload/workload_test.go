@@ -87,3 +87,57 @@ func summary(r state.Replay, rules state.Rules) string {
 	}
 	return s
 }
+
+// caseShareByThird is, for each third of the stream, the share of its publications
+// that are withdrawals, review decisions and payout results.
+func caseShareByThird(w workload.Workload) [3]float64 {
+	var cases, all [3]int
+	for i, p := range w.Publications {
+		third := 3 * i / len(w.Publications)
+		all[third]++
+		switch p.Event.Type {
+		case events.WithdrawalRequested, events.CaseDecided, events.PayoutReported:
+			cases[third]++
+		}
+	}
+	var share [3]float64
+	for i := range share {
+		share[i] = float64(cases[i]) / float64(all[i])
+	}
+	return share
+}
+
+func TestBySpreadTheStreamMixesAccountsAtEveryStage(t *testing.T) {
+	start := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	lockstep := caseShareByThird(workload.Generate(workload.Options{Accounts: 600, Seed: 5, Start: start}))
+	if lockstep[2] < 3*lockstep[0] {
+		t.Errorf("interleaved from the start, the case events' share by third is %.2f; want the last third to hold most", lockstep)
+	}
+	w := workload.Generate(workload.Options{Accounts: 600, Seed: 5, Start: start, Spread: 0.2})
+	spread := caseShareByThird(w)
+	total := 0.0
+	for _, s := range spread {
+		total += s / 3
+	}
+	if d := spread[1] - total; d < -0.25*total || d > 0.25*total {
+		t.Errorf("with a spread of 0.2 the middle third's share of case events is %.3f, the stream's %.3f; want them within 25%%", spread[1], total)
+	}
+	// Every event is published, each account's in its own order.
+	published := map[string][]string{}
+	seen := map[string]bool{}
+	for _, p := range w.Publications {
+		if !seen[p.Event.ID] {
+			seen[p.Event.ID] = true
+			published[p.Event.Subject] = append(published[p.Event.Subject], p.Event.ID)
+		}
+	}
+	for acct, history := range w.History {
+		var want []string
+		for _, ev := range history {
+			want = append(want, ev.ID)
+		}
+		if strings.Join(published[acct], " ") != strings.Join(want, " ") {
+			t.Fatalf("%s: published %v, want its history's order %v", acct, published[acct], want)
+		}
+	}
+}
