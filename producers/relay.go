@@ -420,8 +420,9 @@ func (r *Relay) takeHanded(context.Context) ([]state.OutboxEntry, error) {
 	return r.joinHanded(handedPerPass), nil
 }
 
-// joinHanded is takeHanded for at most limit entries: what a pass under way takes
-// when more is handed while it waits for JetStream's acks.
+// joinHanded takes what was handed to the relay, at most limit entries, when it may
+// be published: for a pass's first take (takeHanded), and for what joins a pass
+// while it waits for JetStream's acks.
 func (r *Relay) joinHanded(limit int) []state.OutboxEntry {
 	r.handedMu.Lock()
 	defer r.handedMu.Unlock()
@@ -539,11 +540,15 @@ const allPartitions = -1
 // not order between them.
 //
 // With join, what is handed while the set waits for its acks is sent at once and
-// joins the set (up to handedPerPass in all, for joinFor), rather than waiting for
-// the next pass: a round trip to JetStream less for an outbound event handed during
-// one. It is published after what the set sent, on the same connection, so the order
-// is what a pass that took both at once would give. It returns every entry sent or
-// passed over, in the order it was taken.
+// joins the set, rather than waiting for the next pass: a round trip to JetStream
+// less for an outbound event handed during one. It goes after what the set sent, on
+// the same connection. Joining stops after joinFor, at handedPerPass entries in all,
+// and as soon as a publish of the set fails: what is handed after a failure waits
+// for the read of the outbox that the failure calls for, and goes after the failed
+// entry. A publish that fails after a later entry of its partition was sent (in the
+// set as taken, or joined before the failure was known) lets that entry be stored
+// first, as within any one set; joining widens that window by at most joinFor. It
+// returns every entry sent or passed over, in the order it was taken.
 func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocked map[int]bool, join func(limit int) []state.OutboxEntry) (taken, done, poison []state.OutboxEntry) {
 	taken = make([]state.OutboxEntry, 0, len(entries))
 	futures := make([]jetstream.PubAckFuture, 0, len(entries))
@@ -562,6 +567,9 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 			}
 		}()
 	}
+	// joining: what is handed may still join the set. It stops at joinFor, at
+	// handedPerPass entries, and at the first publish that fails.
+	joining := join != nil
 	send := func(entries []state.OutboxEntry) {
 		for _, e := range entries {
 			var (
@@ -579,7 +587,9 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 				} else {
 					tracing.SetHeaders(msg.Header, e.TraceParent, e.TraceState)
 				}
-				future, err = r.js.PublishMsgAsync(msg)
+				if future, err = r.js.PublishMsgAsync(msg); err != nil {
+					joining = false
+				}
 			}
 			taken, futures, errs = append(taken, e), append(futures, future), append(errs, err)
 			if r.cfg.Tracer != nil {
@@ -589,10 +599,11 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 	}
 	send(entries)
 	// One deadline for the whole set: once it passes, every wait below ends at once.
-	// Joining stops long before it, so what joins late has the same time for its ack.
-	begin := time.Now()
+	// What joins has at least its time less joinFor for its ack.
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	joinEnds := time.NewTimer(joinFor)
+	defer joinEnds.Stop()
 	stored := make([]bool, 0, len(futures))
 	anyStored, woken := false, false
 	for i := 0; i < len(futures); i++ {
@@ -604,7 +615,7 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 	wait:
 		for {
 			var handed chan struct{} // nil: not joining, never ready
-			if join != nil && len(taken) < handedPerPass && time.Since(begin) < joinFor {
+			if joining && len(taken) < handedPerPass {
 				handed = r.wake
 			}
 			select {
@@ -612,11 +623,13 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 				stored[i], anyStored = true, true
 				break wait
 			case err := <-f.Err():
-				errs[i] = err
+				errs[i], joining = err, false
 				break wait
 			case <-waitCtx.Done():
-				errs[i] = fmt.Errorf("no ack from JetStream: %w", waitCtx.Err())
+				errs[i], joining = fmt.Errorf("no ack from JetStream: %w", waitCtx.Err()), false
 				break wait
+			case <-joinEnds.C:
+				joining = false
 			case <-handed:
 				woken = true
 				send(join(handedPerPass - len(taken)))
@@ -639,7 +652,8 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 			// Its body is gone: it was published and deleted, only the ack was lost.
 			done = append(done, e)
 		case blocked[p] || blocked[allPartitions]:
-			// Not sent: an older entry of its partition goes first.
+			// Not sent, or sent after an older entry of its partition that failed: left in
+			// the outbox, the read the failure calls for publishes it after that entry.
 		case stored[i]:
 			delete(r.strikes, e.ID)
 			done = append(done, e)

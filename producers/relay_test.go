@@ -536,14 +536,8 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 	})
 
 	t.Run("what is handed while a pass waits for its acks is sent in that pass, after what it sent", func(t *testing.T) {
-		js := &heldAcks{JetStream: h.js, release: make(chan struct{})}
-		outbox := &countingOutbox{Outbox: h.store}
-		relay, err := producers.NewRelay(js, outbox, zerolog.New(zerolog.NewTestWriter(t)), producers.RelayConfig{Consumer: "relay-join", Poll: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		run(t, relay)
-		waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
+		js := newHeldAcks(t, h.js, "")
+		relay := h.startHeldRelay(t, js, "relay-join")
 		results := h.commitChain(t, "acct-join", "rf-join", 6)
 		for _, r := range results[:3] {
 			relay.Hand(r.Saved)
@@ -561,12 +555,48 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		close(js.release)
+		js.releaseAcks()
 		h.waitForEmptyOutbox(t)
 		if got := strings.Join(js.sentIDs(), " "); got != strings.Join(idsOf("rf-join", 6), " ") {
 			t.Fatalf("sent %s, want them in the order they were saved", got)
 		}
 		h.wantStoredInOrder(t, "acct-join", idsOf("rf-join", 6))
+	})
+
+	t.Run("a pass takes in what is handed for a while only, then waits for its acks", func(t *testing.T) {
+		js := newHeldAcks(t, h.js, "")
+		relay := h.startHeldRelay(t, js, "relay-join-ends")
+		results := h.commitChain(t, "acct-join-ends", "rf-join-ends", 2)
+		relay.Hand(results[0].Saved)
+		waitUntil(t, func() bool { return len(js.sentIDs()) == 1 })
+		time.Sleep(400 * time.Millisecond) // past the 250 ms a pass takes things in for
+		relay.Hand(results[1].Saved)
+		time.Sleep(100 * time.Millisecond)
+		if got := js.sentIDs(); len(got) != 1 {
+			t.Fatalf("sent %v: the second joined a pass 400 ms old", got)
+		}
+		js.releaseAcks()
+		h.waitForEmptyOutbox(t)
+		h.wantStoredInOrder(t, "acct-join-ends", idsOf("rf-join-ends", 2))
+	})
+
+	t.Run("what is handed after a publish of the pass failed waits, and goes after the failed event", func(t *testing.T) {
+		// The first event of acct-fail is refused once, at once; another account's
+		// event in the same pass holds the pass open, waiting for its ack.
+		js := newHeldAcks(t, h.js, "rf-fail-0")
+		relay := h.startHeldRelay(t, js, "relay-join-fails")
+		failing := h.commitChain(t, "acct-fail", "rf-fail", 2)
+		other := h.commitChain(t, "acct-fail-other", "rf-fail-other", 1)
+		relay.Hand(append(slices.Clone(failing[0].Saved), other[0].Saved...))
+		waitUntil(t, func() bool { return slices.Contains(js.sentIDs(), "rf-fail-other-0") })
+		relay.Hand(failing[1].Saved)
+		time.Sleep(100 * time.Millisecond) // time enough to join, were it allowed to
+		if slices.Contains(js.sentIDs(), "rf-fail-1") {
+			t.Fatalf("sent %v: rf-fail-1 joined a pass in which rf-fail-0 had failed", js.sentIDs())
+		}
+		js.releaseAcks()
+		h.waitForEmptyOutbox(t)
+		h.wantStoredInOrder(t, "acct-fail", idsOf("rf-fail", 2))
 	})
 
 	t.Run("handed events whose removal from the outbox failed are read back and stored once", func(t *testing.T) {
@@ -714,18 +744,54 @@ func publishedTotal(t *testing.T, reg *prometheus.Registry) float64 {
 }
 
 // heldAcks is JetStream whose acks of asynchronous publishes reach the caller only
-// once release is closed; it records the ids it was asked to publish, in order.
+// once releaseAcks is called; it records the ids it was asked to publish, in order,
+// and refuses the first publish of failFirst at once.
 type heldAcks struct {
 	jetstream.JetStream
-	release chan struct{}
-	mu      sync.Mutex
-	sent    []string
+	release   chan struct{}
+	releaseMu sync.Once
+	failFirst string
+	mu        sync.Mutex
+	sent      []string
+	refused   bool
 }
 
+// newHeldAcks holds js's acks until releaseAcks, or the end of the test.
+func newHeldAcks(t *testing.T, js jetstream.JetStream, failFirst string) *heldAcks {
+	j := &heldAcks{JetStream: js, release: make(chan struct{}), failFirst: failFirst}
+	t.Cleanup(j.releaseAcks) // a test that fails early must not leave its relay waiting
+	return j
+}
+
+// startHeldRelay runs a relay over js that reads the outbox only as it starts, and
+// returns once it has.
+func (h *relayHarness) startHeldRelay(t *testing.T, js *heldAcks, name string) *producers.Relay {
+	t.Helper()
+	outbox := &countingOutbox{Outbox: h.store}
+	relay, err := producers.NewRelay(js, outbox, zerolog.New(zerolog.NewTestWriter(t)), producers.RelayConfig{Consumer: name, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = relay.Run(ctx, time.Second); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
+	return relay
+}
+
+func (j *heldAcks) releaseAcks() { j.releaseMu.Do(func() { close(j.release) }) }
+
 func (j *heldAcks) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	id := m.Header.Get(nats.MsgIdHdr)
 	j.mu.Lock()
-	j.sent = append(j.sent, m.Header.Get(nats.MsgIdHdr))
+	j.sent = append(j.sent, id)
+	refuse := id == j.failFirst && !j.refused
+	j.refused = j.refused || refuse
 	j.mu.Unlock()
+	if refuse {
+		return nil, errors.New("refused once by the test")
+	}
 	f, err := j.JetStream.PublishMsgAsync(m, opts...)
 	if err != nil {
 		return nil, err
