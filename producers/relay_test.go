@@ -86,6 +86,12 @@ func (h *relayHarness) runRelayWith(t *testing.T, cfg producers.RelayConfig) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runForTheTest(t, relay)
+}
+
+// runForTheTest runs relay until the test ends.
+func runForTheTest(t *testing.T, relay *producers.Relay) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = relay.Run(ctx, time.Second); close(done) }()
@@ -463,13 +469,6 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 	h := startRelayHarness(t)
 	ctx := context.Background()
 
-	run := func(t *testing.T, relay *producers.Relay) {
-		t.Helper()
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { _ = relay.Run(runCtx, time.Second); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
-	}
 	// startRelay runs a relay over outbox.
 	startRelay := func(t *testing.T, outbox producers.Outbox, cfg producers.RelayConfig) *producers.Relay {
 		t.Helper()
@@ -477,7 +476,7 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run(t, relay)
+		runForTheTest(t, relay)
 		return relay
 	}
 
@@ -555,12 +554,10 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		js.releaseAcks()
-		h.waitForEmptyOutbox(t)
+		h.releaseAndWant(t, js, "acct-join", "rf-join", 6)
 		if got := strings.Join(js.sentIDs(), " "); got != strings.Join(idsOf("rf-join", 6), " ") {
 			t.Fatalf("sent %s, want them in the order they were saved", got)
 		}
-		h.wantStoredInOrder(t, "acct-join", idsOf("rf-join", 6))
 	})
 
 	t.Run("a pass takes in what is handed for a while only, then waits for its acks", func(t *testing.T) {
@@ -575,9 +572,7 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		if got := js.sentIDs(); len(got) != 1 {
 			t.Fatalf("sent %v: the second joined a pass 400 ms old", got)
 		}
-		js.releaseAcks()
-		h.waitForEmptyOutbox(t)
-		h.wantStoredInOrder(t, "acct-join-ends", idsOf("rf-join-ends", 2))
+		h.releaseAndWant(t, js, "acct-join-ends", "rf-join-ends", 2)
 	})
 
 	t.Run("what is handed after a publish of the pass failed waits, and goes after the failed event", func(t *testing.T) {
@@ -594,9 +589,7 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 		if slices.Contains(js.sentIDs(), "rf-fail-1") {
 			t.Fatalf("sent %v: rf-fail-1 joined a pass in which rf-fail-0 had failed", js.sentIDs())
 		}
-		js.releaseAcks()
-		h.waitForEmptyOutbox(t)
-		h.wantStoredInOrder(t, "acct-fail", idsOf("rf-fail", 2))
+		h.releaseAndWant(t, js, "acct-fail", "rf-fail", 2)
 	})
 
 	t.Run("handed events whose removal from the outbox failed are read back and stored once", func(t *testing.T) {
@@ -650,7 +643,7 @@ func TestEventsHandedToTheRelay(t *testing.T) {
 			t.Fatal(err)
 		}
 		relay.Hand(results[6].Saved)
-		run(t, relay)
+		runForTheTest(t, relay)
 		h.waitForEmptyOutbox(t)
 		h.wantStoredInOrder(t, "acct-backlog", idsOf("rf-backlog", 7))
 	})
@@ -772,12 +765,18 @@ func (h *relayHarness) startHeldRelay(t *testing.T, js *heldAcks, name string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = relay.Run(ctx, time.Second); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runForTheTest(t, relay)
 	waitUntil(t, func() bool { return outbox.reads.Load() >= 1 })
 	return relay
+}
+
+// releaseAndWant lets js's acks through, and checks that account's n events
+// <prefix>-<i> are stored, each once and in order, and the outbox emptied.
+func (h *relayHarness) releaseAndWant(t *testing.T, js *heldAcks, account, prefix string, n int) {
+	t.Helper()
+	js.releaseAcks()
+	h.waitForEmptyOutbox(t)
+	h.wantStoredInOrder(t, account, idsOf(prefix, n))
 }
 
 func (j *heldAcks) releaseAcks() { j.releaseMu.Do(func() { close(j.release) }) }
