@@ -125,10 +125,13 @@ func (a *Account) keepTopUpTotals() {
 	a.topUps = &t
 }
 
-// knownBalances are balances computed under the rules that shape them.
+// knownBalances are the balances a balance notice compares, computed under the rules
+// that shape them. Only these: an account keeps them for every event, and the whole
+// Ledger was a tenth of what a decision allocates.
 type knownBalances struct {
-	ledger Ledger
-	under  balanceRules
+	currency           string
+	cash, withdrawable decimal.Decimal
+	under              balanceRules
 }
 
 // balanceRules are the rules balances depend on.

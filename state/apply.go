@@ -220,16 +220,16 @@ func (d *decider) publish(t events.Type, p events.Payload) error {
 func (d *decider) publishBalanceChange(a *Account) error {
 	a.keepTopUpTotals()
 	before, after := d.before.balances(d.rules), a.balances(d.rules)
-	a.knownBalances = &knownBalances{ledger: after, under: balanceRulesOf(d.rules)}
-	if before.Cash.Equal(after.Cash) && before.Withdrawable.Equal(after.Withdrawable) {
+	a.knownBalances = &after
+	if before.cash.Equal(after.cash) && before.withdrawable.Equal(after.withdrawable) {
 		return nil
 	}
 	return d.publish(events.BalanceChanged, &events.BalanceChangedData{
 		CauseID:      d.cause.ID,
 		CauseType:    d.cause.Type,
-		Currency:     after.Currency,
-		Cash:         events.Amount{Decimal: after.Cash},
-		Withdrawable: events.Amount{Decimal: after.Withdrawable},
+		Currency:     after.currency,
+		Cash:         events.Amount{Decimal: after.cash},
+		Withdrawable: events.Amount{Decimal: after.withdrawable},
 	})
 }
 

@@ -83,14 +83,16 @@ func (l Ledger) ToSettle() decimal.Decimal {
 //	withdrawable = max(0, cash − held − reserve − max(transferred, to_settle))
 func (a Account) Ledger(r Rules) Ledger { return a.ledger(r, true) }
 
-// balances is Ledger without the per-top-up detail, for decisions that only compare
-// balances: it is needed twice for every event, so a decision keeps what it computed
-// on the account it returns.
-func (a Account) balances(r Rules) Ledger {
-	if k := a.knownBalances; k != nil && k.under.same(balanceRulesOf(r)) {
-		return k.ledger
+// balances are the balances a balance notice compares, from Ledger without the
+// per-top-up detail: they are needed twice for every event, so a decision keeps what
+// it computed on the account it returns.
+func (a Account) balances(r Rules) knownBalances {
+	under := balanceRulesOf(r)
+	if k := a.knownBalances; k != nil && k.under.same(under) {
+		return *k
 	}
-	return a.ledger(r, false)
+	l := a.ledger(r, false)
+	return knownBalances{currency: l.Currency, cash: l.Cash, withdrawable: l.Withdrawable, under: under}
 }
 
 func (a Account) ledger(r Rules, perTopUp bool) Ledger {

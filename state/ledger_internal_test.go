@@ -34,22 +34,25 @@ func TestKnownBalancesAreReusedOnlyUnderTheSameRules(t *testing.T) {
 	rules := DefaultRules()
 	a := NewAccount("acct-1")
 	a.Opened = true
+	a.TopUps = []TopUp{{ID: "t1", Amount: decimal.RequireFromString("1000.00")}}
 	a.Resources = map[string]Resource{"ecs-1": {Created: true, PayAsYouGo: true}}
-	a.knownBalances = &knownBalances{ledger: a.ledger(rules, false), under: balanceRulesOf(rules)}
+	// Kept balances no computation of this account gives, so a reuse shows.
+	kept := decimal.RequireFromString("12345.67")
+	a.knownBalances = &knownBalances{currency: "CNY", cash: kept, withdrawable: kept, under: balanceRulesOf(rules)}
 
 	same := rules
 	same.ReserveAmount = decimal.RequireFromString("100.0000") // the same amount, written otherwise
-	if got := a.balances(same); got.Reserve.String() != a.knownBalances.ledger.Reserve.String() {
-		t.Errorf("under the same rules: reserve %s", got.Reserve)
+	if got := a.balances(same); !got.withdrawable.Equal(kept) {
+		t.Errorf("under the same rules: withdrawable %s, want the kept %s", got.withdrawable, kept)
 	}
 	other := rules
 	other.ReserveAmount = decimal.RequireFromString("250.00")
-	if got := a.balances(other); !got.Reserve.Equal(other.ReserveAmount) {
-		t.Errorf("under another reserve amount: reserve %s, want %s", got.Reserve, other.ReserveAmount)
+	if got, want := a.balances(other), a.ledger(other, false).Withdrawable; !got.withdrawable.Equal(want) || got.withdrawable.Equal(kept) {
+		t.Errorf("under another reserve amount: withdrawable %s, want %s computed again", got.withdrawable, want)
 	}
 	other = rules
 	other.DefaultCurrency = "USD"
-	if got := a.balances(other); got.Currency != "USD" {
-		t.Errorf("under another default currency: %s, want USD", got.Currency)
+	if got := a.balances(other); got.currency != "USD" {
+		t.Errorf("under another default currency: %s, want USD", got.currency)
 	}
 }
