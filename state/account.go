@@ -126,8 +126,8 @@ func (a *Account) keepTopUpTotals() {
 }
 
 // knownBalances are the balances a balance notice compares, computed under the rules
-// that shape them. Only these: an account keeps them for every event, and the whole
-// Ledger was a tenth of what a decision allocates.
+// that shape them. Only these: an account keeps them for every event, and keeping the
+// whole Ledger was 7% of the bytes a decision allocates.
 type knownBalances struct {
 	currency           string
 	cash, withdrawable decimal.Decimal
