@@ -41,22 +41,23 @@ func Apply(a Account, ev events.Event, r Rules, now time.Time) (Decision, error)
 	if !ok {
 		return Decision{}, refuse("%s is not handled by this version of the engine", ev.Type)
 	}
-	// The handler is called through a table, so its decider cannot stay on the stack:
-	// one is reused rather than a large one made per event. Nothing of it outlives the
-	// call (the decision takes its slices, and it is emptied before it goes back).
+	// The handler is called through a table, so its decider, and the account it
+	// changes, cannot stay on the stack: one decider is reused, with the account in
+	// it, rather than both made per event. Nothing of it outlives the call (the
+	// decision copies the account and takes its slices, and it is emptied before it
+	// goes back).
 	d := deciders.Get().(*decider)
 	defer func() {
 		*d = decider{}
 		deciders.Put(d)
 	}()
-	*d = decider{ev: ev, cause: cause{ID: ev.ID, Type: ev.Type}, rules: r, now: now, before: a}
-	next := a.clone()
-	eff, err := handle(d, &next, ev.Payload)
+	*d = decider{ev: ev, cause: cause{ID: ev.ID, Type: ev.Type}, rules: r, now: now, before: a, next: a.clone()}
+	eff, err := handle(d, &d.next, ev.Payload)
 	if err != nil {
 		return Decision{}, err
 	}
 	d.changed = eff == changed
-	return d.finish(&next)
+	return d.finish(&d.next)
 }
 
 // handler applies one event type's typed payload to the account, and says whether it
@@ -199,6 +200,7 @@ type decider struct {
 	rules    Rules
 	now      time.Time
 	before   Account
+	next     Account // what Apply's handler changes; the decision takes a copy
 	changed  bool
 	outbound []events.Event
 	opened   []string        // ids of the cases opened
