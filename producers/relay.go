@@ -602,8 +602,12 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 	// What joins has at least its time less joinFor for its ack.
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	joinEnds := time.NewTimer(joinFor)
-	defer joinEnds.Stop()
+	var joinEnds <-chan time.Time // nil: never ready, when nothing may join
+	if joining {
+		t := time.NewTimer(joinFor)
+		defer t.Stop()
+		joinEnds = t.C
+	}
 	stored := make([]bool, 0, len(futures))
 	anyStored, woken := false, false
 	for i := 0; i < len(futures); i++ {
@@ -628,7 +632,7 @@ func (r *Relay) publish(ctx context.Context, entries []state.OutboxEntry, blocke
 			case <-waitCtx.Done():
 				errs[i], joining = fmt.Errorf("no ack from JetStream: %w", waitCtx.Err()), false
 				break wait
-			case <-joinEnds.C:
+			case <-joinEnds:
 				joining = false
 			case <-handed:
 				woken = true

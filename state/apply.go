@@ -200,7 +200,7 @@ type decider struct {
 	rules    Rules
 	now      time.Time
 	before   Account
-	next     Account // what Apply's handler changes; the decision takes a copy
+	next     Account // what the handler or the timers change; the decision takes a copy
 	changed  bool
 	outbound []events.Event
 	opened   []string        // ids of the cases opened

@@ -104,19 +104,18 @@ func earliest(timers []Timer) *time.Time {
 // store keeps one pending deadline per account (the earliest), and the decision's
 // Timers give the next one.
 func FireDue(a Account, r Rules, now time.Time) (Decision, error) {
-	d := decider{rules: r, now: now, before: a}
-	next := a.clone()
+	d := decider{rules: r, now: now, before: a, next: a.clone()}
 	for _, t := range a.Timers(r) {
 		if t.At.After(now) {
 			break
 		}
-		eff, err := kindOf(t.Kind).fire(&d, &next, t)
+		eff, err := kindOf(t.Kind).fire(&d, &d.next, t)
 		if err != nil {
 			return Decision{}, err
 		}
 		d.changed = d.changed || eff == changed
 	}
-	return d.finish(&next)
+	return d.finish(&d.next)
 }
 
 func kindOf(k TimerKind) timerKind {

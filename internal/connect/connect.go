@@ -201,9 +201,7 @@ func NewRedisClient(redisURL string, cluster bool, tlsFiles RedisTLS) (redis.Uni
 		if err := tlsFiles.Apply(opts.TLSConfig); err != nil {
 			return nil, err
 		}
-		if opts.Protocol == 0 {
-			opts.Protocol = DefaultRedisProtocol
-		}
+		defaultProtocol(&opts.Protocol)
 		return redis.NewClusterClient(opts), nil
 	}
 	opts, err := redis.ParseURL(redisURL)
@@ -213,9 +211,7 @@ func NewRedisClient(redisURL string, cluster bool, tlsFiles RedisTLS) (redis.Uni
 	if err := tlsFiles.Apply(opts.TLSConfig); err != nil {
 		return nil, err
 	}
-	if opts.Protocol == 0 {
-		opts.Protocol = DefaultRedisProtocol
-	}
+	defaultProtocol(&opts.Protocol)
 	return redis.NewClient(opts), nil
 }
 
@@ -225,6 +221,14 @@ func NewRedisClient(redisURL string, cluster bool, tlsFiles RedisTLS) (redis.Uni
 // uses no client-side cache, so that is work for nothing. In BenchmarkCommitWorkload,
 // RESP2 took the Go side of a commit from 1.92 s of CPU to 1.72 s for the same steps.
 const DefaultRedisProtocol = 2
+
+// defaultProtocol sets a client's protocol (the single and the cluster client's
+// options are different types) to DefaultRedisProtocol unless the URL chose one.
+func defaultProtocol(protocol *int) {
+	if *protocol == 0 {
+		*protocol = DefaultRedisProtocol
+	}
+}
 
 // certPool reads a PEM file that must hold at least one certificate.
 func certPool(flagName, path string) (*x509.CertPool, error) {
