@@ -115,21 +115,31 @@ func (c cpuPerEvent) String() string {
 // whatever this process may run on).
 func machineBusy(s *scope) (time.Duration, int) {
 	s.Helper()
+	busy, cores, err := readMachineBusy()
+	if err != nil {
+		s.Fatal(err)
+	}
+	return busy, cores
+}
+
+// readMachineBusy is machineBusy for a goroutine of its own, which may not end the
+// benchmark: it returns what went wrong instead.
+func readMachineBusy() (time.Duration, int, error) {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		s.Fatalf("read /proc/stat: %v", err)
+		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
 	}
 	lines := strings.Split(string(data), "\n")
 	fields := strings.Fields(lines[0])
 	if len(fields) < 9 || fields[0] != "cpu" {
-		s.Fatalf("/proc/stat begins %q, not the cpu line", lines[0])
+		return 0, 0, fmt.Errorf("/proc/stat begins %q, not the cpu line", lines[0])
 	}
 	var busy int64
 	// user nice system idle iowait irq softirq steal: all but idle and iowait.
 	for _, i := range []int{1, 2, 3, 6, 7, 8} {
 		n, err := strconv.ParseInt(fields[i], 10, 64)
 		if err != nil {
-			s.Fatalf("/proc/stat %q: %v", lines[0], err)
+			return 0, 0, fmt.Errorf("/proc/stat %q: %w", lines[0], err)
 		}
 		busy += n
 	}
@@ -139,7 +149,7 @@ func machineBusy(s *scope) (time.Duration, int) {
 			cores++
 		}
 	}
-	return time.Duration(busy) * clockTick, cores
+	return time.Duration(busy) * clockTick, cores, nil
 }
 
 // processCPU is a running process's user and system time (/proc/<pid>/stat).

@@ -523,6 +523,24 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			fmt.Fprintf(w, " (%d done, INFO aof_rewrites; the last one's fork held Redis %s)", lat.rewritesDone, ms(lat.latestFork))
 		}
 		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  how busy the machine was in each %s (/proc/stat, every core):", latencyWindow)
+		for i := range lat.p99ByWindow {
+			if i >= len(lat.busyByWindow) {
+				fmt.Fprintf(w, " -")
+				continue
+			}
+			fmt.Fprintf(w, " %.0f", 100*lat.busyByWindow[i])
+		}
+		fmt.Fprintln(w, " %")
+		c := lat.cpu
+		us := func(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
+		nats := "NATS " + us(c.nats)
+		if c.nats < 0 {
+			nats = "NATS not known (given by address: in the rest)"
+		}
+		fmt.Fprintf(w, "  CPU per publication, from the first publish until all was settled: refundd %s, Redis %s (%s of it rewriting the append-only file), %s, "+
+			"this bench's publisher, subscriber and polls %s, the rest of the machine %s; the machine %.0f%% busy\n",
+			us(c.consumer), us(c.redis), us(c.redisForks), nats, us(lat.bench), us(max(0, c.rest-lat.bench)), 100*c.busy)
 		if lat.aof == aofAlways {
 			fmt.Fprintf(w, "  Redis's slowest fsync of the append-only file in each %s (LATENCY HISTORY aof-fsync-always; 0: none of %s or more):", latencyWindow, fsyncLatencyThreshold)
 			for i := range lat.p99ByWindow {

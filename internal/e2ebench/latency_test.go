@@ -51,6 +51,15 @@ type latencyResult struct {
 	// for a worker. afterTaken is taken up → received: load, decide, commit (and its
 	// fsync), acknowledge, the outbox relay, and NATS's delivery of the outbound event.
 	untilTaken, afterTaken stages
+	// cpu is where the machine's CPU went per publication, from the first publish until
+	// everything was settled; bench is this process's part of cpu.rest: its publisher,
+	// its subscriber and its polls, which a paced run adds to what the peak's runs do.
+	cpu   cpuPerEvent
+	bench time.Duration
+	// busyByWindow is how busy the machine was in each latencyWindow from the first
+	// publish (1: every core all the time), as p99ByWindow's windows: whether a window's
+	// p99 rose with the work it held.
+	busyByWindow []float64
 }
 
 // stages are the p50 and p99 of one part of the latency.
@@ -128,6 +137,35 @@ func watchRewrites(e *env, begin time.Time, stop <-chan struct{}) <-chan []span 
 	return out
 }
 
+// watchBusy reads how busy the machine was in each latencyWindow from begin until
+// stop is closed, and returns the share of each whole window (1: every core all the
+// time); what it read so far, should /proc/stat become unreadable.
+func watchBusy(begin time.Time, stop <-chan struct{}) <-chan []float64 {
+	out := make(chan []float64, 1)
+	go func() {
+		var shares []float64
+		defer func() { out <- shares }()
+		last, cores, err := readMachineBusy()
+		if err != nil {
+			return
+		}
+		for k := 1; ; k++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Until(begin.Add(time.Duration(k) * latencyWindow))):
+			}
+			busy, _, err := readMachineBusy()
+			if err != nil {
+				return
+			}
+			shares = append(shares, (busy-last).Seconds()/(latencyWindow.Seconds()*float64(max(1, cores))))
+			last = busy
+		}
+	}()
+	return out
+}
+
 // outboundPerCause is how many of a cause's outbound events (OutboundID's n) are
 // looked for; the earliest to arrive counts.
 const outboundPerCause = 4
@@ -191,9 +229,11 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 		}
 	}
 	interval := time.Duration(float64(time.Second) / rate)
+	fromCPU, fromBench := e.sampleCPU(s, daemonsCPU(s, ds)), selfCPU(s)
 	begin := time.Now()
 	stopWatching := make(chan struct{})
 	rewrites := watchRewrites(e, begin, stopWatching)
+	busy := watchBusy(begin, stopWatching)
 	var stopOnce sync.Once
 	stop := func() { stopOnce.Do(func() { close(stopWatching) }) }
 	defer stop() // when the run fails before it settles
@@ -215,8 +255,11 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 		s.Fatal("paced publishes not acknowledged within a minute")
 	}
 	e.waitSettled(s, true, 5*time.Minute, func() string { return "latency phase" })
+	toCPU, toBench := e.sampleCPU(s, daemonsCPU(s, ds)), selfCPU(s)
 	stop()
-	res.rewrites = <-rewrites
+	res.rewrites, res.busyByWindow = <-rewrites, <-busy
+	res.cpu = perEvent(fromCPU, toCPU, len(p.msgs))
+	res.bench = (toBench - fromBench) / time.Duration(max(1, len(p.msgs)))
 	if info, err := e.rdb.InfoMap(context.Background(), "persistence", "stats").Result(); err == nil {
 		res.rewritesDone, _ = strconv.Atoi(info["Persistence"]["aof_rewrites"])
 		fork, _ := strconv.Atoi(info["Stats"]["latest_fork_usec"])
