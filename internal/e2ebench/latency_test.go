@@ -138,8 +138,9 @@ func watchRewrites(e *env, begin time.Time, stop <-chan struct{}) <-chan []span 
 }
 
 // watchBusy reads how busy the machine was in each latencyWindow from begin until
-// stop is closed, and returns the share of each whole window (1: every core all the
-// time); what it read so far, should /proc/stat become unreadable.
+// stop is closed, and returns the share of each window (1: every core all the time),
+// the last one over the part of it before stop; what it read so far, should
+// /proc/stat become unreadable.
 func watchBusy(begin time.Time, stop <-chan struct{}) <-chan []float64 {
 	out := make(chan []float64, 1)
 	go func() {
@@ -149,18 +150,26 @@ func watchBusy(begin time.Time, stop <-chan struct{}) <-chan []float64 {
 		if err != nil {
 			return
 		}
+		from := begin
 		for k := 1; ; k++ {
+			to := begin.Add(time.Duration(k) * latencyWindow)
+			stopped := false
 			select {
 			case <-stop:
-				return
-			case <-time.After(time.Until(begin.Add(time.Duration(k) * latencyWindow))):
+				stopped, to = true, time.Now()
+			case <-time.After(time.Until(to)):
 			}
 			busy, _, err := readMachineBusy()
 			if err != nil {
 				return
 			}
-			shares = append(shares, (busy-last).Seconds()/(latencyWindow.Seconds()*float64(max(1, cores))))
-			last = busy
+			if span := to.Sub(from); span > 0 {
+				shares = append(shares, (busy-last).Seconds()/(span.Seconds()*float64(max(1, cores))))
+			}
+			if stopped {
+				return
+			}
+			last, from = busy, to
 		}
 	}()
 	return out
