@@ -100,13 +100,22 @@ func perEvent(from, to cpuSample, events int) cpuPerEvent {
 }
 
 func (c cpuPerEvent) String() string {
-	us := func(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
+	rest := "the kernel's network and disk, this bench"
 	if c.nats < 0 {
-		return fmt.Sprintf("CPU per event: consumer %s, Redis %s (%s of it rewriting the append-only file), the rest of the machine %s (NATS, the kernel's network, this bench); the machine %.0f%% busy",
-			us(c.consumer), us(c.redis), us(c.redisForks), us(c.rest), 100*c.busy)
+		rest = "NATS, the kernel's network, this bench"
 	}
-	return fmt.Sprintf("CPU per event: consumer %s, Redis %s (%s of it rewriting the append-only file), NATS %s, the rest of the machine %s (the kernel's network and disk, this bench); the machine %.0f%% busy",
-		us(c.consumer), us(c.redis), us(c.redisForks), us(c.nats), us(c.rest), 100*c.busy)
+	return fmt.Sprintf("CPU per event: %s, the rest of the machine %s (%s); the machine %.0f%% busy",
+		c.processes("consumer"), us(c.rest), rest, 100*c.busy)
+}
+
+// processes is the part of the CPU the consumer (named so), Redis and NATS (when its
+// process is known) took.
+func (c cpuPerEvent) processes(consumer string) string {
+	s := fmt.Sprintf("%s %s, Redis %s (%s of it rewriting the append-only file)", consumer, us(c.consumer), us(c.redis), us(c.redisForks))
+	if c.nats >= 0 {
+		s += ", NATS " + us(c.nats)
+	}
+	return s
 }
 
 // machineBusy is the time every core has spent not idle since boot (/proc/stat's cpu

@@ -532,15 +532,12 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			fmt.Fprintf(w, " %.0f", 100*lat.busyByWindow[i])
 		}
 		fmt.Fprintln(w, " %")
-		c := lat.cpu
-		us := func(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
-		nats := "NATS " + us(c.nats)
-		if c.nats < 0 {
-			nats = "NATS not known (given by address: in the rest)"
+		rest := ""
+		if lat.cpu.nats < 0 {
+			rest = " (NATS with it: given by address)"
 		}
-		fmt.Fprintf(w, "  CPU per publication, from the first publish until all was settled: refundd %s, Redis %s (%s of it rewriting the append-only file), %s, "+
-			"this bench's publisher, subscriber and polls %s, the rest of the machine %s; the machine %.0f%% busy\n",
-			us(c.consumer), us(c.redis), us(c.redisForks), nats, us(lat.bench), us(max(0, c.rest-lat.bench)), 100*c.busy)
+		fmt.Fprintf(w, "  CPU per publication, from the first publish until all was settled: %s, this bench's publisher, subscriber and polls %s, the rest of the machine %s%s; the machine %.0f%% busy\n",
+			lat.cpu.processes("refundd"), us(lat.bench), us(max(0, lat.cpu.rest-lat.bench)), rest, 100*lat.cpu.busy)
 		if lat.aof == aofAlways {
 			fmt.Fprintf(w, "  Redis's slowest fsync of the append-only file in each %s (LATENCY HISTORY aof-fsync-always; 0: none of %s or more):", latencyWindow, fsyncLatencyThreshold)
 			for i := range lat.p99ByWindow {
@@ -594,6 +591,8 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
 
 func verdict(met bool) string {
 	if met {
