@@ -110,6 +110,7 @@ func NewIntake(js jetstream.JetStream, cons jetstream.Consumer, store Store, log
 		rules = *cfg.Rules
 	}
 	in := &Intake{js: js, cons: cons, store: store, log: log, cfg: cfg, rules: rules}
+	cfg.Metrics.setWorkers(cfg.Workers)
 	in.handle = chain(in.processBatch, withMetrics(cfg.Metrics), withTracing(cfg.Tracer))
 	return in
 }
@@ -153,7 +154,7 @@ func (in *Intake) Run(ctx context.Context) error {
 				if stopping {
 					continue // what is left is redelivered after the ack wait
 				}
-				if _, err := in.handle(context.WithoutCancel(ctx), NewBatch(msgs)); err != nil {
+				if _, err := in.handle(context.WithoutCancel(ctx), in.decodeBatch(msgs)); err != nil {
 					mu.Lock()
 					if failure == nil {
 						failure = err
@@ -173,6 +174,13 @@ func (in *Intake) Run(ctx context.Context) error {
 		return failure
 	}
 	return fetched
+}
+
+// decodeBatch decodes a worker's batch, timed as its decode phase.
+func (in *Intake) decodeBatch(msgs []jetstream.Msg) *Batch {
+	clock := in.cfg.Metrics.startPhases()
+	defer clock.lap(phaseDecode)
+	return NewBatch(msgs)
 }
 
 // fetch hands each fetched message to the inbox of the worker that owns its account,
@@ -362,16 +370,23 @@ type batch struct {
 // after the save. Only a failure to stop (beforeAck) is returned; every other failure is
 // settled per message (nak, dead letter) so the intake keeps going.
 func (in *Intake) processBatch(ctx context.Context, fetched *Batch) ([]Settled, error) {
+	clock := in.cfg.Metrics.startPhases()
+	// Whatever runs after the last lap settles messages: parking, acking, retrying.
+	defer clock.lap(phaseSettle)
 	b := &batch{now: in.cfg.Clock()}
 	report := in.admit(ctx, fetched, b)
 	if len(b.items) == 0 {
 		return report, nil
 	}
-	if err := in.decide(ctx, b); err != nil {
+	clock.lap(phaseSettle) // admit parked the messages that did not decode
+	if err := in.decide(ctx, b, &clock); err != nil {
+		clock.lap(phaseLoad) // only reading Redis fails
 		in.log.Error().Err(err).Int("events", len(b.items)).Msg("load batch; will retry")
 		return in.retryUnsettled(b, report), nil
 	}
+	clock.lap(phaseDecide)
 	results, err := in.store.Commit(ctx, b.steps)
+	clock.lap(phaseSave)
 	if err != nil {
 		// Redis may have saved some steps before the error: their outbound events
 		// are in the outbox, not handed.
@@ -419,7 +434,7 @@ func (in *Intake) admit(ctx context.Context, fetched *Batch, b *batch) []Settled
 
 // decide loads the batch's accounts and decides each event on the state the batch's
 // earlier events of its account left, building the batch's steps.
-func (in *Intake) decide(ctx context.Context, b *batch) error {
+func (in *Intake) decide(ctx context.Context, b *batch, clock *phaseClock) error {
 	var accountIDs []string
 	refs := make([]state.EventRef, len(b.items))
 	known := make(map[string]bool)
@@ -437,6 +452,7 @@ func (in *Intake) decide(ctx context.Context, b *batch) error {
 	if err := in.loadRisk(ctx, b, accounts); err != nil {
 		return err
 	}
+	clock.lap(phaseLoad)
 	b.steps = make([]state.Step, 0, len(b.items))
 	firstCopy := make(map[copyKey]int, len(b.items))
 	for i := range b.items {

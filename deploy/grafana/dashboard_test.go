@@ -14,6 +14,7 @@ var exported = map[string]bool{
 	"refunds_outbox_depth": true, "refunds_outbox_oldest_age_seconds": true, "refunds_timers_pending": true, "refunds_timers_pending_by_kind": true, "refunds_cases": true,
 	"refunds_case_status_changes_total": true, "refunds_cases_overdue_total": true,
 	"refunds_relay_publish_failures_total": true, "refunds_relay_parked_total": true,
+	"refunds_intake_phase_seconds_total": true, "refunds_intake_workers": true,
 }
 
 func TestEveryPanelQueriesAMetricRefunddExports(t *testing.T) {

@@ -146,6 +146,34 @@ type result struct {
 	deadLetters  uint64
 	note         string
 	cpu          cpuPerEvent
+	intake       intakeTime // refundd only
+}
+
+// intakeTime is where refundd's intake workers spent a run, from their metrics.
+type intakeTime struct {
+	seconds   map[string]float64 // by phase, every instance's workers together
+	workers   float64            // every instance's
+	instances int
+}
+
+// phasesInOrder are the phases of refunds_intake_phase_seconds_total, as a batch goes.
+var phasesInOrder = []string{"decode", "load", "decide", "save", "settle"}
+
+// share is each phase's time over the workers' time in the run: how busy they were,
+// and with what.
+func (t intakeTime) share(elapsed time.Duration) string {
+	if t.workers == 0 {
+		return ""
+	}
+	available := t.workers * elapsed.Seconds()
+	var busy float64
+	parts := make([]string, 0, len(phasesInOrder))
+	for _, p := range phasesInOrder {
+		busy += t.seconds[p]
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", p, 100*t.seconds[p]/available))
+	}
+	return fmt.Sprintf("intake workers (%.0f per instance) busy %.0f%% of the run: %s (refunds_intake_phase_seconds_total over workers × elapsed)",
+		t.workers/float64(t.instances), 100*busy/available, strings.Join(parts, ", "))
 }
 
 func (r result) rate() float64 { return float64(r.timed) / r.elapsed.Seconds() }
@@ -334,8 +362,10 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 			}
 		}
 		res.cpu = perEvent(cpuFrom, e.sampleCPU(s, daemonsCPU(s, ds)), res.timed)
+		res.intake.instances = len(ds)
 		for _, d := range ds {
 			res.peakRSS = max(res.peakRSS, d.peakRSS(b))
+			d.intakePhases(b, &res.intake)
 		}
 		res.redisPerAcct = float64(e.usedMemory(s)-memBefore) / float64(len(p.w.Accounts))
 		if stream, err := e.js.Stream(ctx, consumers.DeadLetterStream); err == nil {
@@ -445,6 +475,9 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			fmt.Fprintf(w, "%30s   %s\n", "", r.note)
 		}
 		fmt.Fprintf(w, "%30s   %s\n", "", r.cpu)
+		if line := r.intake.share(r.elapsed); line != "" {
+			fmt.Fprintf(w, "%30s   %s\n", "", line)
+		}
 		if sc.instances > 0 && r.deadLetters > 0 {
 			fmt.Fprintf(w, "%30s   %d dead letters (the events the workload makes to refuse, and their late duplicates)\n", "", r.deadLetters)
 		}

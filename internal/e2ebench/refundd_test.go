@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,6 +114,39 @@ func (d *daemon) peakRSS(tb testing.TB) int64 {
 	}
 	tb.Fatalf("%s: no VmHWM in /proc/%d/status", d.name, d.cmd.Process.Pid)
 	return 0
+}
+
+// intakePhases reads the process's refunds_intake_phase_seconds_total and
+// refunds_intake_workers from its /metrics, adding them to into.
+func (d *daemon) intakePhases(tb testing.TB, into *intakeTime) {
+	tb.Helper()
+	resp, err := http.Get("http://" + d.httpAddr + "/metrics")
+	if err != nil {
+		tb.Fatalf("%s: %v", d.name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s: read /metrics: %v", d.name, err)
+	}
+	for line := range strings.Lines(string(body)) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		if phase, ok := strings.CutPrefix(name, `refunds_intake_phase_seconds_total{phase="`); ok {
+			if into.seconds == nil {
+				into.seconds = map[string]float64{}
+			}
+			into.seconds[strings.TrimSuffix(phase, `"}`)] += v
+		} else if name == "refunds_intake_workers" {
+			into.workers += v
+		}
+	}
 }
 
 func (d *daemon) logTail(lines int) string { return testenv.LastLines(d.logPath, lines) }
