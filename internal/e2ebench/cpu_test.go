@@ -37,37 +37,86 @@ type cpuSample struct {
 	redis, redisForks time.Duration
 	// nats is the NATS server's (/proc/<pid>/stat), when its process is known.
 	nats time.Duration
+	// waited is how long each process's threads have waited for a core so far.
+	waited waits
 }
+
+// waits is how long the consumer's, Redis's and NATS's threads were ready to run and
+// waited for a core (the run queue: /proc/<pid>/task/*/schedstat), -1 where not known:
+// a process given by address, or a kernel without schedstats.
+type waits struct{ consumer, redis, nats time.Duration }
+
+// processTime is a process's (or several's) CPU time, and how long its threads have
+// waited for a core (-1 when not known).
+type processTime struct{ cpu, waited time.Duration }
 
 // sampleCPU reads the machine's and Redis's CPU time so far, beside the consumer's,
 // given (selfCPU for a loop, daemonsCPU for refundd).
-func (e *env) sampleCPU(s *scope, consumer time.Duration) cpuSample {
+func (e *env) sampleCPU(s *scope, consumer processTime) cpuSample {
 	s.Helper()
-	c := cpuSample{at: time.Now(), consumer: consumer}
+	c := cpuSample{at: time.Now(), consumer: consumer.cpu, waited: waits{consumer: consumer.waited, redis: -1, nats: -1}}
 	c.machineBusy, c.cores = machineBusy(s)
 	c.redis, c.redisForks = e.redisCPU(s)
 	if e.natsPID != 0 {
 		c.nats = processCPU(s, e.natsPID)
+		c.waited.nats = runQueueWait(e.natsPID)
+	}
+	if e.redisPID != 0 {
+		c.waited.redis = runQueueWait(e.redisPID)
 	}
 	return c
 }
 
 // selfCPU is this process's user and system time: the loops run in it.
-func selfCPU(s *scope) time.Duration {
+func selfCPU(s *scope) processTime {
 	s.Helper()
 	d, err := testenv.SelfCPU()
 	if err != nil {
 		s.Fatal(err)
 	}
-	return d
+	return processTime{cpu: d, waited: runQueueWait(os.Getpid())}
 }
 
 // daemonsCPU is the refundd processes' user and system time; they must be running.
-func daemonsCPU(s *scope, ds []*daemon) time.Duration {
+func daemonsCPU(s *scope, ds []*daemon) processTime {
 	s.Helper()
-	var sum time.Duration
+	var sum processTime
 	for _, d := range ds {
-		sum += processCPU(s, d.cmd.Process.Pid)
+		sum.cpu += processCPU(s, d.cmd.Process.Pid)
+		waited := runQueueWait(d.cmd.Process.Pid)
+		if waited < 0 || sum.waited < 0 {
+			sum.waited = -1
+			continue
+		}
+		sum.waited += waited
+	}
+	return sum
+}
+
+// runQueueWait is how long the process's threads have waited for a core, ready to run:
+// the second field of each /proc/<pid>/task/<tid>/schedstat, in ns, summed. -1 when the
+// kernel keeps no schedstats. A thread that has ended takes its count with it, so a
+// difference of two readings can come out short, never long.
+func runQueueWait(pid int) time.Duration {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		return -1
+	}
+	var sum time.Duration
+	for _, task := range tasks {
+		data, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread ended
+		}
+		fields := strings.Fields(string(data))
+		if len(fields) < 2 {
+			return -1
+		}
+		ns, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			return -1
+		}
+		sum += time.Duration(ns)
 	}
 	return sum
 }
@@ -78,6 +127,8 @@ type cpuPerEvent struct {
 	consumer, redis, redisForks, nats, rest time.Duration
 	// busy is how much of the machine was busy, 1 for every core all the time.
 	busy float64
+	// waited is how long each process's threads waited for a core, per event.
+	waited waits
 }
 
 // perEvent is what the scenario used between from and to over events.
@@ -89,7 +140,18 @@ func perEvent(from, to cpuSample, events int) cpuPerEvent {
 	if to.nats > 0 {
 		natsPerEvent = per(nats)
 	}
+	waited := func(from, to time.Duration) time.Duration {
+		if from < 0 || to < 0 {
+			return -1
+		}
+		return per(max(0, to-from))
+	}
 	return cpuPerEvent{
+		waited: waits{
+			consumer: waited(from.waited.consumer, to.waited.consumer),
+			redis:    waited(from.waited.redis, to.waited.redis),
+			nats:     waited(from.waited.nats, to.waited.nats),
+		},
 		consumer:   per(consumer),
 		redis:      per(redis),
 		redisForks: per(to.redisForks - from.redisForks),
@@ -116,6 +178,26 @@ func (c cpuPerEvent) processes(consumer string) string {
 		s += ", NATS " + us(c.nats)
 	}
 	return s
+}
+
+// waitedForACore is how long each process's threads waited for a core per event (""
+// when none is known). Beside the CPU they used, it says whether the cores were the
+// limit: a process that waits about as long as it runs is held up by the others on
+// the same cores, however idle the machine is on average.
+func (c cpuPerEvent) waitedForACore(consumer string) string {
+	var parts []string
+	for _, p := range []struct {
+		name   string
+		waited time.Duration
+	}{{consumer, c.waited.consumer}, {"Redis", c.waited.redis}, {"NATS", c.waited.nats}} {
+		if p.waited >= 0 {
+			parts = append(parts, p.name+" "+us(p.waited))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "waited for a core (ready to run, in the run queue: /proc/<pid>/task/*/schedstat): " + strings.Join(parts, ", ")
 }
 
 // machineBusy is the time every core has spent not idle since boot (/proc/stat's cpu

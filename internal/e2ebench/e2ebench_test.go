@@ -342,7 +342,7 @@ func runScenario(b *testing.B, bin string, p prepared, sc scenario) result {
 		if sc.aof == aofOff {
 			extra = append(extra, "REFUNDS_ALLOW_VOLATILE_REDIS=true")
 		}
-		cpuFrom := e.sampleCPU(s, 0) // refundd has used nothing yet
+		cpuFrom := e.sampleCPU(s, processTime{}) // refundd has used nothing yet
 		start := time.Now()
 		run := profileRun(sc.key)
 		stopNATSProfile, natsProfiled := make(chan struct{}), (<-chan struct{})(nil)
@@ -475,6 +475,9 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 			fmt.Fprintf(w, "%30s   %s\n", "", r.note)
 		}
 		fmt.Fprintf(w, "%30s   %s\n", "", r.cpu)
+		if waited := r.cpu.waitedForACore("consumer"); waited != "" {
+			fmt.Fprintf(w, "%30s   per event, %s\n", "", waited)
+		}
 		if line := r.intake.share(r.elapsed); line != "" {
 			fmt.Fprintf(w, "%30s   %s\n", "", line)
 		}
@@ -571,6 +574,9 @@ func report(b *testing.B, w io.Writer, p prepared, results map[string][]result, 
 		}
 		fmt.Fprintf(w, "  CPU per publication, from the first publish until all was settled: %s, this bench's publisher, subscriber and polls %s, the rest of the machine %s%s; the machine %.0f%% busy\n",
 			lat.cpu.processes("refundd"), us(lat.bench), us(max(0, lat.cpu.rest-lat.bench)), rest, 100*lat.cpu.busy)
+		if waited := lat.cpu.waitedForACore("refundd"); waited != "" {
+			fmt.Fprintf(w, "  per publication, %s\n", waited)
+		}
 		if lat.aof == aofAlways {
 			fmt.Fprintf(w, "  Redis's slowest fsync of the append-only file in each %s (LATENCY HISTORY aof-fsync-always; 0: none of %s or more):", latencyWindow, fsyncLatencyThreshold)
 			for i := range lat.p99ByWindow {

@@ -268,7 +268,7 @@ func measureLatency(s *scope, bin string, p prepared, rate float64, aof aofMode)
 	stop()
 	res.rewrites, res.busyByWindow = <-rewrites, <-busy
 	res.cpu = perEvent(fromCPU, toCPU, len(p.msgs))
-	res.bench = (toBench - fromBench) / time.Duration(max(1, len(p.msgs)))
+	res.bench = (toBench.cpu - fromBench.cpu) / time.Duration(max(1, len(p.msgs)))
 	if info, err := e.rdb.InfoMap(context.Background(), "persistence", "stats").Result(); err == nil {
 		res.rewritesDone, _ = strconv.Atoi(info["Persistence"]["aof_rewrites"])
 		fork, _ := strconv.Atoi(info["Stats"]["latest_fork_usec"])

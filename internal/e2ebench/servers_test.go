@@ -35,6 +35,8 @@ type env struct {
 	// natsPID is the NATS server's process on this host, 0 when not known (servers
 	// given by address): its CPU time is then counted in the rest of the machine.
 	natsPID int
+	// redisPID is the Redis server's, 0 when not known.
+	redisPID int
 	// natsProfileURL serves the NATS server's pprof, "" when not known.
 	natsProfileURL string
 	nc             *nats.Conn
@@ -61,7 +63,8 @@ func newEnv(s *scope, aof aofMode) *env {
 		// production: no Docker port proxy or overlay filesystem in the figures.
 		n := testenv.StartNATSForBench(s)
 		e.natsURL, e.natsPID, e.natsProfileURL = n.URL, n.HostPID, n.ProfileURL
-		e.redisURL = testenv.StartRedisForBench(s).URL
+		r := testenv.StartRedisForBench(s)
+		e.redisURL, e.redisPID = r.URL, r.HostPID
 	}
 	// The minute starts once the servers run: on a new machine the first start builds
 	// the test images, which takes about as long.

@@ -266,12 +266,16 @@ func StartNATSForBench(tb testing.TB) *NATS {
 // with its data in a directory of the host. It cannot be killed or restarted.
 func StartRedisForBench(tb testing.TB) *Redis {
 	tb.Helper()
-	port, _ := hostNetworkServer(tb, "redis (bench)", requireImagesFor(tb).redis, "Ready to accept connections",
+	port, ctr := hostNetworkServer(tb, "redis (bench)", requireImagesFor(tb).redis, "Ready to accept connections",
 		func(port int) []string {
 			return append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", "/data", "--appendonly", "yes"},
 				ListpackArgs...)
 		}, dataOnHost(tb))
-	return &Redis{URL: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"}
+	r := &Redis{URL: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"}
+	if info, err := ctr.Inspect(context.Background()); err == nil && info.State != nil {
+		r.HostPID = info.State.Pid
+	}
+	return r
 }
 
 // dataOnHost mounts a temporary directory of the host at /data.

@@ -16,6 +16,8 @@ type Redis struct {
 	// URL is redis://host:port/0, ready for redis.ParseURL. It stays valid across
 	// Stop, Start and Restart: the host port is pinned, so clients reconnect.
 	URL string
+	// HostPID is the server's process id on the host, when known (StartRedisForBench).
+	HostPID int
 
 	server *server
 }
