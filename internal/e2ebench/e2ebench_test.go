@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -160,15 +161,22 @@ type intakeTime struct {
 var phasesInOrder = []string{"decode", "load", "decide", "save", "settle"}
 
 // share is each phase's time over the workers' time in the run: how busy they were,
-// and with what.
+// and with what. Phases refundd reports that are not in phasesInOrder follow, so none
+// is left out of the total.
 func (t intakeTime) share(elapsed time.Duration) string {
 	if t.workers == 0 {
 		return ""
 	}
 	available := t.workers * elapsed.Seconds()
 	var busy float64
-	parts := make([]string, 0, len(phasesInOrder))
-	for _, p := range phasesInOrder {
+	phases := slices.Clone(phasesInOrder)
+	for _, p := range slices.Sorted(maps.Keys(t.seconds)) {
+		if !slices.Contains(phasesInOrder, p) {
+			phases = append(phases, p)
+		}
+	}
+	parts := make([]string, 0, len(phases))
+	for _, p := range phases {
 		busy += t.seconds[p]
 		parts = append(parts, fmt.Sprintf("%s %.0f%%", p, 100*t.seconds[p]/available))
 	}

@@ -252,13 +252,16 @@ func StartNATSForBench(tb testing.TB) *NATS {
 			return []string{"--addr", "127.0.0.1", "--port", strconv.Itoa(port), "--jetstream", "--store_dir", "/data",
 				"--profile", strconv.Itoa(profilePort)}
 		}, dataOnHost(tb))
-	n := &NATS{URL: "nats://127.0.0.1:" + strconv.Itoa(port), ProfileURL: "http://127.0.0.1:" + strconv.Itoa(profilePort)}
-	// The server's process as the host sees it, for a bench to read its CPU time from
-	// /proc. A bench without it reports none.
+	return &NATS{URL: "nats://127.0.0.1:" + strconv.Itoa(port), ProfileURL: "http://127.0.0.1:" + strconv.Itoa(profilePort), HostPID: hostPID(ctr)}
+}
+
+// hostPID is the container's process as the host sees it, for a bench to read its CPU
+// time and waits from /proc; 0 when Docker does not say, and a bench then reports none.
+func hostPID(ctr *testcontainers.DockerContainer) int {
 	if info, err := ctr.Inspect(context.Background()); err == nil && info.State != nil {
-		n.HostPID = info.State.Pid
+		return info.State.Pid
 	}
-	return n
+	return 0
 }
 
 // StartRedisForBench starts a Redis server (append-only file, fsynced every second, as
@@ -271,11 +274,7 @@ func StartRedisForBench(tb testing.TB) *Redis {
 			return append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", "/data", "--appendonly", "yes"},
 				ListpackArgs...)
 		}, dataOnHost(tb))
-	r := &Redis{URL: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"}
-	if info, err := ctr.Inspect(context.Background()); err == nil && info.State != nil {
-		r.HostPID = info.State.Pid
-	}
-	return r
+	return &Redis{URL: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0", HostPID: hostPID(ctr)}
 }
 
 // dataOnHost mounts a temporary directory of the host at /data.
