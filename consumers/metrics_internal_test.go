@@ -16,8 +16,8 @@ import (
 
 	"github.com/payinfra/refunds/events"
 	"github.com/payinfra/refunds/internal/connect"
+	"github.com/payinfra/refunds/internal/testenv"
 	"github.com/payinfra/refunds/state"
-	"github.com/payinfra/refunds/state/redisstore"
 )
 
 // slowStore is a store whose reads and saves take at least the given times, as a
@@ -92,10 +92,7 @@ func openedWithTopUp(t *testing.T, account string) []jetstream.Msg {
 func TestEachPhaseOfABatchCountsAsItsWorkersTime(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr(), Protocol: connect.DefaultRedisProtocol})
 	t.Cleanup(func() { _ = rdb.Close() })
-	base := redisstore.New(rdb)
-	if err := base.Prepare(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	base := testenv.PreparedStore(t, rdb)
 	const loadTakes, saveTakes = 40 * time.Millisecond, 80 * time.Millisecond
 
 	t.Run("reading Redis is load, saving is save, and the workers are counted", func(t *testing.T) {
